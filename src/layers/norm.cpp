@@ -1,0 +1,106 @@
+#include "megalide/layers/norm.h"
+
+#include "checks.h"
+#include "reduction.h"
+
+namespace megalide::layers {
+
+using namespace detail;
+using Halide::Expr;
+using Halide::Func;
+
+Tensor batchnorm(const std::string &name, const Tensor &x, const Tensor &scale,
+                 const Tensor &bias, const Tensor &mean, const Tensor &var, float epsilon) {
+    const std::string label = layer_label("batchnorm", name);
+    require(x.rank() >= 1, label, "input must have rank >= 1");
+    const Shape channels = {x.dim(0)};
+    require_shape(label, "scale", scale, channels);
+    require_shape(label, "bias", bias, channels);
+    require_shape(label, "mean", mean, channels);
+    require_shape(label, "var", var, channels);
+    require(epsilon >= 0.0f, label, "epsilon must be non-negative");
+    std::vector<Halide::Var> vars = make_vars(x.rank());
+    Expr c = vars[0];
+    Func out(name);
+    out(vars) = (x(as_exprs(vars)) - mean({c})) / Halide::sqrt(var({c}) + epsilon) * scale({c}) +
+                bias({c});
+    return {out, x.shape};
+}
+
+namespace {
+
+void check_norm(const std::string &label, const Tensor &x, int norm_dims, const Tensor &gamma,
+                const std::optional<Tensor> &beta, float epsilon) {
+    require_valid_shape(label, "input", x);
+    require(norm_dims >= 1 && norm_dims <= x.rank(), label,
+            "norm_dims " + std::to_string(norm_dims) + " must be in [1, " +
+                std::to_string(x.rank()) + "] for " + describe("input", x));
+    const Shape normalized(x.shape.begin(), x.shape.begin() + norm_dims);
+    require_shape(label, "gamma", gamma, normalized);
+    if (beta) require_shape(label, "beta", *beta, normalized);
+    require(epsilon >= 0.0f, label, "epsilon must be non-negative");
+}
+
+}  // namespace
+
+Tensor layernorm(const std::string &name, const Tensor &x, const Tensor &gamma,
+                 const std::optional<Tensor> &beta, int norm_dims, float epsilon) {
+    const std::string label = layer_label("layernorm", name);
+    check_norm(label, x, norm_dims, gamma, beta, epsilon);
+    const std::vector<bool> reduced = innermost(x.rank(), norm_dims);
+
+    // Pass 1, shifted mean: mean = x0 + sum(x - x0) / n with x0 the row's first element, so
+    // rows with a large common offset (mean 1e4, spread 1) are summed at the spread's scale.
+    const Reduction r1 = make_reduction(name + "_mean", x, reduced);
+    std::vector<Expr> first = as_exprs(r1.kept);
+    for (int d = norm_dims - 1; d >= 0; --d) first.insert(first.begin(), Expr(0));
+    Func shifted_sum(name + "_shifted_sum");
+    shifted_sum(r1.kept) = 0.0f;
+    shifted_sum(r1.kept) += x(r1.source) - x(first);
+    Func mean(name + "_mean");
+    mean(r1.kept) = x(first) + shifted_sum(r1.kept) * (1.0f / static_cast<float>(r1.count));
+
+    // Pass 2: mean of squared deviations from the mean (never E[x^2] - E[x]^2).
+    const Reduction r2 = make_reduction(name + "_var", x, reduced);
+    Func sq_dev(name + "_sq_dev");
+    sq_dev(r2.kept) = 0.0f;
+    Expr dev = x(r2.source) - mean(r2.kept);
+    sq_dev(r2.kept) += dev * dev;
+    Func inv_std(name + "_inv_std");
+    inv_std(r2.kept) =
+        1.0f / Halide::sqrt(sq_dev(r2.kept) * (1.0f / static_cast<float>(r2.count)) + epsilon);
+
+    std::vector<Halide::Var> vars = make_vars(x.rank());
+    const std::vector<Expr> all = as_exprs(vars);
+    const std::vector<Expr> stat = kept_coords(all, reduced);
+    const std::vector<Expr> affine(all.begin(), all.begin() + norm_dims);
+    Expr y = (x(all) - mean(stat)) * inv_std(stat) * gamma(affine);
+    if (beta) y += (*beta)(affine);
+    Func out(name);
+    out(vars) = y;
+    return {out, x.shape};
+}
+
+Tensor rmsnorm(const std::string &name, const Tensor &x, const Tensor &gamma, int norm_dims,
+               float epsilon) {
+    const std::string label = layer_label("rmsnorm", name);
+    check_norm(label, x, norm_dims, gamma, std::nullopt, epsilon);
+    const std::vector<bool> reduced = innermost(x.rank(), norm_dims);
+
+    const Reduction r = make_reduction(name + "_ms", x, reduced);
+    Func sum_sq(name + "_sum_sq");
+    sum_sq(r.kept) = 0.0f;
+    sum_sq(r.kept) += x(r.source) * x(r.source);
+    Func inv_rms(name + "_inv_rms");
+    inv_rms(r.kept) =
+        1.0f / Halide::sqrt(sum_sq(r.kept) * (1.0f / static_cast<float>(r.count)) + epsilon);
+
+    std::vector<Halide::Var> vars = make_vars(x.rank());
+    const std::vector<Expr> all = as_exprs(vars);
+    const std::vector<Expr> affine(all.begin(), all.begin() + norm_dims);
+    Func out(name);
+    out(vars) = x(all) * inv_rms(kept_coords(all, reduced)) * gamma(affine);
+    return {out, x.shape};
+}
+
+}  // namespace megalide::layers

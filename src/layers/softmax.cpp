@@ -1,0 +1,58 @@
+#include "megalide/layers/softmax.h"
+
+#include <limits>
+
+#include "checks.h"
+#include "reduction.h"
+
+namespace megalide::layers {
+
+using namespace detail;
+using Halide::Expr;
+using Halide::Func;
+
+namespace {
+
+Tensor softmax_family(const char *kind, bool log_form, const std::string &name, const Tensor &x,
+                      int dim) {
+    const std::string label = layer_label(kind, name);
+    require_valid_shape(label, "input", x);
+    const int d = normalize_dim(label, dim, x.rank());
+    std::vector<bool> reduced(static_cast<size_t>(x.rank()), false);
+    reduced[static_cast<size_t>(d)] = true;
+
+    // The algorithm: max along the axis, then the sum of exp(x - max), then normalize.
+    const Reduction red = make_reduction(name + "_max", x, reduced);
+    Func max_f(name + "_max");
+    max_f(red.kept) = std::numeric_limits<float>::lowest();
+    max_f(red.kept) = Halide::max(max_f(red.kept), x(red.source));
+
+    const Reduction red_sum = make_reduction(name + "_sum", x, reduced);
+    Func sum_f(name + "_sum");
+    sum_f(red_sum.kept) = 0.0f;
+    sum_f(red_sum.kept) += Halide::exp(x(red_sum.source) - max_f(red_sum.kept));
+
+    std::vector<Halide::Var> vars = make_vars(x.rank());
+    const std::vector<Expr> all = as_exprs(vars);
+    const std::vector<Expr> stat = kept_coords(all, reduced);
+    Expr shifted = x(all) - max_f(stat);
+    Func out(name);
+    if (log_form) {
+        out(vars) = shifted - Halide::log(sum_f(stat));
+    } else {
+        out(vars) = Halide::exp(shifted) / sum_f(stat);
+    }
+    return {out, x.shape};
+}
+
+}  // namespace
+
+Tensor softmax(const std::string &name, const Tensor &x, int dim) {
+    return softmax_family("softmax", false, name, x, dim);
+}
+
+Tensor log_softmax(const std::string &name, const Tensor &x, int dim) {
+    return softmax_family("log_softmax", true, name, x, dim);
+}
+
+}  // namespace megalide::layers

@@ -1,0 +1,65 @@
+#include "megalide/tensor.h"
+
+#include <sstream>
+
+#include "megalide/error.h"
+
+namespace megalide {
+
+std::string to_string(const Shape &shape) {
+    std::ostringstream out;
+    out << '[';
+    for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+    out << ']';
+    return out.str();
+}
+
+long long element_count(const Shape &shape) {
+    long long count = 1;
+    for (int extent : shape) count *= extent;
+    return count;
+}
+
+Halide::Expr Tensor::operator()(const std::vector<Halide::Expr> &coords) const {
+    return func(coords);
+}
+
+std::vector<Halide::Var> make_vars(int rank, const std::string &prefix) {
+    std::vector<Halide::Var> vars;
+    vars.reserve(static_cast<size_t>(rank));
+    for (int i = 0; i < rank; ++i) vars.emplace_back(prefix + std::to_string(i));
+    return vars;
+}
+
+std::vector<Halide::Expr> as_exprs(const std::vector<Halide::Var> &vars) {
+    return {vars.begin(), vars.end()};
+}
+
+Tensor tensor_from_buffer(const std::string &name, const Halide::Buffer<> &buffer) {
+    Shape shape;
+    for (int i = 0; i < buffer.dimensions(); ++i) {
+        if (buffer.dim(i).min() != 0) {
+            throw Error("tensor '" + name + "': buffer dimension " + std::to_string(i) +
+                        " starts at " + std::to_string(buffer.dim(i).min()) + ", expected 0");
+        }
+        shape.push_back(buffer.dim(i).extent());
+    }
+    std::vector<Halide::Var> vars = make_vars(buffer.dimensions());
+    Halide::Func func(name);
+    func(vars) = buffer(as_exprs(vars));
+    return {func, shape, buffer.type()};
+}
+
+Tensor tensor_from_param(const Halide::ImageParam &param, const Shape &shape) {
+    if (static_cast<int>(shape.size()) != param.dimensions()) {
+        throw Error("tensor '" + param.name() + "': shape " + to_string(shape) + " has rank " +
+                    std::to_string(shape.size()) + " but the parameter has rank " +
+                    std::to_string(param.dimensions()));
+    }
+    std::vector<Halide::Var> vars = make_vars(param.dimensions());
+    Halide::Func func(param.name() + "_in");
+    func(vars) = param(as_exprs(vars));
+    return {func, shape, param.type()};
+}
+
+}  // namespace megalide

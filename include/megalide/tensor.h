@@ -6,6 +6,11 @@
 //   matrices               (col, row)    a row-major M x K matrix has shape {K, M}
 // A dense buffer with Halide shape {d0, d1, ..., dk} has the memory of a C-order (NumPy)
 // array of shape (dk, ..., d1, d0); reversing the shape converts between the two views.
+//
+// Func names: every layer takes a `name` and names its Funcs `name` and `name_<stage>`.
+// Names must be unique within a pipeline, and an output Func must not be named like a C
+// library symbol ("tanh", "exp", ...): JIT and AOT code refer to outputs as `<name>.buffer`
+// and the linker resolves the bare name first. The graph lowering derives safe names.
 #pragma once
 
 #include <string>

@@ -49,22 +49,26 @@ Tensor layernorm(const std::string &name, const Tensor &x, const Tensor &gamma,
     check_norm(label, x, norm_dims, gamma, beta, epsilon);
     const std::vector<bool> reduced = innermost(x.rank(), norm_dims);
 
-    // Pass 1, shifted mean: mean = x0 + sum(x - x0) / n with x0 the row's first element, so
-    // rows with a large common offset (mean 1e4, spread 1) are summed at the spread's scale.
+    // Shifted two-pass statistics. Every row is shifted by its first element x0 and the mean
+    // is kept as the deviation m = mean(x - x0), never materialized as x0 + m: for rows with a
+    // large common offset (mean 1e4, spread 1) x - x0 is exact and m keeps the spread's
+    // precision, where a float mean near 1e4 would be off by up to half an ulp (5e-4).
     const Reduction r1 = make_reduction(name + "_mean", x, reduced);
     std::vector<Expr> first = as_exprs(r1.kept);
-    for (int d = norm_dims - 1; d >= 0; --d) first.insert(first.begin(), Expr(0));
-    Func shifted_sum(name + "_shifted_sum");
-    shifted_sum(r1.kept) = 0.0f;
-    shifted_sum(r1.kept) += x(r1.source) - x(first);
-    Func mean(name + "_mean");
-    mean(r1.kept) = x(first) + shifted_sum(r1.kept) * (1.0f / static_cast<float>(r1.count));
+    first.insert(first.begin(), static_cast<size_t>(norm_dims), Expr(0));
+    Func mean_dev(name + "_mean");
+    mean_dev(r1.kept) = 0.0f;
+    mean_dev(r1.kept) += (x(r1.source) - x(first)) * (1.0f / static_cast<float>(r1.count));
 
     // Pass 2: mean of squared deviations from the mean (never E[x^2] - E[x]^2).
     const Reduction r2 = make_reduction(name + "_var", x, reduced);
+    std::vector<Expr> first2 = as_exprs(r2.kept);
+    first2.insert(first2.begin(), static_cast<size_t>(norm_dims), Expr(0));
     Func sq_dev(name + "_sq_dev");
     sq_dev(r2.kept) = 0.0f;
-    Expr dev = x(r2.source) - mean(r2.kept);
+    // strict_float: Halide lets LLVM reassociate float math, which would fold the shift back
+    // into x - (x0 + m) and lose exactly the digits the shift preserves.
+    Expr dev = Halide::strict_float((x(r2.source) - x(first2)) - mean_dev(r2.kept));
     sq_dev(r2.kept) += dev * dev;
     Func inv_std(name + "_inv_std");
     inv_std(r2.kept) =
@@ -73,8 +77,11 @@ Tensor layernorm(const std::string &name, const Tensor &x, const Tensor &gamma,
     std::vector<Halide::Var> vars = make_vars(x.rank());
     const std::vector<Expr> all = as_exprs(vars);
     const std::vector<Expr> stat = kept_coords(all, reduced);
+    std::vector<Expr> row_first = stat;
+    row_first.insert(row_first.begin(), static_cast<size_t>(norm_dims), Expr(0));
     const std::vector<Expr> affine(all.begin(), all.begin() + norm_dims);
-    Expr y = (x(all) - mean(stat)) * inv_std(stat) * gamma(affine);
+    Expr centered = Halide::strict_float((x(all) - x(row_first)) - mean_dev(stat));
+    Expr y = centered * inv_std(stat) * gamma(affine);
     if (beta) y += (*beta)(affine);
     Func out(name);
     out(vars) = y;

@@ -38,7 +38,9 @@ Tensor softmax_family(const char *kind, bool log_form, const std::string &name, 
     Expr shifted = x(all) - max_f(stat);
     Func out(name);
     if (log_form) {
-        out(vars) = shifted - Halide::log(sum_f(stat));
+        // strict_float keeps (x - max) - log(sum) from being reassociated into
+        // x - (max + log(sum)), which rounds log(sum) to the ulp of max (1e-3 at 1e4).
+        out(vars) = Halide::strict_float(shifted - Halide::log(sum_f(stat)));
     } else {
         out(vars) = Halide::exp(shifted) / sum_f(stat);
     }

@@ -47,7 +47,6 @@ Array conv(const Array &x, const Array &w, const Array &b, const ConvAttrs &a) {
     const int OH = (H + a.pad_top + a.pad_bottom - a.dilation_h * (KH - 1) - 1) / a.stride_h + 1;
     const int OW = (W + a.pad_left + a.pad_right - a.dilation_w * (KW - 1) - 1) / a.stride_w + 1;
     assert(CG * a.group == C);
-    (void)C;
     const int MG = M / a.group;
     Array out({N, M, OH, OW});
     for (int n = 0; n < N; ++n)
@@ -62,7 +61,9 @@ Array conv(const Array &x, const Array &w, const Array &b, const ConvAttrs &a) {
                                 const int ih = oh * a.stride_h - a.pad_top + kh * a.dilation_h;
                                 const int iw = ow * a.stride_w - a.pad_left + kw * a.dilation_w;
                                 if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                                acc += x.at({n, g * CG + c, ih, iw}) * w.at({m, c, kh, kw});
+                                const long long xi = ((static_cast<long long>(n) * C + g * CG + c) * H + ih) * W + iw;
+                                const long long wi = ((static_cast<long long>(m) * CG + c) * KH + kh) * KW + kw;
+                                acc += x.data[xi] * w.data[wi];
                             }
                     out.at({n, m, oh, ow}) = acc;
                 }

@@ -80,6 +80,35 @@ TEST(Conv2D, MatchesReferenceOnRandomGeometries) {
     }
 }
 
+// Edge geometries that random draws may miss: a 1x1 image under a padded 3x3 kernel, a
+// stride larger than the kernel, a kernel as large as the padded input, asymmetric pads.
+TEST(Conv2D, EdgeGeometries) {
+    Seeded s;
+    MEGALIDE_SEED_TRACE(s);
+    auto make = [](int w, int h, int kx, int ky, int sx, int sy, int pl, int pr, int pt, int pb) {
+        Geometry g{w, h, kx, ky, {}};
+        g.p.stride_x = sx, g.p.stride_y = sy;
+        g.p.pad_left = pl, g.p.pad_right = pr, g.p.pad_top = pt, g.p.pad_bottom = pb;
+        return g;
+    };
+    const Geometry cases[] = {
+        make(1, 1, 3, 3, 1, 1, 1, 1, 1, 1),  // 1x1 image, "same" padding
+        make(1, 1, 1, 1, 1, 1, 0, 0, 0, 0),  // 1x1 image, 1x1 kernel
+        make(7, 5, 1, 1, 3, 2, 0, 0, 0, 0),  // stride larger than the kernel
+        make(8, 8, 2, 2, 4, 4, 0, 1, 1, 0),  // stride 2x kernel, asymmetric pads
+        make(3, 2, 5, 4, 1, 1, 1, 1, 1, 1),  // kernel spans the whole padded input
+    };
+    for (const Geometry &g : cases) {
+        SCOPED_TRACE(g.str());
+        auto x = random_buffer(s, {5, g.width, g.height, 1});
+        auto w = random_buffer(s, {3, 5, g.kernel_x, g.kernel_y});
+        Tensor out = layers::conv2d("conv", input("x", x), input("w", w), std::nullopt, g.p);
+        ref::Array want = ref::conv(nchw(x), oihw(w), ref::Array(), attrs(g));
+        const double tol = reduction_tolerance(5 * g.kernel_x * g.kernel_y);
+        expect_close(realize(out), nhwc(want), tol, tol, "conv2d");
+    }
+}
+
 TEST(DepthwiseConv2D, MatchesGroupedReference) {
     Seeded s;
     MEGALIDE_SEED_TRACE(s);

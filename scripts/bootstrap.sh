@@ -10,7 +10,7 @@
 # first needed, so a fresh machine never installs what no build step uses.
 set -euo pipefail
 
-APT_PACKAGES=(g++ libgtest-dev libpng-dev libbenchmark-dev)
+APT_PACKAGES=(g++ libgtest-dev libpng-dev libbenchmark-dev libonnx-dev libprotobuf-dev libonnx-testdata)
 PIP_REQUIREMENTS=("halide==21.0.0" "cmake>=3.28" "ninja>=1.11" "numpy" "pytest")
 
 log() { echo "[bootstrap] $*" >&2; }

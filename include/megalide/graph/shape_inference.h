@@ -1,0 +1,32 @@
+// Static shape and type inference, and constant evaluation of shape arithmetic, per ONNX op.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+
+#include "megalide/graph/graph.h"
+
+namespace megalide {
+
+/// The op types megalide imports, infers and lowers (ONNX names, plus the fused forms
+/// that rewrites introduce: see rewrite/rules.h).
+const std::set<std::string> &supported_ops();
+
+/// Infers the output types and shapes of `node` from its inputs, and folds it to a
+/// constant when evaluate_constant() can. Throws Error naming the node when inputs are
+/// inconsistent, a needed operand (a Reshape's shape, Pad's pads...) is not a constant, or
+/// the op is not supported.
+void infer_node(Graph &graph, Node &node);
+
+/// The value of `node`'s single output when it can be computed now: every input is a
+/// constant and the op is data movement or arithmetic that megalide folds (Identity,
+/// Constant, Cast, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Gather, Slice,
+/// Add, Sub, Mul, Div), or the op is Shape of a known shape.
+std::optional<HostArray> evaluate_constant(const Graph &graph, const Node &node);
+
+/// NumPy broadcast of two shapes (ONNX order); throws Error naming `label` on mismatch.
+std::vector<int64_t> broadcast_shape(const std::string &label, const std::vector<int64_t> &a,
+                                     const std::vector<int64_t> &b);
+
+}  // namespace megalide

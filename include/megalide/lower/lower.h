@@ -1,0 +1,50 @@
+// Lowering: a Graph becomes ONE Halide Pipeline built from the layer library.
+//
+// Boundary layout: every graph input and output is a dense buffer whose Halide shape is the
+// ONNX shape reversed, i.e. exactly a C-order (NumPy) array. Inside, 4-D activations live
+// channels-innermost (c, x, y, n): Conv, pooling and BatchNormalization ask for it, and the
+// conversions are pure index relabelings that Halide inlines away. Transpose is free: it
+// only relabels which Halide dimension holds which ONNX axis.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "Halide.h"
+#include "megalide/graph/graph.h"
+
+namespace megalide {
+
+struct LoweredGraph {
+    std::vector<std::string> input_names;    ///< graph inputs, in order
+    std::vector<Halide::ImageParam> inputs;  ///< Halide shape = reversed ONNX shape
+    std::vector<DType> input_dtypes;
+    std::vector<std::vector<int64_t>> input_shapes;  ///< ONNX order
+    std::vector<std::string> output_names;   ///< graph outputs, in order
+    std::vector<Halide::Func> outputs;       ///< plain layout (reversed ONNX shape)
+    std::vector<DType> output_dtypes;
+    std::vector<std::vector<int64_t>> output_shapes;  ///< ONNX order
+    /// Every node output's Func by value name (stage Funcs a schedule can address).
+    std::map<std::string, Halide::Func> stages;
+    Halide::Pipeline pipeline;
+};
+
+/// Lowers `graph` (shapes inferred) to one pipeline. Throws Error naming the node for an
+/// op or variant megalide cannot lower. No schedule is applied.
+LoweredGraph lower(const Graph &graph);
+
+/// A baseline schedule so that any lowered graph runs in reasonable time: every stage
+/// with a reduction, and every node output, is computed at root (no recomputation across
+/// layers). The scheduler strategies of a later issue replace this.
+void schedule_stages_at_root(LoweredGraph &lowered);
+
+/// JIT-compiles (once) and runs: inputs in graph order, C-order host arrays of the graph's
+/// input types and shapes; returns the outputs in graph order. Throws Error naming the
+/// input whose type or shape is wrong.
+std::vector<HostArray> run(LoweredGraph &lowered, const std::vector<HostArray> &inputs);
+
+/// Halide's type for a DType (Bool is stored as uint8).
+Halide::Type halide_type(DType dtype);
+
+}  // namespace megalide

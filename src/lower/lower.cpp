@@ -1,0 +1,671 @@
+#include "megalide/lower/lower.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <set>
+
+#include "megalide/error.h"
+#include "megalide/layers.h"
+
+namespace megalide {
+
+Halide::Type halide_type(DType dtype) {
+    switch (dtype) {
+    case DType::Float32: return Halide::Float(32);
+    case DType::Float64: return Halide::Float(64);
+    case DType::Int8: return Halide::Int(8);
+    case DType::UInt8: return Halide::UInt(8);
+    case DType::Int32: return Halide::Int(32);
+    case DType::Int64: return Halide::Int(64);
+    case DType::Bool: return Halide::UInt(8);
+    }
+    return Halide::Float(32);
+}
+
+namespace {
+
+using Halide::Expr;
+using Halide::Func;
+using Halide::Var;
+using Dims = std::vector<int64_t>;
+
+// A lowered value: a Tensor plus where each ONNX axis lives among its Halide dimensions.
+struct Lowered {
+    Tensor t;
+    std::vector<int> dim_of_axis;  // dim_of_axis[onnx axis] = Halide dimension
+    int rank() const { return static_cast<int>(dim_of_axis.size()); }
+};
+
+std::vector<int> plain_layout(int rank) {
+    std::vector<int> m(static_cast<size_t>(rank));
+    for (int a = 0; a < rank; ++a) m[static_cast<size_t>(a)] = rank - 1 - a;
+    return m;
+}
+
+// Channels innermost: axis 1 (C) -> dim 0, axis 0 (N) -> outermost, spatial axes reversed
+// in between; for rank 4 that is (c, x, y, n).
+std::vector<int> channels_innermost_layout(int rank) {
+    std::vector<int> m(static_cast<size_t>(rank));
+    m[0] = rank - 1;
+    m[1] = 0;
+    for (int a = 2; a < rank; ++a) m[static_cast<size_t>(a)] = rank - a;
+    return m;
+}
+
+Shape halide_shape(const Dims &onnx_shape, const std::vector<int> &layout) {
+    Shape s(onnx_shape.size());
+    for (size_t a = 0; a < onnx_shape.size(); ++a) s[static_cast<size_t>(layout[a])] = static_cast<int>(onnx_shape[a]);
+    return s;
+}
+
+class Lowerer {
+public:
+    explicit Lowerer(const Graph &g) : g_(g) {}
+
+    LoweredGraph run() {
+        LoweredGraph out;
+        for (const std::string &name : g_.inputs) {
+            const Value &v = g_.value(name);
+            Halide::ImageParam p(halide_type(v.dtype), static_cast<int>(v.shape.size()), func_name("in_" + name));
+            out.input_names.push_back(name);
+            out.inputs.push_back(p);
+            out.input_dtypes.push_back(v.dtype);
+            out.input_shapes.push_back(v.shape);
+            Tensor t = tensor_from_param(p, halide_shape(v.shape, plain_layout(static_cast<int>(v.shape.size()))));
+            t.type = halide_type(v.dtype);
+            values_[name] = {t, plain_layout(static_cast<int>(v.shape.size()))};
+        }
+        for (const Node &n : g_.nodes) {
+            const bool all_constant = std::all_of(n.outputs.begin(), n.outputs.end(), [&](const std::string &o) {
+                return o.empty() || g_.is_constant(o);
+            });
+            if (all_constant) continue;
+            try {
+                lower_node(n);
+            } catch (const Halide::Error &e) {
+                throw Error(n.label() + ": Halide rejected the lowered layer: " + e.what());
+            }
+            const std::string &o = n.outputs.at(0);
+            out.stages[o] = values_.at(o).t.func;
+        }
+        std::vector<Func> funcs;
+        for (const std::string &name : g_.outputs) {
+            const Value &v = g_.value(name);
+            Lowered l = as_layout(get(name), plain_layout(static_cast<int>(v.shape.size())));
+            std::vector<Var> vars = make_vars(l.t.rank());
+            Func f(func_name("out_" + name));
+            Expr e = l.t(as_exprs(vars));
+            f(vars) = Halide::cast(halide_type(v.dtype), v.dtype == DType::Bool ? Expr(e != Halide::cast(e.type(), 0)) : e);
+            out.output_names.push_back(name);
+            out.outputs.push_back(f);
+            out.output_dtypes.push_back(v.dtype);
+            out.output_shapes.push_back(v.shape);
+            funcs.push_back(f);
+        }
+        out.pipeline = Halide::Pipeline(funcs);
+        return out;
+    }
+
+private:
+    const Graph &g_;
+    std::map<std::string, Lowered> values_;
+    std::set<std::string> used_names_;
+
+    // Halide names: letters, digits and '_' only, unique, never starting with a digit.
+    std::string func_name(const std::string &stem) {
+        std::string s;
+        for (char c : stem) s += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+        if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) s = "v_" + s;
+        std::string name = s;
+        for (int i = 1; used_names_.count(name); ++i) name = s + "_" + std::to_string(i);
+        used_names_.insert(name);
+        return name;
+    }
+
+    [[noreturn]] void fail(const Node &n, const std::string &what) { throw Error(n.label() + ": " + what); }
+
+    Lowered constant(const std::string &name, const HostArray &c) {
+        const int rank = static_cast<int>(c.shape.size());
+        Halide::Buffer<> b(halide_type(c.dtype), halide_shape(c.shape, plain_layout(rank)));
+        std::memcpy(b.data(), c.bytes.data(), c.bytes.size());
+        Tensor t = tensor_from_buffer(func_name("const_" + name), b);
+        return {t, plain_layout(rank)};
+    }
+
+    Lowered get(const std::string &name) {
+        auto it = values_.find(name);
+        if (it != values_.end()) return it->second;
+        const Value &v = g_.value(name);
+        if (!v.constant) throw Error("value '" + name + "' is used before it is defined");
+        Lowered l = constant(name, *v.constant);
+        values_[name] = l;
+        return l;
+    }
+
+    const Value &info(const std::string &name) const { return g_.value(name); }
+
+    // Relabels dimensions so that axis a sits at Halide dimension layout[a].
+    Lowered as_layout(const Lowered &v, const std::vector<int> &layout) {
+        if (v.dim_of_axis == layout) return v;
+        std::vector<int> perm(layout.size());
+        for (size_t a = 0; a < layout.size(); ++a) perm[static_cast<size_t>(layout[a])] = v.dim_of_axis[a];
+        Tensor t = layers::transpose(func_name(v.t.name() + "_relayout"), v.t, perm);
+        t.type = v.t.type;
+        return {t, layout};
+    }
+
+    // A host-side permuted copy of a constant, for weights that a layer reads in its own layout.
+    Tensor constant_in_layout(const std::string &name, const std::vector<int> &layout) {
+        const HostArray &c = *info(name).constant;
+        const Dims &shape = c.shape;
+        Halide::Buffer<> b(halide_type(c.dtype), halide_shape(shape, layout));
+        const size_t size = item_size(c.dtype);
+        const int rank = static_cast<int>(shape.size());
+        std::vector<int64_t> index(static_cast<size_t>(rank), 0);
+        for (int64_t f = 0; f < c.element_count(); ++f) {
+            int64_t rest = f;
+            for (int a = rank; a-- > 0;) {
+                index[static_cast<size_t>(a)] = rest % shape[static_cast<size_t>(a)];
+                rest /= shape[static_cast<size_t>(a)];
+            }
+            int64_t dst = 0, stride = 1;
+            for (int d = 0; d < rank; ++d) {
+                const int a = static_cast<int>(std::find(layout.begin(), layout.end(), d) - layout.begin());
+                dst += index[static_cast<size_t>(a)] * stride;
+                stride *= shape[static_cast<size_t>(a)];
+            }
+            std::memcpy(static_cast<uint8_t *>(b.data()) + dst * static_cast<int64_t>(size), c.bytes.data() + f * static_cast<int64_t>(size), size);
+        }
+        return tensor_from_buffer(func_name("const_" + name), b);
+    }
+
+    Tensor operand_in_layout(const std::string &name, const std::vector<int> &layout) {
+        if (info(name).constant && !values_.count(name)) return constant_in_layout(name, layout);
+        return as_layout(get(name), layout).t;
+    }
+
+    // Gives a plain-layout value `rank` dimensions by adding leading unit ONNX axes.
+    Lowered expand_rank(const Lowered &v, int rank) {
+        if (v.rank() >= rank) return v;
+        Lowered p = as_layout(v, plain_layout(v.rank()));
+        Shape shape = p.t.shape;
+        shape.resize(static_cast<size_t>(rank), 1);
+        std::vector<Var> vars = make_vars(rank);
+        Func f(func_name(v.t.name() + "_rank" + std::to_string(rank)));
+        f(vars) = p.t(std::vector<Expr>(vars.begin(), vars.begin() + p.rank()));
+        Tensor t{f, shape, v.t.type};
+        return {t, plain_layout(rank)};
+    }
+
+    void define(const Node &n, Tensor t, std::vector<int> layout) {
+        values_[n.outputs.at(0)] = {std::move(t), std::move(layout)};
+    }
+
+    std::string stage(const Node &n) { return func_name(n.outputs.at(0)); }
+
+    Expr activation(const Node &n, Expr v) {
+        const std::string act = n.get_string("activation", "");
+        if (act.empty()) return v;
+        if (act == "Relu") return Halide::max(v, 0.0f);
+        if (act == "Clip") {
+            return Halide::clamp(v, static_cast<float>(n.get_float("activation_min", -INFINITY)),
+                                 static_cast<float>(n.get_float("activation_max", INFINITY)));
+        }
+        fail(n, "unknown fused activation '" + act + "'");
+    }
+
+    Tensor with_activation(const Node &n, const Tensor &t) {
+        if (n.get_string("activation", "").empty()) return t;
+        return layers::map_elements("activation", stage(n) + "_act", t, [&](Expr v) { return activation(n, v); });
+    }
+
+    // Clip bounds from inputs (opset >= 11) or attributes; must be constants.
+    float clip_bound(const Node &n, size_t input, const char *attr, float fallback) {
+        if (g_.opset < 11) return static_cast<float>(n.get_float(attr, fallback));
+        const std::string &name = n.input(input);
+        if (name.empty()) return fallback;
+        if (!info(name).constant) fail(n, std::string(attr) + " must be a constant");
+        return static_cast<float>(info(name).constant->to_doubles().at(0));
+    }
+
+    void lower_node(const Node &n);
+    void lower_binary(const Node &n);
+    void lower_conv(const Node &n);
+    void lower_pool(const Node &n);
+    void lower_gather(const Node &n);
+    void lower_slice(const Node &n);
+};
+
+void Lowerer::lower_binary(const Node &n) {
+    Lowered a = get(n.input(0)), b = get(n.input(1));
+    const int rank = std::max(a.rank(), b.rank());
+    // Keep channels-innermost when an operand already is; broadcast the other into it.
+    std::vector<int> layout = plain_layout(rank);
+    if (rank >= 3 && (a.dim_of_axis == channels_innermost_layout(rank) || b.dim_of_axis == channels_innermost_layout(rank))) {
+        layout = channels_innermost_layout(rank);
+    }
+    a = as_layout(expand_rank(a, rank), layout);
+    b = as_layout(expand_rank(b, rank), layout);
+    const Halide::Type type = halide_type(info(n.outputs[0]).dtype);
+    const bool integral = !type.is_float();
+    Tensor t;
+    const std::string name = stage(n);
+    if (n.op == "Add") t = layers::add(name, a.t, b.t);
+    else if (n.op == "Sub") t = layers::sub(name, a.t, b.t);
+    else if (n.op == "Mul") t = layers::mul(name, a.t, b.t);
+    else if (n.op == "Div" && !integral) t = layers::div(name, a.t, b.t);
+    else if (n.op == "Div") {
+        // ONNX integer division truncates toward zero; Halide's rounds toward -infinity.
+        Shape shape = layers::broadcast_shapes(name, a.t.shape, b.t.shape);
+        std::vector<Var> vars = make_vars(static_cast<int>(shape.size()));
+        Expr p = layers::broadcast_access(a.t, as_exprs(vars)), q = layers::broadcast_access(b.t, as_exprs(vars));
+        Func f(name);
+        f(vars) = Halide::select((p < 0) != (q < 0) && p % q != 0, p / q + 1, p / q);
+        t = {f, shape};
+    } else {
+        // Pow: computed in float (double for float64), cast back to the base's type.
+        Shape shape = layers::broadcast_shapes(name, a.t.shape, b.t.shape);
+        std::vector<Var> vars = make_vars(static_cast<int>(shape.size()));
+        const Halide::Type ft = type == Halide::Float(64) ? Halide::Float(64) : Halide::Float(32);
+        Expr p = Halide::cast(ft, layers::broadcast_access(a.t, as_exprs(vars)));
+        Expr q = Halide::cast(ft, layers::broadcast_access(b.t, as_exprs(vars)));
+        Func f(name);
+        f(vars) = Halide::cast(type, Halide::pow(p, q));
+        t = {f, shape};
+    }
+    t.type = type;
+    define(n, t, layout);
+}
+
+void Lowerer::lower_conv(const Node &n) {
+    const Value &xv = info(n.input(0)), &wv = info(n.input(1));
+    const Dims k = n.get_ints("kernel_shape", {}), s = n.get_ints("strides", {}), d = n.get_ints("dilations", {}),
+               p = n.get_ints("pads", {});
+    const int64_t group = n.get_int("group", 1);
+    layers::Conv2DParams params;
+    params.stride_y = static_cast<int>(s[0]), params.stride_x = static_cast<int>(s[1]);
+    params.dilation_y = static_cast<int>(d[0]), params.dilation_x = static_cast<int>(d[1]);
+    params.pad_top = static_cast<int>(p[0]), params.pad_left = static_cast<int>(p[1]);
+    params.pad_bottom = static_cast<int>(p[2]), params.pad_right = static_cast<int>(p[3]);
+    params.groups = static_cast<int>(group);
+    Tensor x = as_layout(get(n.input(0)), channels_innermost_layout(4)).t;
+    std::optional<Tensor> bias;
+    if (!n.input(2).empty()) bias = operand_in_layout(n.input(2), plain_layout(1));
+    const int64_t cin = xv.shape[1], cout = wv.shape[0];
+    const std::string name = stage(n);
+    Tensor out;
+    const bool pointwise = k == Dims{1, 1} && s == Dims{1, 1} && p == Dims{0, 0, 0, 0} && group == 1;
+    if (group == cin && wv.shape[1] == 1 && cout % cin == 0 && group > 1) {
+        // Depthwise: OIHW (C*M, 1, KH, KW) read as (co, kx, ky).
+        Lowered w = get(n.input(1));
+        Tensor w3;
+        if (info(n.input(1)).constant && !values_.count(n.input(1))) {
+            w3 = constant_in_layout(n.input(1), {0, 3, 2, 1});  // (co, 1, kx, ky) storage
+        } else {
+            w3 = as_layout(w, {0, 3, 2, 1}).t;
+        }
+        std::vector<Var> vars = make_vars(3);
+        Func wf(func_name(name + "_w"));
+        wf(vars) = w3({vars[0], 0, vars[1], vars[2]});
+        Tensor wt{wf, {static_cast<int>(cout), static_cast<int>(k[1]), static_cast<int>(k[0])}};
+        out = layers::depthwise_conv2d(name, x, wt, bias, params);
+    } else if (pointwise) {
+        Tensor w4 = operand_in_layout(n.input(1), {1, 0, 3, 2});  // (co, ci, 1, 1)
+        std::vector<Var> vars = make_vars(2);
+        Func wf(func_name(name + "_w"));
+        wf(vars) = w4({vars[0], vars[1], 0, 0});
+        out = layers::pointwise_conv2d(name, x, {wf, {static_cast<int>(cout), static_cast<int>(cin)}}, bias);
+    } else {
+        Tensor w = operand_in_layout(n.input(1), {0, 1, 3, 2});  // OIHW -> (co, ci, kx, ky)
+        out = layers::conv2d(name, x, w, bias, params);
+    }
+    define(n, with_activation(n, out), channels_innermost_layout(4));
+}
+
+void Lowerer::lower_pool(const Node &n) {
+    const Dims k = n.get_ints("kernel_shape", {}), s = n.get_ints("strides", {}), d = n.get_ints("dilations", {}),
+               p = n.get_ints("pads", {});
+    layers::Pool2DParams params;
+    params.kernel_y = static_cast<int>(k[0]), params.kernel_x = static_cast<int>(k[1]);
+    params.stride_y = static_cast<int>(s[0]), params.stride_x = static_cast<int>(s[1]);
+    params.dilation_y = static_cast<int>(d[0]), params.dilation_x = static_cast<int>(d[1]);
+    params.pad_top = static_cast<int>(p[0]), params.pad_left = static_cast<int>(p[1]);
+    params.pad_bottom = static_cast<int>(p[2]), params.pad_right = static_cast<int>(p[3]);
+    params.ceil_mode = n.get_int("ceil_mode", 0) != 0;
+    params.count_include_pad = n.get_int("count_include_pad", 0) != 0;
+    Tensor x = as_layout(get(n.input(0)), channels_innermost_layout(4)).t;
+    if (!x.type.is_float()) {
+        if (n.op != "MaxPool") fail(n, "average pooling needs a float input");
+        // Integer max pooling: pool in float (exact for 8-bit values), cast back.
+        Tensor xf = layers::map_elements("cast", stage(n) + "_f32", x, [](Expr v) { return Halide::cast<float>(v); });
+        Tensor pooled = layers::max_pool2d(stage(n) + "_pool", xf, params);
+        Tensor back = layers::map_elements("cast", stage(n), pooled, [&](Expr v) { return Halide::cast(x.type, v); });
+        back.type = x.type;
+        define(n, back, channels_innermost_layout(4));
+        return;
+    }
+    Tensor out = n.op == "MaxPool" ? layers::max_pool2d(stage(n), x, params) : layers::avg_pool2d(stage(n), x, params);
+    define(n, out, channels_innermost_layout(4));
+}
+
+void Lowerer::lower_gather(const Node &n) {
+    const Value &xv = info(n.input(0)), &iv = info(n.input(1));
+    const int rank = static_cast<int>(xv.shape.size()), q = static_cast<int>(iv.shape.size());
+    const int axis = static_cast<int>(n.get_int("axis", 0) < 0 ? n.get_int("axis", 0) + rank : n.get_int("axis", 0));
+    Tensor x = as_layout(get(n.input(0)), plain_layout(rank)).t;
+    Tensor idx = as_layout(get(n.input(1)), plain_layout(q)).t;
+    const Value &ov = info(n.outputs[0]);
+    const int out_rank = static_cast<int>(ov.shape.size());
+    std::vector<Var> vars = make_vars(out_rank);
+    // Output ONNX axes: data[:axis], indices..., data[axis+1:]; Halide dims are reversed.
+    auto var_of_axis = [&](int a) { return Expr(vars[static_cast<size_t>(out_rank - 1 - a)]); };
+    std::vector<Expr> idx_coords(static_cast<size_t>(q));
+    for (int j = 0; j < q; ++j) idx_coords[static_cast<size_t>(q - 1 - j)] = var_of_axis(axis + j);
+    const int extent = static_cast<int>(xv.shape[static_cast<size_t>(axis)]);
+    Expr i = Halide::cast<int>(idx(idx_coords));
+    i = Halide::clamp(Halide::select(i < 0, i + extent, i), 0, extent - 1);
+    std::vector<Expr> coords(static_cast<size_t>(rank));
+    for (int a = 0; a < rank; ++a) {
+        Expr c = a < axis ? var_of_axis(a) : a == axis ? i : var_of_axis(a + q - 1);
+        coords[static_cast<size_t>(rank - 1 - a)] = c;
+    }
+    Func f(stage(n));
+    f(vars) = x(coords);
+    Tensor t{f, halide_shape(ov.shape, plain_layout(out_rank)), x.type};
+    define(n, t, plain_layout(out_rank));
+}
+
+void Lowerer::lower_slice(const Node &n) {
+    // Recover start and step per axis from the constant operands (shape inference validated them).
+    const Value &xv = info(n.input(0)), &ov = info(n.outputs[0]);
+    const int rank = static_cast<int>(xv.shape.size());
+    Dims starts, ends, axes, steps;
+    auto ints = [&](size_t i) { return info(n.input(i)).constant->to_int64s(); };
+    if (g_.opset >= 10) {
+        starts = ints(1), ends = ints(2);
+        if (!n.input(3).empty()) axes = ints(3);
+        if (!n.input(4).empty()) steps = ints(4);
+    } else {
+        starts = n.get_ints("starts", {}), ends = n.get_ints("ends", {}), axes = n.get_ints("axes", {});
+    }
+    if (axes.empty()) for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+    if (steps.empty()) steps.assign(starts.size(), 1);
+    Dims start(static_cast<size_t>(rank), 0), step(static_cast<size_t>(rank), 1);
+    for (size_t i = 0; i < starts.size(); ++i) {
+        const int64_t a = axes[i] < 0 ? axes[i] + rank : axes[i], dim = xv.shape[static_cast<size_t>(a)];
+        int64_t st = starts[i] < 0 ? starts[i] + dim : starts[i];
+        st = steps[i] > 0 ? std::clamp<int64_t>(st, 0, dim) : std::clamp<int64_t>(st, 0, dim - 1);
+        start[static_cast<size_t>(a)] = st, step[static_cast<size_t>(a)] = steps[i];
+    }
+    Tensor x = as_layout(get(n.input(0)), plain_layout(rank)).t;
+    std::vector<Var> vars = make_vars(rank);
+    std::vector<Expr> coords(static_cast<size_t>(rank));
+    for (int a = 0; a < rank; ++a) {
+        const size_t d = static_cast<size_t>(rank - 1 - a);
+        coords[d] = static_cast<int>(start[static_cast<size_t>(a)]) + vars[d] * static_cast<int>(step[static_cast<size_t>(a)]);
+    }
+    Func f(stage(n));
+    f(vars) = x(coords);
+    define(n, {f, halide_shape(ov.shape, plain_layout(rank)), x.type}, plain_layout(rank));
+}
+
+void Lowerer::lower_node(const Node &n) {
+    const std::string &op = n.op;
+    const std::string name = stage(n);
+    const Value &out = info(n.outputs.at(0));
+    const int out_rank = static_cast<int>(out.shape.size());
+    auto unary = [&](const std::function<Expr(Expr)> &fn) {
+        Lowered x = get(n.input(0));
+        Tensor t = layers::map_elements(op, name, x.t, fn);
+        t.type = x.t.type;
+        define(n, t, x.dim_of_axis);
+    };
+    auto float_only = [&] {
+        if (!halide_type(info(n.input(0)).dtype).is_float()) {
+            fail(n, "input type " + to_string(info(n.input(0)).dtype) + " is not supported (float only)");
+        }
+    };
+    if (op == "Identity") {
+        define(n, get(n.input(0)).t, get(n.input(0)).dim_of_axis);
+    } else if (op == "Relu") {
+        unary([](Expr v) { return Halide::max(v, Halide::cast(v.type(), 0)); });
+    } else if (op == "Clip") {
+        const Halide::Type type = halide_type(info(n.input(0)).dtype);
+        const double lo_default = type.is_float() ? -INFINITY : static_cast<double>(std::numeric_limits<int64_t>::min());
+        const double hi_default = type.is_float() ? INFINITY : static_cast<double>(std::numeric_limits<int64_t>::max());
+        const float lo = clip_bound(n, 1, "min", static_cast<float>(lo_default)), hi = clip_bound(n, 2, "max", static_cast<float>(hi_default));
+        unary([=](Expr v) {
+            if (v.type().is_float()) return Halide::min(Halide::max(v, Halide::cast(v.type(), lo)), Halide::cast(v.type(), hi));
+            Expr wide = Halide::cast<double>(v);
+            return Halide::cast(v.type(), Halide::min(Halide::max(wide, Expr(static_cast<double>(lo))), Expr(static_cast<double>(hi))));
+        });
+    } else if (op == "Sigmoid" || op == "Tanh" || op == "Sqrt" || op == "Exp" || op == "Erf" || op == "LeakyRelu" ||
+               op == "HardSigmoid" || op == "HardSwish" || op == "Gelu") {
+        float_only();
+        Lowered x = get(n.input(0));
+        Tensor t;
+        if (op == "Sigmoid") t = layers::sigmoid(name, x.t);
+        else if (op == "Tanh") t = layers::tanh(name, x.t);
+        else if (op == "Sqrt") t = layers::sqrt(name, x.t);
+        else if (op == "Exp") t = layers::exp(name, x.t);
+        else if (op == "Erf") t = layers::erf(name, x.t);
+        else if (op == "LeakyRelu") t = layers::leaky_relu(name, x.t, static_cast<float>(n.get_float("alpha", 0.01)));
+        else if (op == "HardSigmoid") t = layers::hardsigmoid(name, x.t, static_cast<float>(n.get_float("alpha", 0.2)), static_cast<float>(n.get_float("beta", 0.5)));
+        else if (op == "HardSwish") t = layers::hardswish(name, x.t);
+        else t = n.get_string("approximate", "none") == "tanh" ? layers::gelu_tanh(name, x.t) : layers::gelu_erf(name, x.t);
+        define(n, t, x.dim_of_axis);
+    } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") {
+        lower_binary(n);
+    } else if (op == "Cast") {
+        const Halide::Type to = halide_type(out.dtype);
+        const bool to_bool = out.dtype == DType::Bool;
+        unary([=](Expr v) { return to_bool ? Halide::cast(to, v != Halide::cast(v.type(), 0)) : Halide::cast(to, v); });
+        values_[n.outputs[0]].t.type = to;
+    } else if (op == "Conv") {
+        float_only();
+        lower_conv(n);
+    } else if (op == "MaxPool" || op == "AveragePool") {
+        lower_pool(n);
+    } else if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
+        float_only();
+        Tensor x = as_layout(get(n.input(0)), channels_innermost_layout(4)).t;
+        define(n, op == "GlobalMaxPool" ? layers::global_max_pool2d(name, x) : layers::global_avg_pool2d(name, x),
+               channels_innermost_layout(4));
+    } else if (op == "BatchNormalization") {
+        float_only();
+        const int rank = static_cast<int>(info(n.input(0)).shape.size());
+        Tensor x = as_layout(get(n.input(0)), channels_innermost_layout(rank)).t;
+        auto param = [&](size_t i) { return operand_in_layout(n.input(i), plain_layout(1)); };
+        define(n, layers::batchnorm(name, x, param(1), param(2), param(3), param(4), static_cast<float>(n.get_float("epsilon", 1e-5))),
+               channels_innermost_layout(rank));
+    } else if (op == "Gemm") {
+        float_only();
+        Tensor a = as_layout(get(n.input(0)), plain_layout(2)).t, b = as_layout(get(n.input(1)), plain_layout(2)).t;
+        std::optional<Tensor> c;
+        if (!n.input(2).empty()) c = as_layout(get(n.input(2)), plain_layout(info(n.input(2)).shape.size())).t;
+        layers::GemmParams p{n.get_int("transA", 0) != 0, n.get_int("transB", 0) != 0,
+                             static_cast<float>(n.get_float("alpha", 1.0)), static_cast<float>(n.get_float("beta", 1.0))};
+        define(n, with_activation(n, layers::gemm(name, a, b, c, p)), plain_layout(2));
+    } else if (op == "MatMul") {
+        float_only();
+        Lowered a = get(n.input(0)), b = get(n.input(1));
+        Tensor t = layers::matmul(name, as_layout(a, plain_layout(a.rank())).t, as_layout(b, plain_layout(b.rank())).t);
+        if (!n.input(2).empty()) {  // fused bias (rewrite fuse_bias_activation)
+            t = layers::add(name + "_bias", t, as_layout(get(n.input(2)), plain_layout(info(n.input(2)).shape.size())).t);
+        }
+        define(n, with_activation(n, t), plain_layout(out_rank));
+    } else if (op == "Softmax" || op == "LogSoftmax") {
+        float_only();
+        Lowered x = get(n.input(0));
+        const int rank = x.rank();
+        int64_t axis = n.get_int("axis", g_.opset >= 13 ? -1 : 1);
+        if (axis < 0) axis += rank;
+        const bool log_form = op == "LogSoftmax";
+        if (g_.opset >= 13 || axis == rank - 1) {
+            Tensor t = log_form ? layers::log_softmax(name, x.t, x.dim_of_axis[static_cast<size_t>(axis)])
+                                : layers::softmax(name, x.t, x.dim_of_axis[static_cast<size_t>(axis)]);
+            define(n, t, x.dim_of_axis);
+        } else {
+            // Before opset 13: softmax over all axes from `axis` on, as one flattened axis.
+            Tensor p = as_layout(x, plain_layout(rank)).t;
+            Tensor flat = layers::flatten(name + "_flat", p, rank - static_cast<int>(axis));
+            Tensor s = log_form ? layers::log_softmax(name + "_2d", flat, 0) : layers::softmax(name + "_2d", flat, 0);
+            define(n, layers::reshape(name, s, p.shape), plain_layout(rank));
+        }
+    } else if (op == "LayerNormalization") {
+        float_only();
+        Lowered x = get(n.input(0));
+        const int rank = x.rank();
+        int64_t axis = n.get_int("axis", -1);
+        if (axis < 0) axis += rank;
+        const int norm_dims = rank - static_cast<int>(axis);
+        Tensor xp = as_layout(x, plain_layout(rank)).t;
+        Tensor gamma = as_layout(get(n.input(1)), plain_layout(norm_dims)).t;
+        std::optional<Tensor> beta;
+        if (!n.input(2).empty()) beta = as_layout(get(n.input(2)), plain_layout(norm_dims)).t;
+        const float epsilon = static_cast<float>(n.get_float("epsilon", 1e-5));
+        define(n, layers::layernorm(name, xp, gamma, beta, norm_dims, epsilon), plain_layout(rank));
+        if (n.outputs.size() > 1) {
+            // The optional Mean and InvStdDev outputs (keepdims), from their own reductions.
+            std::vector<int> dims(static_cast<size_t>(norm_dims));
+            for (int d = 0; d < norm_dims; ++d) dims[static_cast<size_t>(d)] = d;
+            Tensor mean = layers::reduce_mean(func_name(n.outputs[1]), xp, dims, true);
+            values_[n.outputs[1]] = {mean, plain_layout(rank)};
+            if (n.outputs.size() > 2 && !n.outputs[2].empty()) {
+                Tensor dev = layers::sub(name + "_dev", xp, mean);
+                Tensor sq = layers::mul(name + "_dev2", dev, dev);
+                Tensor var = layers::reduce_mean(name + "_var_out", sq, dims, true);
+                Tensor inv = layers::map_elements("LayerNormalization", func_name(n.outputs[2]), var,
+                                                  [=](Expr v) { return 1.0f / Halide::sqrt(v + epsilon); });
+                values_[n.outputs[2]] = {inv, plain_layout(rank)};
+            }
+        }
+    } else if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax") {
+        Lowered x = get(n.input(0));
+        const int rank = x.rank();
+        if (out.shape == info(n.input(0)).shape && n.get_int("noop_with_empty_axes", 0)) {
+            define(n, x.t, x.dim_of_axis);
+            return;
+        }
+        Dims axes = op == "ReduceSum" && g_.opset >= 13 ? (n.input(1).empty() ? Dims{} : info(n.input(1)).constant->to_int64s())
+                                                        : n.get_ints("axes", {});
+        std::vector<int> dims;
+        for (int64_t a : axes) dims.push_back(rank - 1 - static_cast<int>(a < 0 ? a + rank : a));
+        const bool keep = n.get_int("keepdims", 1) != 0;
+        Tensor xp = as_layout(x, plain_layout(rank)).t;
+        if (!xp.type.is_float()) {
+            if (op != "ReduceSum" && op != "ReduceMax") fail(n, "integer input is supported for ReduceSum and ReduceMax only");
+        }
+        Tensor t = op == "ReduceMean" ? layers::reduce_mean(name, xp, dims, keep)
+                   : op == "ReduceSum" ? layers::reduce_sum(name, xp, dims, keep)
+                                       : layers::reduce_max(name, xp, dims, keep);
+        if (!xp.type.is_float()) fail(n, "integer reductions are not supported");
+        define(n, t, plain_layout(out_rank));
+    } else if (op == "Transpose") {
+        Lowered x = get(n.input(0));
+        Dims perm = n.get_ints("perm", {});
+        if (perm.empty()) for (int i = x.rank(); i-- > 0;) perm.push_back(i);
+        std::vector<int> layout(perm.size());
+        for (size_t i = 0; i < perm.size(); ++i) layout[i] = x.dim_of_axis[static_cast<size_t>(perm[i])];
+        define(n, x.t, layout);  // a relabeling: no data moves
+    } else if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze") {
+        Lowered x = get(n.input(0));
+        Tensor xp = as_layout(x, plain_layout(x.rank())).t;
+        Tensor t = layers::reshape(name, xp, halide_shape(out.shape, plain_layout(out_rank)));
+        t.type = xp.type;
+        define(n, t, plain_layout(out_rank));
+    } else if (op == "Concat") {
+        Lowered first = get(n.input(0));
+        int64_t axis = n.get_int("axis", 0);
+        if (axis < 0) axis += first.rank();
+        std::vector<Tensor> parts;
+        for (const std::string &in : n.inputs) parts.push_back(as_layout(get(in), first.dim_of_axis).t);
+        Tensor t = layers::concat(name, parts, first.dim_of_axis[static_cast<size_t>(axis)]);
+        t.type = first.t.type;
+        define(n, t, first.dim_of_axis);
+    } else if (op == "Pad") {
+        const int rank = out_rank;
+        Dims pads = g_.opset >= 11 ? info(n.input(1)).constant->to_int64s() : n.get_ints("pads", {});
+        float value = static_cast<float>(n.get_float("value", 0.0));
+        if (g_.opset >= 11 && !n.input(2).empty()) {
+            if (!info(n.input(2)).constant) fail(n, "constant_value must be a constant");
+            value = static_cast<float>(info(n.input(2)).constant->to_doubles().at(0));
+        }
+        std::vector<int> before(static_cast<size_t>(rank)), after(static_cast<size_t>(rank));
+        for (int a = 0; a < rank; ++a) {
+            before[static_cast<size_t>(rank - 1 - a)] = static_cast<int>(pads[static_cast<size_t>(a)]);
+            after[static_cast<size_t>(rank - 1 - a)] = static_cast<int>(pads[static_cast<size_t>(a + rank)]);
+        }
+        const std::string mode = n.get_string("mode", "constant");
+        const layers::PadMode m = mode == "edge" ? layers::PadMode::Edge : mode == "reflect" ? layers::PadMode::Reflect : layers::PadMode::Constant;
+        Tensor xp = as_layout(get(n.input(0)), plain_layout(rank)).t;
+        Tensor t = layers::pad(name, xp, before, after, m, value);
+        if (!xp.type.is_float()) {
+            Tensor cast = layers::map_elements("pad", name + "_typed", t, [&](Expr v) { return Halide::cast(xp.type, v); });
+            t = cast;
+        }
+        t.type = xp.type;
+        define(n, t, plain_layout(rank));
+    } else if (op == "Gather") {
+        lower_gather(n);
+    } else if (op == "Slice") {
+        lower_slice(n);
+    } else {
+        fail(n, "no lowering for op '" + op + "'");
+    }
+}
+
+}  // namespace
+
+LoweredGraph lower(const Graph &graph) { return Lowerer(graph).run(); }
+
+void schedule_stages_at_root(LoweredGraph &lowered) {
+    std::set<std::string> outputs;
+    for (const Func &f : lowered.outputs) outputs.insert(f.name());
+    for (auto &[name, f] : lowered.stages) {
+        (void)name;
+        if (!outputs.count(f.name())) f.compute_root();
+    }
+}
+
+std::vector<HostArray> run(LoweredGraph &lowered, const std::vector<HostArray> &inputs) {
+    if (inputs.size() != lowered.inputs.size()) {
+        throw Error("the graph has " + std::to_string(lowered.inputs.size()) + " inputs, " +
+                    std::to_string(inputs.size()) + " were given");
+    }
+    std::vector<Halide::Buffer<>> buffers;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const HostArray &a = inputs[i];
+        if (a.dtype != lowered.input_dtypes[i] || a.shape != lowered.input_shapes[i]) {
+            throw Error("input '" + lowered.input_names[i] + "' must be " +
+                        describe(lowered.input_dtypes[i], lowered.input_shapes[i]) + ", got " + describe(a.dtype, a.shape));
+        }
+        const int rank = static_cast<int>(a.shape.size());
+        Halide::Buffer<> b(halide_type(a.dtype), halide_shape(a.shape, plain_layout(rank)));
+        std::memcpy(b.data(), a.bytes.data(), a.bytes.size());
+        lowered.inputs[i].set(b);
+        buffers.push_back(b);
+    }
+    std::vector<Halide::Buffer<>> outs;
+    for (size_t i = 0; i < lowered.outputs.size(); ++i) {
+        const Dims &shape = lowered.output_shapes[i];
+        outs.emplace_back(halide_type(lowered.output_dtypes[i]), halide_shape(shape, plain_layout(static_cast<int>(shape.size()))));
+    }
+    Halide::Realization realization(outs);
+    lowered.pipeline.realize(realization, Halide::get_jit_target_from_environment());
+    std::vector<HostArray> results;
+    for (size_t i = 0; i < outs.size(); ++i) {
+        HostArray r;
+        r.dtype = lowered.output_dtypes[i];
+        r.shape = lowered.output_shapes[i];
+        r.bytes.resize(static_cast<size_t>(r.element_count()) * item_size(r.dtype));
+        std::memcpy(r.bytes.data(), outs[i].data(), r.bytes.size());
+        results.push_back(std::move(r));
+    }
+    return results;
+}
+
+}  // namespace megalide

@@ -1,0 +1,206 @@
+#include "megalide/onnx_import.h"
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <onnx/onnx_pb.h>
+
+#include "megalide/error.h"
+#include "megalide/graph/shape_inference.h"
+
+namespace megalide {
+
+namespace {
+
+DType dtype_of(int32_t onnx_type, const std::string &what) {
+    switch (onnx_type) {
+    case onnx::TensorProto::FLOAT: return DType::Float32;
+    case onnx::TensorProto::DOUBLE: return DType::Float64;
+    case onnx::TensorProto::INT8: return DType::Int8;
+    case onnx::TensorProto::UINT8: return DType::UInt8;
+    case onnx::TensorProto::INT32: return DType::Int32;
+    case onnx::TensorProto::INT64: return DType::Int64;
+    case onnx::TensorProto::BOOL: return DType::Bool;
+    default:
+        throw Error(what + " has unsupported element type " +
+                    onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(onnx_type)));
+    }
+}
+
+HostArray to_host(const onnx::TensorProto &t, const std::string &what) {
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+        throw Error(what + " is stored in external data, which megalide does not read");
+    }
+    HostArray a;
+    a.dtype = dtype_of(t.data_type(), what);
+    a.shape.assign(t.dims().begin(), t.dims().end());
+    for (int64_t d : a.shape) {
+        if (d < 0) throw Error(what + " has a negative dimension");
+    }
+    const int64_t count = a.element_count();
+    const size_t size = item_size(a.dtype);
+    a.bytes.resize(static_cast<size_t>(count) * size);
+    if (t.has_raw_data()) {
+        if (t.raw_data().size() != a.bytes.size()) {
+            throw Error(what + " holds " + std::to_string(t.raw_data().size()) + " bytes of data, expected " +
+                        std::to_string(a.bytes.size()) + " for " + describe(a.dtype, a.shape));
+        }
+        std::memcpy(a.bytes.data(), t.raw_data().data(), a.bytes.size());
+        return a;
+    }
+    auto fill = [&](const auto &field, auto convert) {
+        if (field.size() != count) {
+            throw Error(what + " holds " + std::to_string(field.size()) + " values, expected " + std::to_string(count));
+        }
+        for (int64_t i = 0; i < count; ++i) convert(i, field.Get(static_cast<int>(i)));
+    };
+    switch (a.dtype) {
+    case DType::Float32: fill(t.float_data(), [&](int64_t i, float v) { a.data<float>()[i] = v; }); break;
+    case DType::Float64: fill(t.double_data(), [&](int64_t i, double v) { a.data<double>()[i] = v; }); break;
+    case DType::Int64: fill(t.int64_data(), [&](int64_t i, int64_t v) { a.data<int64_t>()[i] = v; }); break;
+    case DType::Int32: fill(t.int32_data(), [&](int64_t i, int32_t v) { a.data<int32_t>()[i] = v; }); break;
+    case DType::Int8: fill(t.int32_data(), [&](int64_t i, int32_t v) { a.data<int8_t>()[i] = static_cast<int8_t>(v); }); break;
+    case DType::UInt8:
+    case DType::Bool: fill(t.int32_data(), [&](int64_t i, int32_t v) { a.data<uint8_t>()[i] = static_cast<uint8_t>(v); }); break;
+    }
+    return a;
+}
+
+Attribute to_attribute(const onnx::AttributeProto &p, const std::string &what) {
+    switch (p.type()) {
+    case onnx::AttributeProto::INT: return Attribute::of(static_cast<int64_t>(p.i()));
+    case onnx::AttributeProto::FLOAT: return Attribute::of(static_cast<double>(p.f()));
+    case onnx::AttributeProto::STRING: return Attribute::of(p.s());
+    case onnx::AttributeProto::INTS: return Attribute::of(std::vector<int64_t>(p.ints().begin(), p.ints().end()));
+    case onnx::AttributeProto::FLOATS: return Attribute::of(std::vector<double>(p.floats().begin(), p.floats().end()));
+    case onnx::AttributeProto::STRINGS: {
+        Attribute a;
+        a.kind = Attribute::Kind::Strings;
+        a.strings.assign(p.strings().begin(), p.strings().end());
+        return a;
+    }
+    case onnx::AttributeProto::TENSOR: return Attribute::of(to_host(p.t(), what + " attribute '" + p.name() + "'"));
+    default: throw Error(what + ": attribute '" + p.name() + "' has an unsupported kind");
+    }
+}
+
+onnx::ModelProto parse_model(const std::string &path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
+    onnx::ModelProto model;
+    if (!model.ParseFromIstream(&in)) {
+        throw Error(path + ": not a valid ONNX model (the protobuf does not parse: truncated or corrupted file?)");
+    }
+    if (!model.has_graph()) throw Error(path + ": the model has no graph");
+    return model;
+}
+
+}  // namespace
+
+std::vector<std::string> shape_operand_inputs(const std::string &path) {
+    const onnx::ModelProto model = parse_model(path);
+    const onnx::GraphProto &gp = model.graph();
+    static const std::map<std::string, std::set<int>> constant_operands = {
+        {"Reshape", {1}}, {"Pad", {1, 2}}, {"Slice", {1, 2, 3, 4}}, {"Unsqueeze", {1}},
+        {"Squeeze", {1}}, {"ReduceSum", {1}}, {"Clip", {1, 2}}};
+    std::set<std::string> needed;
+    for (const onnx::NodeProto &np : gp.node()) {
+        auto it = constant_operands.find(np.op_type());
+        if (it == constant_operands.end()) continue;
+        for (int i : it->second) {
+            if (i < np.input_size() && !np.input(i).empty()) needed.insert(np.input(i));
+        }
+    }
+    std::set<std::string> initializers;
+    for (const auto &t : gp.initializer()) initializers.insert(t.name());
+    std::vector<std::string> result;
+    for (const auto &vi : gp.input()) {
+        if (needed.count(vi.name()) && !initializers.count(vi.name())) result.push_back(vi.name());
+    }
+    return result;
+}
+
+HostArray read_tensor_proto(const std::string &path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
+    onnx::TensorProto t;
+    if (!t.ParseFromIstream(&in)) throw Error(path + ": not a valid serialized TensorProto");
+    return to_host(t, path);
+}
+
+Graph import_onnx(const std::string &path, const ImportOptions &options) {
+    const onnx::ModelProto model = parse_model(path);
+    const onnx::GraphProto &gp = model.graph();
+    Graph g;
+    g.name = gp.name().empty() ? "graph" : gp.name();
+    g.opset = 0;
+    for (const auto &o : model.opset_import()) {
+        if (o.domain().empty() || o.domain() == "ai.onnx") g.opset = static_cast<int>(o.version());
+    }
+    // Opsets 11 to 17 are the target; older models import where an op's semantics did not
+    // change or the per-version differences are handled (Pad, Slice, Softmax, Clip, ...).
+    if (g.opset < 1 || g.opset > 17) {
+        throw Error(path + ": default-domain opset " + std::to_string(g.opset) +
+                    " is not supported (megalide reads opsets up to 17)");
+    }
+
+    std::set<std::string> initializers;
+    for (const onnx::TensorProto &t : gp.initializer()) {
+        g.add_constant(t.name(), to_host(t, path + ": initializer '" + t.name() + "'"));
+        initializers.insert(t.name());
+    }
+    for (const onnx::ValueInfoProto &vi : gp.input()) {
+        if (initializers.count(vi.name())) continue;
+        const std::string what = path + ": input '" + vi.name() + "'";
+        if (auto frozen = options.frozen_inputs.find(vi.name()); frozen != options.frozen_inputs.end()) {
+            g.add_constant(vi.name(), frozen->second);
+            continue;
+        }
+        if (!vi.type().has_tensor_type()) throw Error(what + " is not a tensor");
+        const auto &tt = vi.type().tensor_type();
+        std::vector<int64_t> shape;
+        if (auto given = options.input_shapes.find(vi.name()); given != options.input_shapes.end()) {
+            shape = given->second;
+        } else {
+            if (!tt.has_shape()) throw Error(what + " has no shape; give one (megalide compiles static shapes)");
+            for (const auto &d : tt.shape().dim()) {
+                if (!d.has_dim_value()) {
+                    throw Error(what + " has a symbolic dimension '" + d.dim_param() +
+                                "'; give a static shape for it (megalide compiles static shapes)");
+                }
+                shape.push_back(d.dim_value());
+            }
+        }
+        g.add_input(vi.name(), dtype_of(tt.elem_type(), what), shape);
+    }
+
+    for (int i = 0; i < gp.node_size(); ++i) {
+        const onnx::NodeProto &np = gp.node(i);
+        const std::string name = np.name().empty() ? np.op_type() + "_" + std::to_string(i) : np.name();
+        const std::string what = path + ": node " + np.op_type() + " '" + name + "'";
+        if (!np.domain().empty() && np.domain() != "ai.onnx") {
+            throw Error(what + ": unsupported op domain '" + np.domain() + "'");
+        }
+        if (!supported_ops().count(np.op_type()) || np.op_type() == "Gelu") {
+            throw Error(what + ": unsupported op '" + np.op_type() + "'");
+        }
+        std::map<std::string, Attribute> attrs;
+        for (const auto &a : np.attribute()) attrs[a.name()] = to_attribute(a, what);
+        std::vector<std::string> outputs(np.output().begin(), np.output().end());
+        // Omitted optional outputs come as ""; drop trailing ones.
+        while (!outputs.empty() && outputs.back().empty()) outputs.pop_back();
+        g.add_node(np.op_type(), {np.input().begin(), np.input().end()}, outputs, std::move(attrs), name);
+    }
+    for (const onnx::ValueInfoProto &vi : gp.output()) g.add_output(vi.name());
+    try {
+        g.sort();
+        g.infer_shapes();
+    } catch (const Error &e) {
+        throw Error(path + ": " + e.what());
+    }
+    return g;
+}
+
+}  // namespace megalide

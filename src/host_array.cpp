@@ -28,6 +28,13 @@ size_t item_size(DType dtype) {
     return 0;
 }
 
+void HostArray::check_element_type(DType requested) const {
+    if (requested != dtype) {
+        throw Error("array " + describe(dtype, shape) + " holds " + to_string(dtype) +
+                    " elements, not " + to_string(requested));
+    }
+}
+
 int64_t HostArray::element_count() const {
     int64_t n = 1;
     for (int64_t e : shape) n *= e;

@@ -20,8 +20,18 @@ struct HostArray {
 
     int64_t element_count() const;
 
+    /// bytes viewed as elements of T, unchecked (the caller knows the dtype).
     template <typename T> const T *data() const { return reinterpret_cast<const T *>(bytes.data()); }
     template <typename T> T *data() { return reinterpret_cast<T *>(bytes.data()); }
+    /// bytes viewed as elements of T; throws Error unless T is dtype's type.
+    template <typename T> const T *as() const {
+        check_element_type(dtype_of<T>());
+        return data<T>();
+    }
+    template <typename T> T *as() {
+        check_element_type(dtype_of<T>());
+        return data<T>();
+    }
 
     /// Every element converted to double / to int64 (any dtype), for attributes and folding.
     std::vector<double> to_doubles() const;
@@ -32,6 +42,9 @@ struct HostArray {
     /// Values converted from double into `dtype` (rounding toward zero for integers).
     static HostArray from_doubles(DType dtype, std::vector<int64_t> shape,
                                   const std::vector<double> &values);
+
+private:
+    void check_element_type(DType requested) const;
 };
 
 /// "float32[1, 3, 224, 224]".

@@ -237,6 +237,39 @@ void Graph::infer_shapes() {
     for (Node &n : nodes) infer_node(*this, n);
 }
 
+void Graph::rename_value(const std::string &from, const std::string &to) {
+    if (values_.count(to)) throw Error("graph '" + name + "': cannot rename '" + from + "' to existing '" + to + "'");
+    Value v = value(from);
+    v.name = to;
+    values_.erase(from);
+    values_[to] = std::move(v);
+    for (Node &n : nodes) {
+        for (std::string &in : n.inputs) if (in == from) in = to;
+        for (std::string &out : n.outputs) if (out == from) out = to;
+    }
+    for (std::string &o : outputs) if (o == from) o = to;
+}
+
+void Graph::redirect_output(const std::string &from, const std::string &to) {
+    const std::string dead = unique_name(from + "_dead");
+    Value old = value(from);
+    old.name = dead;
+    values_.erase(from);
+    values_[dead] = old;
+    for (Node &n : nodes) {
+        for (std::string &out : n.outputs) if (out == from) out = dead;
+        for (std::string &in : n.inputs) if (in == from) in = to;
+    }
+    Value moved = value(to);
+    moved.name = from;
+    values_.erase(to);
+    values_[from] = moved;
+    for (Node &n : nodes) {
+        for (std::string &out : n.outputs) if (out == to) out = from;
+        for (std::string &in : n.inputs) if (in == to) in = from;
+    }
+}
+
 std::string Graph::unique_name(const std::string &stem) const {
     if (!values_.count(stem)) return stem;
     for (int i = 1;; ++i) {

@@ -117,6 +117,13 @@ public:
     /// with its attributes in name order and output types, outputs.
     std::string dump() const;
 
+    /// Renames a value produced by a node (its producer, readers and graph outputs follow).
+    void rename_value(const std::string &from, const std::string &to);
+
+    /// Makes the node producing `to` produce graph output `from` under its name instead; the
+    /// old producer of `from` keeps a dead output, and readers of either read the new one.
+    void redirect_output(const std::string &from, const std::string &to);
+
     /// A fresh value name starting with `stem`.
     std::string unique_name(const std::string &stem) const;
 

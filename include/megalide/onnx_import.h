@@ -23,6 +23,9 @@ struct ImportOptions {
 /// statically; tensors stored externally or in unsupported types.
 Graph import_onnx(const std::string &path, const ImportOptions &options = {});
 
+/// The model's runtime input names (graph inputs that are not initializers), in order.
+std::vector<std::string> graph_input_names(const std::string &path);
+
 /// The model's runtime inputs (not initializers) that feed an operand megalide needs as a
 /// constant: a Reshape's shape, Pad's pads and value, Slice's starts/ends/axes/steps,
 /// (Un)Squeeze's axes, ReduceSum's axes, Clip's bounds. `megalide run` freezes these from

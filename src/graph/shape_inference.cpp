@@ -16,7 +16,7 @@ const std::set<std::string> &supported_ops() {
         "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv",
         "Div", "Erf", "Exp", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool",
         "GlobalMaxPool", "HardSigmoid", "HardSwish", "Identity", "LayerNormalization",
-        "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Pad", "Pow", "ReduceMax",
+        "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mod", "Mul", "Pad", "Pow", "ReduceMax",
         "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
         "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze"};
     return ops;
@@ -306,7 +306,7 @@ std::optional<HostArray> evaluate_constant(const Graph &g, const Node &n) {
     }
     static const std::set<std::string> foldable = {"Identity", "Cast", "Reshape", "Flatten", "Squeeze",
                                                    "Unsqueeze", "Transpose", "Concat", "Gather", "Slice",
-                                                   "Add", "Sub", "Mul", "Div"};
+                                                   "Add", "Sub", "Mul", "Div", "Mod"};
     if (!foldable.count(n.op)) return std::nullopt;
     for (const std::string &in : n.inputs) {
         if (!in.empty() && !g.is_constant(in)) return std::nullopt;
@@ -373,7 +373,7 @@ std::optional<HostArray> evaluate_constant(const Graph &g, const Node &n) {
             return f;
         });
     }
-    // Add, Sub, Mul, Div, in double, broadcast; integer division truncates as ONNX does.
+    // Add, Sub, Mul, Div, Mod in double, broadcast; integer division truncates as ONNX does.
     const HostArray &y = *g.value(n.input(1)).constant;
     const std::vector<double> a = x.to_doubles(), b = y.to_doubles();
     const Dims sa = strides_of(x.shape), sb = strides_of(y.shape);
@@ -391,6 +391,12 @@ std::optional<HostArray> evaluate_constant(const Graph &g, const Node &n) {
         }
         const double p = a[static_cast<size_t>(ia)], q = b[static_cast<size_t>(ib)];
         double v = n.op == "Add" ? p + q : n.op == "Sub" ? p - q : n.op == "Mul" ? p * q : p / q;
+        if (n.op == "Mod") {
+            if (q == 0) fail(n, "modulo by zero");
+            // fmod=1: C fmod (sign of the dividend); fmod=0: the sign of the divisor.
+            v = std::fmod(p, q);
+            if (!n.get_int("fmod", 0) && v != 0 && ((v < 0) != (q < 0))) v += q;
+        }
         if (integral && n.op == "Div") {
             if (q == 0) fail(n, "integer division by zero");
             v = std::trunc(v);
@@ -410,7 +416,7 @@ void infer_node(Graph &g, Node &n) {
     static const std::set<std::string> unary = {"Identity", "Sqrt", "Exp", "Erf", "Tanh", "Sigmoid",
                                                 "Relu", "Clip", "LeakyRelu", "HardSwish", "HardSigmoid",
                                                 "Gelu", "Softmax", "LogSoftmax"};
-    static const std::set<std::string> binary = {"Add", "Sub", "Mul", "Div", "Pow"};
+    static const std::set<std::string> binary = {"Add", "Sub", "Mul", "Div", "Pow", "Mod"};
     if (n.outputs.empty()) fail(n, "has no outputs");
 
     if (op == "Constant") {
@@ -481,6 +487,9 @@ void infer_node(Graph &g, Node &n) {
     } else if (op == "MatMul") {
         Dims a = input(g, n, 0).shape, b = input(g, n, 1).shape;
         if (a.empty() || b.empty()) fail(n, "operands must have rank >= 1");
+        // transA / transB (set by fold_transpose_into_matmul): the operand's last two axes swap.
+        if (n.get_int("transA", 0) && a.size() >= 2) std::swap(a[a.size() - 1], a[a.size() - 2]);
+        if (n.get_int("transB", 0) && b.size() >= 2) std::swap(b[b.size() - 1], b[b.size() - 2]);
         const bool av = a.size() == 1, bv = b.size() == 1;
         if (av) a.insert(a.begin(), 1);
         if (bv) b.push_back(1);

@@ -239,6 +239,14 @@ private:
     void lower_slice(const Node &n);
 };
 
+// ONNX (C) integer division truncates toward zero; Halide's is Euclidean (the remainder is
+// never negative), so adjust the quotient where the dividend is negative and inexact.
+Expr truncating_div(const Expr &p, const Expr &q) {
+    Expr e = p / q;
+    Expr inexact = p - e * q != 0;
+    return Halide::select(p < 0 && inexact, Halide::select(q > 0, e + 1, e - 1), e);
+}
+
 void Lowerer::lower_binary(const Node &n) {
     Lowered a = get(n.input(0)), b = get(n.input(1));
     const int rank = std::max(a.rank(), b.rank());
@@ -257,13 +265,23 @@ void Lowerer::lower_binary(const Node &n) {
     else if (n.op == "Sub") t = layers::sub(name, a.t, b.t);
     else if (n.op == "Mul") t = layers::mul(name, a.t, b.t);
     else if (n.op == "Div" && !integral) t = layers::div(name, a.t, b.t);
-    else if (n.op == "Div") {
-        // ONNX integer division truncates toward zero; Halide's rounds toward -infinity.
+    else if (n.op == "Mod") {
+        // fmod=1: sign of the dividend (C fmod); fmod=0: sign of the divisor (Python %).
+        const bool c_fmod = n.get_int("fmod", 0) != 0;
         Shape shape = layers::broadcast_shapes(name, a.t.shape, b.t.shape);
         std::vector<Var> vars = make_vars(static_cast<int>(shape.size()));
         Expr p = layers::broadcast_access(a.t, as_exprs(vars)), q = layers::broadcast_access(b.t, as_exprs(vars));
+        Expr r = integral ? p - truncating_div(p, q) * q : p - Halide::trunc(p / q) * q;  // sign of p
+        if (!c_fmod) r = Halide::select(r != 0 && (r < 0) != (q < 0), r + q, r);
         Func f(name);
-        f(vars) = Halide::select((p < 0) != (q < 0) && p % q != 0, p / q + 1, p / q);
+        f(vars) = r;
+        t = {f, shape};
+    }
+    else if (n.op == "Div") {
+        Shape shape = layers::broadcast_shapes(name, a.t.shape, b.t.shape);
+        std::vector<Var> vars = make_vars(static_cast<int>(shape.size()));
+        Func f(name);
+        f(vars) = truncating_div(layers::broadcast_access(a.t, as_exprs(vars)), layers::broadcast_access(b.t, as_exprs(vars)));
         t = {f, shape};
     } else {
         // Pow: computed in float (double for float64), cast back to the base's type.
@@ -279,6 +297,10 @@ void Lowerer::lower_binary(const Node &n) {
     t.type = type;
     define(n, t, layout);
 }
+
+// ONNX OIHW weights as the conv layers read them, (co, ci, kx, ky): O -> dimension 0,
+// I -> 1, H -> 3, W -> 2.
+const std::vector<int> kConvWeightLayout = {0, 1, 3, 2};
 
 void Lowerer::lower_conv(const Node &n) {
     const Value &xv = info(n.input(0)), &wv = info(n.input(1));
@@ -300,26 +322,20 @@ void Lowerer::lower_conv(const Node &n) {
     const bool pointwise = k == Dims{1, 1} && s == Dims{1, 1} && p == Dims{0, 0, 0, 0} && group == 1;
     if (group == cin && wv.shape[1] == 1 && cout % cin == 0 && group > 1) {
         // Depthwise: OIHW (C*M, 1, KH, KW) read as (co, kx, ky).
-        Lowered w = get(n.input(1));
-        Tensor w3;
-        if (info(n.input(1)).constant && !values_.count(n.input(1))) {
-            w3 = constant_in_layout(n.input(1), {0, 3, 2, 1});  // (co, 1, kx, ky) storage
-        } else {
-            w3 = as_layout(w, {0, 3, 2, 1}).t;
-        }
+        Tensor w3 = operand_in_layout(n.input(1), kConvWeightLayout);  // (co, 1, kx, ky)
         std::vector<Var> vars = make_vars(3);
         Func wf(func_name(name + "_w"));
         wf(vars) = w3({vars[0], 0, vars[1], vars[2]});
         Tensor wt{wf, {static_cast<int>(cout), static_cast<int>(k[1]), static_cast<int>(k[0])}};
         out = layers::depthwise_conv2d(name, x, wt, bias, params);
     } else if (pointwise) {
-        Tensor w4 = operand_in_layout(n.input(1), {1, 0, 3, 2});  // (co, ci, 1, 1)
+        Tensor w4 = operand_in_layout(n.input(1), kConvWeightLayout);  // (co, ci, 1, 1)
         std::vector<Var> vars = make_vars(2);
         Func wf(func_name(name + "_w"));
         wf(vars) = w4({vars[0], vars[1], 0, 0});
         out = layers::pointwise_conv2d(name, x, {wf, {static_cast<int>(cout), static_cast<int>(cin)}}, bias);
     } else {
-        Tensor w = operand_in_layout(n.input(1), {0, 1, 3, 2});  // OIHW -> (co, ci, kx, ky)
+        Tensor w = operand_in_layout(n.input(1), kConvWeightLayout);
         out = layers::conv2d(name, x, w, bias, params);
     }
     define(n, with_activation(n, out), channels_innermost_layout(4));
@@ -457,7 +473,7 @@ void Lowerer::lower_node(const Node &n) {
         else if (op == "HardSwish") t = layers::hardswish(name, x.t);
         else t = n.get_string("approximate", "none") == "tanh" ? layers::gelu_tanh(name, x.t) : layers::gelu_erf(name, x.t);
         define(n, t, x.dim_of_axis);
-    } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") {
+    } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow" || op == "Mod") {
         lower_binary(n);
     } else if (op == "Cast") {
         const Halide::Type to = halide_type(out.dtype);
@@ -492,6 +508,14 @@ void Lowerer::lower_node(const Node &n) {
     } else if (op == "MatMul") {
         float_only();
         Lowered a = get(n.input(0)), b = get(n.input(1));
+        // transA / transB swap an operand's last two axes: a relabeling, no data moves.
+        auto swap_last_two = [](Lowered v) {
+            std::swap(v.dim_of_axis[v.dim_of_axis.size() - 1], v.dim_of_axis[v.dim_of_axis.size() - 2]);
+            std::swap(v.t.shape[static_cast<size_t>(v.dim_of_axis.back())], v.t.shape[static_cast<size_t>(v.dim_of_axis[v.dim_of_axis.size() - 2])]);
+            return v;
+        };
+        if (n.get_int("transA", 0) && a.rank() >= 2) a = swap_last_two(a);
+        if (n.get_int("transB", 0) && b.rank() >= 2) b = swap_last_two(b);
         Tensor t = layers::matmul(name, as_layout(a, plain_layout(a.rank())).t, as_layout(b, plain_layout(b.rank())).t);
         if (!n.input(2).empty()) {  // fused bias (rewrite fuse_bias_activation)
             t = layers::add(name + "_bias", t, as_layout(get(n.input(2)), plain_layout(info(n.input(2)).shape.size())).t);

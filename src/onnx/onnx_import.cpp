@@ -99,6 +99,17 @@ onnx::ModelProto parse_model(const std::string &path) {
 
 }  // namespace
 
+std::vector<std::string> graph_input_names(const std::string &path) {
+    const onnx::ModelProto model = parse_model(path);
+    std::set<std::string> initializers;
+    for (const auto &t : model.graph().initializer()) initializers.insert(t.name());
+    std::vector<std::string> names;
+    for (const auto &vi : model.graph().input()) {
+        if (!initializers.count(vi.name())) names.push_back(vi.name());
+    }
+    return names;
+}
+
 std::vector<std::string> shape_operand_inputs(const std::string &path) {
     const onnx::ModelProto model = parse_model(path);
     const onnx::GraphProto &gp = model.graph();

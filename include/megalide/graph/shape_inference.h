@@ -22,7 +22,7 @@ void infer_node(Graph &graph, Node &node);
 /// The value of `node`'s single output when it can be computed now: every input is a
 /// constant and the op is data movement or arithmetic that megalide folds (Identity,
 /// Constant, Cast, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Gather, Slice,
-/// Add, Sub, Mul, Div), or the op is Shape of a known shape.
+/// Add, Sub, Mul, Div, Mod), or the op is Shape of a known shape.
 std::optional<HostArray> evaluate_constant(const Graph &graph, const Node &node);
 
 /// NumPy broadcast of two shapes (ONNX order); throws Error naming `label` on mismatch.

@@ -1,0 +1,241 @@
+// megalide: the command-line driver.
+//
+//   megalide run MODEL.onnx [--input NAME=FILE.npy]... [FILE.npy]... --output DIR [options]
+//   megalide info MODEL.onnx [options]
+//
+// Exit status: 0 on success, 1 when the model, an input or the output directory is wrong
+// (the message names it), 2 for a malformed command line.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "megalide/error.h"
+#include "megalide/lower/lower.h"
+#include "megalide/npy.h"
+#include "megalide/onnx_import.h"
+#include "megalide/rewrite/rewrite.h"
+
+using namespace megalide;
+
+namespace {
+
+const char *kUsage =
+    "usage: megalide run MODEL.onnx [--input NAME=FILE.npy]... [FILE.npy]... --output DIR [options]\n"
+    "       megalide info MODEL.onnx [options]\n"
+    "\n"
+    "run    imports the model, rewrites it, compiles it into one Halide pipeline (JIT) and runs\n"
+    "       it; every graph output is written as DIR/<output name>.npy ('/' and other\n"
+    "       characters outside [A-Za-z0-9._-] in the name become '_'). Inputs are given by\n"
+    "       name, or positionally in graph order.\n"
+    "info   prints the graph after rewrites, with shapes.\n"
+    "\n"
+    "options:\n"
+    "  --no-rewrite   skip the graph rewrites\n"
+    "  --quiet        no progress output\n";
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct Options {
+    std::string command, model, output_dir;
+    std::vector<std::pair<std::string, std::string>> named_inputs;  // name, file
+    std::vector<std::string> positional_inputs;
+    bool rewrite = true, quiet = false;
+};
+
+Options parse(int argc, char **argv) {
+    Options o;
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") throw UsageError("");
+    o.command = args[0];
+    if (o.command != "run" && o.command != "info") throw UsageError("unknown command '" + o.command + "'");
+    for (size_t i = 1; i < args.size(); ++i) {
+        const std::string &a = args[i];
+        auto value = [&]() -> const std::string & {
+            if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
+            return args[++i];
+        };
+        if (a == "--input") {
+            const std::string &v = value();
+            const size_t eq = v.find('=');
+            if (eq == std::string::npos || eq == 0) throw UsageError("--input needs NAME=FILE.npy, got '" + v + "'");
+            o.named_inputs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+        } else if (a == "--output") {
+            o.output_dir = value();
+        } else if (a == "--no-rewrite") {
+            o.rewrite = false;
+        } else if (a == "--quiet") {
+            o.quiet = true;
+        } else if (a.rfind("--", 0) == 0) {
+            throw UsageError("unknown option '" + a + "'");
+        } else if (o.model.empty()) {
+            o.model = a;
+        } else if (o.command == "run") {
+            o.positional_inputs.push_back(a);
+        } else {
+            throw UsageError("unexpected argument '" + a + "'");
+        }
+    }
+    if (o.model.empty()) throw UsageError("no model given");
+    if (o.command == "run" && o.output_dir.empty()) throw UsageError("run needs --output DIR");
+    if (o.command == "info" && (!o.named_inputs.empty() || !o.output_dir.empty())) {
+        throw UsageError("info takes no inputs or output directory");
+    }
+    return o;
+}
+
+class Progress {
+public:
+    explicit Progress(bool quiet) : quiet_(quiet) {}
+    void step(const std::string &what) {
+        if (quiet_) return;
+        finish();
+        std::fprintf(stderr, "[megalide] %s...", what.c_str());
+        std::fflush(stderr);
+        start_ = std::chrono::steady_clock::now();
+        open_ = true;
+    }
+    void finish() {
+        if (!open_) return;
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+        std::fprintf(stderr, " %.0f ms\n", ms);
+        open_ = false;
+    }
+    ~Progress() { finish(); }
+
+private:
+    bool quiet_, open_ = false;
+    std::chrono::steady_clock::time_point start_;
+};
+
+std::string file_stem(const std::string &name) {
+    std::string s;
+    for (char c : name) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
+    if (s.empty() || s == "." || s == "..") s = "_" + s;
+    return s;
+}
+
+// The graph's runtime inputs (not initializers), in order, with the files given for them.
+std::map<std::string, std::string> bind_inputs(const Options &o, const std::vector<std::string> &graph_inputs) {
+    std::map<std::string, std::string> files;
+    if (o.positional_inputs.size() > graph_inputs.size()) {
+        throw Error("the model has " + std::to_string(graph_inputs.size()) + " inputs but " +
+                    std::to_string(o.positional_inputs.size()) + " positional input files were given");
+    }
+    for (size_t i = 0; i < o.positional_inputs.size(); ++i) files[graph_inputs[i]] = o.positional_inputs[i];
+    for (const auto &[name, file] : o.named_inputs) {
+        if (!std::count(graph_inputs.begin(), graph_inputs.end(), name)) {
+            std::string known;
+            for (const std::string &g : graph_inputs) known += (known.empty() ? "" : ", ") + g;
+            throw Error("--input " + name + ": the model has no input named '" + name + "' (its inputs: " + known + ")");
+        }
+        if (files.count(name)) throw Error("input '" + name + "' is given twice");
+        files[name] = file;
+    }
+    for (const std::string &name : graph_inputs) {
+        if (!files.count(name)) throw Error("missing input '" + name + "' (give --input " + name + "=FILE.npy)");
+    }
+    return files;
+}
+
+void check_output_dir(const std::string &dir) {
+    struct stat st{};
+    if (::stat(dir.c_str(), &st) != 0) {
+        if (::mkdir(dir.c_str(), 0777) != 0) {
+            throw Error("output directory '" + dir + "': cannot create it (" + std::strerror(errno) + ")");
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        throw Error("output directory '" + dir + "' exists and is not a directory");
+    }
+    if (::access(dir.c_str(), W_OK) != 0) {
+        throw Error("output directory '" + dir + "' is not writable (" + std::strerror(errno) + ")");
+    }
+}
+
+Graph load(const Options &o, const ImportOptions &import, Progress &progress) {
+    progress.step("importing " + o.model);
+    Graph g = import_onnx(o.model, import);
+    if (o.rewrite) {
+        progress.step("rewriting");
+        rewrite_to_fixpoint(g, default_rules());
+    }
+    return g;
+}
+
+int run_command(const Options &o) {
+    Progress progress(o.quiet);
+    if (o.command == "info") {
+        ImportOptions import;
+        Graph g = load(o, import, progress);
+        progress.finish();
+        std::printf("%s", g.dump().c_str());
+        return 0;
+    }
+    check_output_dir(o.output_dir);
+    // Runtime inputs in graph order; shape operands among them are frozen from their files.
+    ImportOptions import;
+    const std::vector<std::string> shape_operands = shape_operand_inputs(o.model);
+    const std::vector<std::string> order = graph_input_names(o.model);
+    const std::map<std::string, std::string> files = bind_inputs(o, order);
+    std::map<std::string, HostArray> arrays;
+    for (const auto &[name, file] : files) {
+        try {
+            arrays[name] = npy::read(file);
+        } catch (const Error &e) {
+            throw Error("input '" + name + "': " + e.what());
+        }
+    }
+    for (const std::string &name : shape_operands) import.frozen_inputs[name] = arrays.at(name);
+    Graph g = load(o, import, progress);
+    progress.step("lowering to one Halide pipeline");
+    LoweredGraph lowered = lower(g);
+    schedule_stages_at_root(lowered);
+    std::vector<HostArray> inputs;
+    for (const std::string &name : lowered.input_names) inputs.push_back(arrays.at(name));
+    progress.step("compiling (Halide JIT) and running");
+    std::vector<HostArray> outputs = run(lowered, inputs);
+    progress.step("writing " + std::to_string(outputs.size()) + " outputs to " + o.output_dir);
+    std::vector<std::string> written;
+    try {
+        for (size_t i = 0; i < outputs.size(); ++i) {
+            const std::string path = o.output_dir + "/" + file_stem(lowered.output_names[i]) + ".npy";
+            npy::write(path, outputs[i]);
+            written.push_back(path);
+        }
+    } catch (...) {
+        for (const std::string &path : written) std::remove(path.c_str());  // no partial output set
+        throw;
+    }
+    progress.finish();
+    for (size_t i = 0; i < outputs.size(); ++i) {
+        std::printf("%s: %s -> %s\n", lowered.output_names[i].c_str(), describe(outputs[i].dtype, outputs[i].shape).c_str(), written[i].c_str());
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    try {
+        return run_command(parse(argc, argv));
+    } catch (const UsageError &e) {
+        if (*e.what()) std::fprintf(stderr, "megalide: %s\n\n", e.what());
+        std::fprintf(stderr, "%s", kUsage);
+        return *e.what() ? 2 : 0;
+    } catch (const Error &e) {
+        std::fprintf(stderr, "megalide: error: %s\n", e.what());
+        return 1;
+    } catch (const Halide::Error &e) {
+        std::fprintf(stderr, "megalide: Halide error: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,47 @@
+// The rewrite engine: combiner-style rules run over a Graph to a fixpoint.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "megalide/graph/graph.h"
+
+namespace megalide {
+
+/// A rule rewrites the graph at one or more places and reports whether it changed anything.
+/// Rules keep the graph sorted and its shapes inferred.
+struct RewriteRule {
+    std::string name;
+    std::function<bool(Graph &)> apply;
+};
+
+/// The default rules, in the order they must run (see rewrite/rules.h for each contract).
+std::vector<RewriteRule> default_rules();
+
+/// Runs `rules` in order, repeatedly, until none changes the graph (at most `max_rounds`
+/// rounds; more throws Error, which would mean two rules undo each other). Returns how
+/// often each rule fired. Dead nodes are removed at the end.
+std::map<std::string, int> rewrite_to_fixpoint(Graph &graph, const std::vector<RewriteRule> &rules,
+                                               int max_rounds = 32);
+
+// Helpers for rules.
+
+/// Whether replace_uses(graph, from, to) can keep every graph output name.
+bool can_replace_uses(const Graph &graph, const std::string &from, const std::string &to);
+
+/// Replaces every use of value `from` by `to`. When `from` is a graph output, `to`'s producer
+/// takes over the output's name (check can_replace_uses first).
+void replace_uses(Graph &graph, const std::string &from, const std::string &to);
+
+/// The index of the node producing `value`, or -1.
+int producer_index(const Graph &graph, const std::string &value);
+
+/// True if `value` is read by exactly one node and is not a graph output.
+bool single_use(const Graph &graph, const std::string &value);
+
+/// A constant's elements as doubles if `value` is a constant, else empty.
+std::vector<double> constant_values(const Graph &graph, const std::string &value);
+
+}  // namespace megalide

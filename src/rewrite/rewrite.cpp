@@ -1,0 +1,80 @@
+#include "megalide/rewrite/rewrite.h"
+
+#include <algorithm>
+
+#include "megalide/error.h"
+#include "megalide/rewrite/rules.h"
+
+namespace megalide {
+
+std::vector<RewriteRule> default_rules() {
+    return {
+        {"fold_constants", rules::fold_constants},
+        {"cancel_transposes", rules::cancel_transposes},
+        {"fold_transpose_into_matmul", rules::fold_transpose_into_matmul},
+        {"recognize_layernorm", rules::recognize_layernorm},
+        {"recognize_gelu", rules::recognize_gelu},
+        {"fold_batchnorm", rules::fold_batchnorm},
+        {"fuse_bias_activation", rules::fuse_bias_activation},
+    };
+}
+
+std::map<std::string, int> rewrite_to_fixpoint(Graph &graph, const std::vector<RewriteRule> &rules,
+                                               int max_rounds) {
+    std::map<std::string, int> fired;
+    for (int round = 0;; ++round) {
+        if (round == max_rounds) {
+            throw Error("rewrites did not reach a fixpoint after " + std::to_string(max_rounds) + " rounds");
+        }
+        bool changed = false;
+        for (const RewriteRule &rule : rules) {
+            while (rule.apply(graph)) {
+                ++fired[rule.name];
+                changed = true;
+                graph.sort();
+                graph.infer_shapes();
+            }
+        }
+        if (!changed) break;
+    }
+    graph.remove_dead();
+    return fired;
+}
+
+bool can_replace_uses(const Graph &graph, const std::string &from, const std::string &to) {
+    if (!std::count(graph.outputs.begin(), graph.outputs.end(), from)) return true;
+    // A graph output keeps its name: only a node-produced, not-yet-output value can take it.
+    return producer_index(graph, to) >= 0 && !std::count(graph.outputs.begin(), graph.outputs.end(), to);
+}
+
+void replace_uses(Graph &graph, const std::string &from, const std::string &to) {
+    if (!can_replace_uses(graph, from, to)) {
+        throw Error("cannot replace graph output '" + from + "' by '" + to + "'");
+    }
+    if (std::count(graph.outputs.begin(), graph.outputs.end(), from)) {
+        graph.redirect_output(from, to);
+        return;
+    }
+    for (Node &n : graph.nodes) {
+        for (std::string &in : n.inputs) if (in == from) in = to;
+    }
+}
+
+int producer_index(const Graph &graph, const std::string &value) {
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+        const auto &outs = graph.nodes[i].outputs;
+        if (std::find(outs.begin(), outs.end(), value) != outs.end()) return static_cast<int>(i);
+    }
+    return -1;
+}
+
+bool single_use(const Graph &graph, const std::string &value) {
+    return graph.use_count(value) == 1 && !std::count(graph.outputs.begin(), graph.outputs.end(), value);
+}
+
+std::vector<double> constant_values(const Graph &graph, const std::string &value) {
+    if (value.empty() || !graph.is_constant(value)) return {};
+    return graph.value(value).constant->to_doubles();
+}
+
+}  // namespace megalide

@@ -511,7 +511,6 @@ void Lowerer::lower_node(const Node &n) {
         // transA / transB swap an operand's last two axes: a relabeling, no data moves.
         auto swap_last_two = [](Lowered v) {
             std::swap(v.dim_of_axis[v.dim_of_axis.size() - 1], v.dim_of_axis[v.dim_of_axis.size() - 2]);
-            std::swap(v.t.shape[static_cast<size_t>(v.dim_of_axis.back())], v.t.shape[static_cast<size_t>(v.dim_of_axis[v.dim_of_axis.size() - 2])]);
             return v;
         };
         if (n.get_int("transA", 0) && a.rank() >= 2) a = swap_last_two(a);

@@ -1,0 +1,200 @@
+// The megalide CLI on good and bad input: each bad input gives a message naming what is
+// wrong, exit status 1 (2 for a malformed command line), and leaves no output file behind.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+
+#include "megalide/npy.h"
+
+namespace fs = std::filesystem;
+
+namespace megalide::test {
+namespace {
+
+struct Result {
+    int status;
+    std::string output;  // stdout and stderr
+};
+
+Result megalide(const std::string &args) {
+    const std::string command = std::string(MEGALIDE_CLI) + " " + args + " --quiet 2>&1";
+    FILE *pipe = popen(command.c_str(), "r");
+    std::string out;
+    char buffer[4096];
+    while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+    const int status = pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class Cli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/megalide_cli_XXXXXX";
+        dir_ = mkdtemp(tmpl);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    std::string path(const std::string &name) const { return dir_ + "/" + name; }
+
+    // A model: y = op(x) with x float32[dims] (a dim < 0 is symbolic); op "Reshape" reads a
+    // second input "shape" (int64[2]).
+    std::string model(const std::string &name, const std::string &op, std::vector<int64_t> dims) {
+        onnx::ModelProto m;
+        m.set_ir_version(8);
+        m.add_opset_import()->set_version(17);
+        onnx::GraphProto *g = m.mutable_graph();
+        g->set_name("cli_test");
+        auto add_input = [&](const std::string &in, int type, const std::vector<int64_t> &shape) {
+            onnx::ValueInfoProto *vi = g->add_input();
+            vi->set_name(in);
+            auto *tt = vi->mutable_type()->mutable_tensor_type();
+            tt->set_elem_type(type);
+            for (int64_t d : shape) {
+                auto *dim = tt->mutable_shape()->add_dim();
+                if (d < 0) dim->set_dim_param("batch"); else dim->set_dim_value(d);
+            }
+        };
+        add_input("x", onnx::TensorProto::FLOAT, dims);
+        onnx::NodeProto *node = g->add_node();
+        node->set_op_type(op);
+        node->set_name("the_node");
+        node->add_input("x");
+        if (op == "Reshape") {
+            add_input("shape", onnx::TensorProto::INT64, {2});
+            node->add_input("shape");
+        }
+        node->add_output("y");
+        g->add_output()->set_name("y");
+        const std::string file = path(name);
+        std::ofstream out(file, std::ios::binary);
+        m.SerializeToOstream(&out);
+        return file;
+    }
+
+    std::string npy_float(const std::string &name, std::vector<int64_t> shape, float start) {
+        HostArray a;
+        a.shape = shape;
+        std::vector<float> v(static_cast<size_t>(a.element_count()));
+        for (size_t i = 0; i < v.size(); ++i) v[i] = start + static_cast<float>(i);
+        a = HostArray::from_floats(shape, v);
+        npy::write(path(name), a);
+        return path(name);
+    }
+
+    bool empty_dir(const std::string &d) const { return !fs::exists(d) || fs::is_empty(d); }
+
+    std::string dir_;
+};
+
+TEST_F(Cli, RunsAModelAndWritesEveryOutput) {
+    const std::string m = model("relu.onnx", "Relu", {2, 3});
+    const std::string x = npy_float("x.npy", {2, 3}, -2.5f);
+    const Result r = megalide("run " + m + " --input x=" + x + " --output " + path("out"));
+    ASSERT_EQ(r.status, 0) << r.output;
+    const HostArray y = npy::read(path("out/y.npy"));
+    ASSERT_EQ(y.shape, (std::vector<int64_t>{2, 3}));
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(y.as<float>()[i], std::max(-2.5f + static_cast<float>(i), 0.0f));
+    // Positional inputs bind in graph order.
+    EXPECT_EQ(megalide("run " + m + " " + x + " --output " + path("out2")).status, 0);
+    EXPECT_TRUE(fs::exists(path("out2/y.npy")));
+}
+
+TEST_F(Cli, InfoPrintsTheGraph) {
+    const Result r = megalide("info " + model("relu.onnx", "Relu", {2, 3}));
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("%y = Relu(%x) : float32[2, 3]"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, ShapeOperandsAreFrozenFromTheirInputs) {
+    const std::string m = model("reshape.onnx", "Reshape", {2, 3});
+    HostArray shape = HostArray::from_int64s({2}, {3, -1});
+    npy::write(path("shape.npy"), shape);
+    const Result r = megalide("run " + m + " --input x=" + npy_float("x.npy", {2, 3}, 0) + " --input shape=" + path("shape.npy") + " --output " + path("out"));
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(npy::read(path("out/y.npy")).shape, (std::vector<int64_t>{3, 2}));
+}
+
+TEST_F(Cli, TruncatedAndCorruptedModels) {
+    const std::string m = model("relu.onnx", "Relu", {2, 3});
+    const std::string x = npy_float("x.npy", {2, 3}, 0);
+    fs::resize_file(m, fs::file_size(m) / 2);
+    Result r = megalide("run " + m + " " + x + " --output " + path("out"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("not a valid ONNX model"), std::string::npos) << r.output;
+    std::ofstream(path("junk.onnx")) << "this is not protobuf \xff\xff\xff\xff";
+    r = megalide("info " + path("junk.onnx"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("junk.onnx"), std::string::npos) << r.output;
+    r = megalide("info " + path("missing.onnx"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("cannot open"), std::string::npos) << r.output;
+    EXPECT_TRUE(empty_dir(path("out")));
+}
+
+TEST_F(Cli, UnsupportedOpIsNamedWithItsNode) {
+    const Result r = megalide("info " + model("foo.onnx", "NonMaxSuppression", {2, 3}));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("unsupported op 'NonMaxSuppression'"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("the_node"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, SymbolicShapeIsRejected) {
+    const Result r = megalide("info " + model("dyn.onnx", "Relu", {-1, 3}));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("symbolic dimension 'batch'"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, MissingExtraAndMismatchedInputs) {
+    const std::string m = model("relu.onnx", "Relu", {2, 3});
+    const std::string out = path("out");
+    Result r = megalide("run " + m + " --output " + out);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("missing input 'x'"), std::string::npos) << r.output;
+    r = megalide("run " + m + " --input nope=" + npy_float("a.npy", {2, 3}, 0) + " --output " + out);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("no input named 'nope'"), std::string::npos) << r.output;
+    r = megalide("run " + m + " " + npy_float("b.npy", {2, 3}, 0) + " " + npy_float("c.npy", {2, 3}, 0) + " --output " + out);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("1 inputs but 2 positional"), std::string::npos) << r.output;
+    r = megalide("run " + m + " " + npy_float("d.npy", {3, 2}, 0) + " --output " + out);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("input 'x' must be float32[2, 3], got float32[3, 2]"), std::string::npos) << r.output;
+    npy::write(path("e.npy"), HostArray::from_int64s({2, 3}, {1, 2, 3, 4, 5, 6}));
+    r = megalide("run " + m + " " + path("e.npy") + " --output " + out);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("got int64[2, 3]"), std::string::npos) << r.output;
+    std::ofstream(path("bad.npy")) << "garbage";
+    r = megalide("run " + m + " " + path("bad.npy") + " --output " + out);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("input 'x'"), std::string::npos) << r.output;
+    EXPECT_TRUE(empty_dir(out)) << "a failed run left files in " << out;
+}
+
+TEST_F(Cli, UnwritableOutputDirectory) {
+    const std::string m = model("relu.onnx", "Relu", {2, 3});
+    const std::string x = npy_float("x.npy", {2, 3}, 0);
+    Result r = megalide("run " + m + " " + x + " --output /proc/megalide_no_such_dir");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("output directory '/proc/megalide_no_such_dir'"), std::string::npos) << r.output;
+    std::ofstream(path("a_file")) << "x";
+    r = megalide("run " + m + " " + x + " --output " + path("a_file"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("is not a directory"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, MalformedCommandLines) {
+    EXPECT_EQ(megalide("frobnicate model.onnx").status, 2);
+    EXPECT_EQ(megalide("run model.onnx").status, 2);  // no --output
+    EXPECT_EQ(megalide("run model.onnx --input x --output o").status, 2);
+    EXPECT_EQ(megalide("info").status, 2);
+    EXPECT_EQ(megalide("--help").status, 0);
+}
+
+}  // namespace
+}  // namespace megalide::test

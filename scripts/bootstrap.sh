@@ -6,9 +6,20 @@
 #           ship in the wheel), CMake >= 3.28 (Halide's CMake files need it; Debian 12 has
 #           3.25), Ninja, and the Python tooling for the bindings and tests.
 #
-# Later capabilities add their packages here (ONNX, clang-19, QEMU, ...), each where it is
-# first needed, so a fresh machine never installs what no build step uses.
+#   --with-torch: also PyTorch and torchvision (the reference for the exported-model tests
+#           and, later, a bench peer), with the `onnx` Python package for export.
+#
+# Later capabilities add their packages here (clang-19, QEMU, ...), each where it is first
+# needed, so a fresh machine never installs what no build step uses.
 set -euo pipefail
+
+WITH_TORCH=0
+for arg in "$@"; do
+    case "$arg" in
+        --with-torch) WITH_TORCH=1 ;;
+        *) echo "bootstrap.sh: unknown option '$arg'" >&2; exit 2 ;;
+    esac
+done
 
 APT_PACKAGES=(g++ libgtest-dev libpng-dev libbenchmark-dev libonnx-dev libprotobuf-dev libonnx-testdata)
 PIP_REQUIREMENTS=("halide==21.0.0" "cmake>=3.28" "ninja>=1.11" "numpy" "pytest")
@@ -52,4 +63,21 @@ PY
 then
     log "installing PyPI packages: ${PIP_REQUIREMENTS[*]}"
     python3 -m pip install --quiet --disable-pip-version-check "${PIP_REQUIREMENTS[@]}" >&2
+fi
+
+# PyTorch on PyPI is built against CUDA. This machine image ships the CUDA 13.0 libraries
+# that torch 2.11.0 links, so a lean install (~735 MB: torch, torchvision and the three
+# nvidia-* libraries the image lacks) suffices; where that import fails, install the full
+# wheel set (~2.9 GB). Either way only the CPU is used.
+if ((WITH_TORCH)) && ! python3 -c "import torch, torchvision, onnx" 2>/dev/null; then
+    log "installing PyTorch (lean CPU set)"
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps \
+        torch==2.11.0 torchvision==0.26.0 nvidia-cufile==1.15.1.6 nvidia-cusparselt-cu13==0.8.0 \
+        nvidia-nvshmem-cu13==3.4.5 >&2
+    python3 -m pip install --quiet --disable-pip-version-check \
+        filelock typing-extensions sympy networkx jinja2 fsspec pillow onnx >&2
+    if ! python3 -c "import torch, torchvision" 2>/dev/null; then
+        log "the lean set does not import here; installing the full PyTorch wheels"
+        python3 -m pip install --quiet --disable-pip-version-check torch==2.11.0 torchvision==0.26.0 onnx >&2
+    fi
 fi

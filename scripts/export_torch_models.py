@@ -55,7 +55,7 @@ SUPPORTED_OPS = frozenset(
     LeakyRelu HardSwish HardSigmoid BatchNormalization MaxPool AveragePool
     GlobalAveragePool GlobalMaxPool Softmax LogSoftmax LayerNormalization
     ReduceMean ReduceSum ReduceMax Transpose Reshape Flatten Concat Pad Identity
-    Constant Shape Gather Slice Unsqueeze Squeeze Cast""".split()
+    Constant Shape Gather Slice Unsqueeze Squeeze Cast Mod""".split()
 )
 
 

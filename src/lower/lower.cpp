@@ -647,10 +647,18 @@ LoweredGraph lower(const Graph &graph) { return Lowerer(graph).run(); }
 
 void schedule_stages_at_root(LoweredGraph &lowered) {
     std::set<std::string> outputs;
-    for (const Func &f : lowered.outputs) outputs.insert(f.name());
-    for (auto &[name, f] : lowered.stages) {
-        (void)name;
-        if (!outputs.count(f.name())) f.compute_root();
+    std::vector<Halide::Internal::Function> roots;
+    for (const Func &f : lowered.outputs) {
+        outputs.insert(f.name());
+        roots.push_back(f.function());
+    }
+    std::set<std::string> node_outputs;
+    for (const auto &[value, f] : lowered.stages) node_outputs.insert(f.name());
+    // Node outputs and every reduction inside a layer (norm statistics, softmax sums, conv
+    // accumulators) at root: nothing is recomputed per element of a consumer.
+    for (const auto &[name, function] : Halide::Internal::build_environment(roots)) {
+        if (outputs.count(name)) continue;
+        if (node_outputs.count(name) || function.has_update_definition()) Func(function).compute_root();
     }
 }
 

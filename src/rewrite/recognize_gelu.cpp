@@ -14,14 +14,6 @@ bool scalar_is(const Graph &g, const std::string &v, double expected) {
     return c.size() == 1 && std::abs(c[0] - expected) <= 1e-4 * std::abs(expected);
 }
 
-int sole_user(const Graph &g, const std::string &v) {
-    const std::vector<size_t> users = g.consumers(v);
-    if (users.size() != 1 || std::count(g.outputs.begin(), g.outputs.end(), v)) return -1;
-    return static_cast<int>(users[0]);
-}
-
-const std::string &other(const Node &n, const std::string &v) { return n.input(0) == v ? n.input(1) : n.input(0); }
-
 }  // namespace
 
 bool recognize_gelu(Graph &g) {
@@ -33,22 +25,22 @@ bool recognize_gelu(Graph &g) {
         const Node &scale = g.nodes[q];
         std::string x;
         if (scale.op == "Div" && scalar_is(g, scale.input(1), std::sqrt(2.0))) x = scale.input(0);
-        if (scale.op == "Mul" && scalar_is(g, other(scale, scale.input(0)), 1.0 / std::sqrt(2.0))) x = scale.input(0);
+        if (scale.op == "Mul" && scalar_is(g, other_input(scale, scale.input(0)), 1.0 / std::sqrt(2.0))) x = scale.input(0);
         if (scale.op == "Mul" && scalar_is(g, scale.input(0), 1.0 / std::sqrt(2.0))) x = scale.input(1);
         if (x.empty()) continue;
         // a = erf(q) + 1
-        const int add = sole_user(g, g.nodes[i].outputs[0]);
-        if (add < 0 || g.nodes[add].op != "Add" || !scalar_is(g, other(g.nodes[add], g.nodes[i].outputs[0]), 1.0)) continue;
+        const int add = sole_consumer(g, g.nodes[i].outputs[0], "Add");
+        if (add < 0 || !scalar_is(g, other_input(g.nodes[add], g.nodes[i].outputs[0]), 1.0)) continue;
         const std::string a = g.nodes[add].outputs[0];
-        const int m1 = sole_user(g, a);
-        if (m1 < 0 || g.nodes[m1].op != "Mul") continue;
-        const std::string partner = other(g.nodes[m1], a);
+        const int m1 = sole_consumer(g, a, "Mul");
+        if (m1 < 0) continue;
+        const std::string partner = other_input(g.nodes[m1], a);
         std::vector<size_t> matched = {static_cast<size_t>(q), i, static_cast<size_t>(add), static_cast<size_t>(m1)};
         std::string out;
         if (partner == x) {
             // (x * a) * 0.5
-            const int m2 = sole_user(g, g.nodes[m1].outputs[0]);
-            if (m2 < 0 || g.nodes[m2].op != "Mul" || !scalar_is(g, other(g.nodes[m2], g.nodes[m1].outputs[0]), 0.5)) continue;
+            const int m2 = sole_consumer(g, g.nodes[m1].outputs[0], "Mul");
+            if (m2 < 0 || !scalar_is(g, other_input(g.nodes[m2], g.nodes[m1].outputs[0]), 0.5)) continue;
             out = g.nodes[m2].outputs[0];
             matched.push_back(static_cast<size_t>(m2));
         } else {
@@ -61,17 +53,7 @@ bool recognize_gelu(Graph &g) {
             matched.push_back(static_cast<size_t>(h));
         }
         const std::string name = g.nodes[i].name + "_gelu";
-        std::sort(matched.rbegin(), matched.rend());
-        for (size_t m : matched) g.nodes.erase(g.nodes.begin() + static_cast<long>(m));
-        const std::string fused = g.unique_name(out + "_gelu");
-        g.add_node("Gelu", {x}, {fused}, {{"approximate", Attribute::of(std::string("none"))}}, name);
-        g.value(fused) = g.value(out);
-        g.value(fused).name = fused;
-        if (std::count(g.outputs.begin(), g.outputs.end(), out)) {
-            g.redirect_output(out, fused);
-        } else {
-            replace_uses(g, out, fused);
-        }
+        replace_with_node(g, matched, out, "Gelu", {x}, {{"approximate", Attribute::of(std::string("none"))}}, name);
         return true;
     }
     return false;

@@ -9,18 +9,6 @@ namespace megalide::rules {
 
 namespace {
 
-// The single node reading `value` with op `op`, or -1.
-int only_consumer(const Graph &g, const std::string &value, const std::string &op) {
-    const std::vector<size_t> users = g.consumers(value);
-    if (users.size() != 1 || std::count(g.outputs.begin(), g.outputs.end(), value)) return -1;
-    return g.nodes[users[0]].op == op ? static_cast<int>(users[0]) : -1;
-}
-
-// The other operand of binary node `n` (the one that is not `value`).
-const std::string &other(const Node &n, const std::string &value) {
-    return n.input(0) == value ? n.input(1) : n.input(0);
-}
-
 // The ReduceMean axes as a count of trailing axes, or -1 if they are not exactly trailing.
 int trailing_axes(const Graph &g, const Node &reduce, size_t rank) {
     if (reduce.get_int("keepdims", 1) != 1) return -1;
@@ -51,7 +39,7 @@ bool recognize_layernorm(Graph &g) {
         const int k = trailing_axes(g, mean, rank);
         if (k < 0) continue;
         // d = x - mean, read by Pow(d, 2) and Div(d, sqrt(var + eps)).
-        const int sub = only_consumer(g, mean.outputs[0], "Sub");
+        const int sub = sole_consumer(g, mean.outputs[0], "Sub");
         if (sub < 0 || g.nodes[sub].input(0) != x || g.nodes[sub].input(1) != mean.outputs[0]) continue;
         const std::string d = g.nodes[sub].outputs[0];
         const std::vector<size_t> d_users = g.consumers(d);
@@ -62,13 +50,13 @@ bool recognize_layernorm(Graph &g) {
             if (g.nodes[u].op == "Div" && g.nodes[u].input(0) == d) div = static_cast<int>(u);
         }
         if (pow < 0 || div < 0) continue;
-        const int var = only_consumer(g, g.nodes[pow].outputs[0], "ReduceMean");
+        const int var = sole_consumer(g, g.nodes[pow].outputs[0], "ReduceMean");
         if (var < 0 || trailing_axes(g, g.nodes[var], rank) != k) continue;
-        const int add_eps = only_consumer(g, g.nodes[var].outputs[0], "Add");
+        const int add_eps = sole_consumer(g, g.nodes[var].outputs[0], "Add");
         if (add_eps < 0) continue;
-        const std::vector<double> eps = constant_values(g, other(g.nodes[add_eps], g.nodes[var].outputs[0]));
+        const std::vector<double> eps = constant_values(g, other_input(g.nodes[add_eps], g.nodes[var].outputs[0]));
         if (eps.size() != 1) continue;
-        const int sqrt = only_consumer(g, g.nodes[add_eps].outputs[0], "Sqrt");
+        const int sqrt = sole_consumer(g, g.nodes[add_eps].outputs[0], "Sqrt");
         if (sqrt < 0 || g.nodes[div].input(1) != g.nodes[sqrt].outputs[0] || !single_use(g, g.nodes[sqrt].outputs[0])) continue;
 
         // Optional affine tail: Mul(gamma), then Add(beta), with constants over the normalized axes.
@@ -84,12 +72,12 @@ bool recognize_layernorm(Graph &g) {
         std::vector<double> gamma(static_cast<size_t>(count), 1.0), beta;
         std::vector<size_t> matched = {i, static_cast<size_t>(sub), static_cast<size_t>(pow), static_cast<size_t>(var),
                                        static_cast<size_t>(add_eps), static_cast<size_t>(sqrt), static_cast<size_t>(div)};
-        if (int mul = only_consumer(g, out, "Mul"); mul >= 0 && !affine(other(g.nodes[mul], out)).empty()) {
-            gamma = affine(other(g.nodes[mul], out));
+        if (int mul = sole_consumer(g, out, "Mul"); mul >= 0 && !affine(other_input(g.nodes[mul], out)).empty()) {
+            gamma = affine(other_input(g.nodes[mul], out));
             out = g.nodes[mul].outputs[0];
             matched.push_back(static_cast<size_t>(mul));
-            if (int add = only_consumer(g, out, "Add"); add >= 0 && !affine(other(g.nodes[add], out)).empty()) {
-                beta = affine(other(g.nodes[add], out));
+            if (int add = sole_consumer(g, out, "Add"); add >= 0 && !affine(other_input(g.nodes[add], out)).empty()) {
+                beta = affine(other_input(g.nodes[add], out));
                 out = g.nodes[add].outputs[0];
                 matched.push_back(static_cast<size_t>(add));
             }
@@ -103,20 +91,9 @@ bool recognize_layernorm(Graph &g) {
             g.add_constant(beta_name, HostArray::from_doubles(DType::Float32, normalized, beta));
             inputs.push_back(beta_name);
         }
-        // Remove the matched nodes (highest index first), then add the fused one producing `out`.
-        std::sort(matched.rbegin(), matched.rend());
-        for (size_t m : matched) g.nodes.erase(g.nodes.begin() + static_cast<long>(m));
-        const std::string fused = g.unique_name(out + "_layernorm");
-        g.add_node("LayerNormalization", inputs, {fused},
-                   {{"axis", Attribute::of(static_cast<int64_t>(rank) - k)}, {"epsilon", Attribute::of(epsilon)}},
-                   stem + "_layernorm");
-        g.value(fused) = g.value(out);
-        g.value(fused).name = fused;
-        if (std::count(g.outputs.begin(), g.outputs.end(), out)) {
-            g.redirect_output(out, fused);
-        } else {
-            replace_uses(g, out, fused);
-        }
+        replace_with_node(g, matched, out, "LayerNormalization", inputs,
+                          {{"axis", Attribute::of(static_cast<int64_t>(rank) - k)}, {"epsilon", Attribute::of(epsilon)}},
+                          stem + "_layernorm");
         return true;
     }
     return false;

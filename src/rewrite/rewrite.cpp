@@ -72,6 +72,33 @@ bool single_use(const Graph &graph, const std::string &value) {
     return graph.use_count(value) == 1 && !std::count(graph.outputs.begin(), graph.outputs.end(), value);
 }
 
+int sole_consumer(const Graph &graph, const std::string &value, const std::string &op) {
+    const std::vector<size_t> users = graph.consumers(value);
+    if (users.size() != 1 || std::count(graph.outputs.begin(), graph.outputs.end(), value)) return -1;
+    return graph.nodes[users[0]].op == op ? static_cast<int>(users[0]) : -1;
+}
+
+const std::string &other_input(const Node &n, const std::string &value) {
+    return n.input(0) == value ? n.input(1) : n.input(0);
+}
+
+void replace_with_node(Graph &graph, std::vector<size_t> matched, const std::string &out,
+                       const std::string &op, std::vector<std::string> inputs,
+                       std::map<std::string, Attribute> attrs, const std::string &name) {
+    std::sort(matched.rbegin(), matched.rend());
+    for (size_t m : matched) graph.nodes.erase(graph.nodes.begin() + static_cast<long>(m));
+    const std::string fused = graph.unique_name(out + "_fused");
+    graph.add_node(op, std::move(inputs), {fused}, std::move(attrs), name);
+    graph.value(fused) = graph.value(out);
+    graph.value(fused).name = fused;
+    // The new node takes over `out`'s name, so dumps and graph outputs keep reading it.
+    if (std::count(graph.outputs.begin(), graph.outputs.end(), out)) {
+        graph.redirect_output(out, fused);
+    } else {
+        replace_uses(graph, out, fused);
+    }
+}
+
 std::vector<double> constant_values(const Graph &graph, const std::string &value) {
     if (value.empty() || !graph.is_constant(value)) return {};
     return graph.value(value).constant->to_doubles();

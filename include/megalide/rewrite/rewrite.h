@@ -41,6 +41,18 @@ int producer_index(const Graph &graph, const std::string &value);
 /// True if `value` is read by exactly one node and is not a graph output.
 bool single_use(const Graph &graph, const std::string &value);
 
+/// The node that alone reads `value` (which is not a graph output), if its op is `op`; else -1.
+int sole_consumer(const Graph &graph, const std::string &value, const std::string &op);
+
+/// Of binary node `n`'s two inputs, the one that is not `value`.
+const std::string &other_input(const Node &n, const std::string &value);
+
+/// Replaces the nodes at indices `matched` by one new node `op(inputs)` that produces the
+/// value `out` under the same name (`out` was produced by one of the matched nodes).
+void replace_with_node(Graph &graph, std::vector<size_t> matched, const std::string &out,
+                       const std::string &op, std::vector<std::string> inputs,
+                       std::map<std::string, Attribute> attrs, const std::string &name);
+
 /// A constant's elements as doubles if `value` is a constant, else empty.
 std::vector<double> constant_values(const Graph &graph, const std::string &value);
 

@@ -21,7 +21,8 @@ for arg in "$@"; do
     esac
 done
 
-APT_PACKAGES=(g++ libgtest-dev libpng-dev libbenchmark-dev libonnx-dev libprotobuf-dev libonnx-testdata)
+APT_PACKAGES=(g++ libgtest-dev libpng-dev libbenchmark-dev libonnx-dev libprotobuf-dev libonnx-testdata
+              nlohmann-json3-dev)
 PIP_REQUIREMENTS=("halide==21.0.0" "cmake>=3.28" "ninja>=1.11" "numpy" "pytest")
 
 log() { echo "[bootstrap] $*" >&2; }

@@ -106,6 +106,7 @@ public:
             funcs.push_back(f);
         }
         out.pipeline = Halide::Pipeline(funcs);
+        out.accumulators = accumulators_;
         return out;
     }
 
@@ -113,6 +114,8 @@ private:
     const Graph &g_;
     std::map<std::string, Lowered> values_;
     std::set<std::string> used_names_;
+    std::map<std::string, std::string> stage_names_;
+    std::map<std::string, std::string> accumulators_;  // epilogue stage -> accumulator Func
 
     // Halide names: letters, digits and '_' only, unique, never starting with a digit.
     std::string func_name(const std::string &stem) {
@@ -204,7 +207,12 @@ private:
         values_[n.outputs.at(0)] = {std::move(t), std::move(layout)};
     }
 
-    std::string stage(const Node &n) { return func_name(n.outputs.at(0)); }
+    // The Func name of a node's output stage (made once per node).
+    std::string stage(const Node &n) {
+        auto it = stage_names_.find(n.outputs.at(0));
+        if (it != stage_names_.end()) return it->second;
+        return stage_names_[n.outputs.at(0)] = func_name(n.outputs.at(0));
+    }
 
     Expr activation(const Node &n, Expr v) {
         const std::string act = n.get_string("activation", "");
@@ -217,9 +225,18 @@ private:
         fail(n, "unknown fused activation '" + act + "'");
     }
 
-    Tensor with_activation(const Node &n, const Tensor &t) {
-        if (n.get_string("activation", "").empty()) return t;
-        return layers::map_elements("activation", stage(n) + "_act", t, [&](Expr v) { return activation(n, v); });
+    // The pure stage after an accumulation (conv, gemm, matmul): optional bias along the
+    // innermost dimension, then the fused activation. It carries the node's stage name, so
+    // a schedule can tile it and compute the accumulator per tile.
+    Tensor epilogue(const Node &n, const Tensor &acc, const std::optional<Tensor> &bias = std::nullopt) {
+        std::vector<Var> vars = make_vars(acc.rank());
+        Expr v = acc(as_exprs(vars));
+        if (bias) v += (*bias)({vars[0]});
+        Func out(stage(n));
+        out(vars) = activation(n, v);
+        Func acc_func = acc.func;
+        if (acc_func.has_update_definition()) accumulators_[out.name()] = acc_func.name();
+        return {out, acc.shape, acc.type};
     }
 
     // Clip bounds from inputs (opset >= 11) or attributes; must be constants.
@@ -327,18 +344,18 @@ void Lowerer::lower_conv(const Node &n) {
         Func wf(func_name(name + "_w"));
         wf(vars) = w3({vars[0], 0, vars[1], vars[2]});
         Tensor wt{wf, {static_cast<int>(cout), static_cast<int>(k[1]), static_cast<int>(k[0])}};
-        out = layers::depthwise_conv2d(name, x, wt, bias, params);
+        out = layers::depthwise_conv2d(name + "_acc", x, wt, bias, params);
     } else if (pointwise) {
         Tensor w4 = operand_in_layout(n.input(1), kConvWeightLayout);  // (co, ci, 1, 1)
         std::vector<Var> vars = make_vars(2);
         Func wf(func_name(name + "_w"));
         wf(vars) = w4({vars[0], vars[1], 0, 0});
-        out = layers::pointwise_conv2d(name, x, {wf, {static_cast<int>(cout), static_cast<int>(cin)}}, bias);
+        out = layers::pointwise_conv2d(name + "_acc", x, {wf, {static_cast<int>(cout), static_cast<int>(cin)}}, bias);
     } else {
         Tensor w = operand_in_layout(n.input(1), kConvWeightLayout);
-        out = layers::conv2d(name, x, w, bias, params);
+        out = layers::conv2d(name + "_acc", x, w, bias, params);
     }
-    define(n, with_activation(n, out), channels_innermost_layout(4));
+    define(n, epilogue(n, out), channels_innermost_layout(4));
 }
 
 void Lowerer::lower_pool(const Node &n) {
@@ -499,12 +516,24 @@ void Lowerer::lower_node(const Node &n) {
                channels_innermost_layout(rank));
     } else if (op == "Gemm") {
         float_only();
-        Tensor a = as_layout(get(n.input(0)), plain_layout(2)).t, b = as_layout(get(n.input(1)), plain_layout(2)).t;
-        std::optional<Tensor> c;
-        if (!n.input(2).empty()) c = as_layout(get(n.input(2)), plain_layout(info(n.input(2)).shape.size())).t;
+        Tensor a = as_layout(get(n.input(0)), plain_layout(2)).t;
         layers::GemmParams p{n.get_int("transA", 0) != 0, n.get_int("transB", 0) != 0,
                              static_cast<float>(n.get_float("alpha", 1.0)), static_cast<float>(n.get_float("beta", 1.0))};
-        define(n, with_activation(n, layers::gemm(name, a, b, c, p)), plain_layout(2));
+        Tensor b;
+        if (p.trans_b && info(n.input(1)).constant && !values_.count(n.input(1))) {
+            // A constant B^T (PyTorch's Linear weight) is transposed once on the host, so the
+            // product reads output features contiguously.
+            b = constant_in_layout(n.input(1), {0, 1});
+            p.trans_b = false;
+        } else {
+            b = as_layout(get(n.input(1)), plain_layout(2)).t;
+        }
+        std::optional<Tensor> c;
+        if (!n.input(2).empty()) c = as_layout(get(n.input(2)), plain_layout(info(n.input(2)).shape.size())).t;
+        Tensor g = layers::gemm(name + "_gemm", a, b, c, p);
+        Tensor out = epilogue(n, g);
+        accumulators_[out.name()] = name + "_gemm_acc";
+        define(n, out, plain_layout(2));
     } else if (op == "MatMul") {
         float_only();
         Lowered a = get(n.input(0)), b = get(n.input(1));
@@ -515,11 +544,10 @@ void Lowerer::lower_node(const Node &n) {
         };
         if (n.get_int("transA", 0) && a.rank() >= 2) a = swap_last_two(a);
         if (n.get_int("transB", 0) && b.rank() >= 2) b = swap_last_two(b);
-        Tensor t = layers::matmul(name, as_layout(a, plain_layout(a.rank())).t, as_layout(b, plain_layout(b.rank())).t);
-        if (!n.input(2).empty()) {  // fused bias (rewrite fuse_bias_activation)
-            t = layers::add(name + "_bias", t, as_layout(get(n.input(2)), plain_layout(info(n.input(2)).shape.size())).t);
-        }
-        define(n, with_activation(n, t), plain_layout(out_rank));
+        Tensor t = layers::matmul(name + "_acc", as_layout(a, plain_layout(a.rank())).t, as_layout(b, plain_layout(b.rank())).t);
+        std::optional<Tensor> bias;  // fused by fuse_bias_activation: along the last axis
+        if (!n.input(2).empty()) bias = operand_in_layout(n.input(2), plain_layout(1));
+        define(n, epilogue(n, t, bias), plain_layout(out_rank));
     } else if (op == "Softmax" || op == "LogSoftmax") {
         float_only();
         Lowered x = get(n.input(0));

@@ -27,6 +27,9 @@ struct LoweredGraph {
     std::vector<std::vector<int64_t>> output_shapes;  ///< ONNX order
     /// Every node output's Func by value name (stage Funcs a schedule can address).
     std::map<std::string, Halide::Func> stages;
+    /// For convolution, Gemm and MatMul stages: the stage's Func name -> the name of the Func
+    /// accumulating its reduction (the stage itself is a pure epilogue: bias, activation).
+    std::map<std::string, std::string> accumulators;
     Halide::Pipeline pipeline;
 };
 

@@ -1,0 +1,84 @@
+// Schedule: how a lowered pipeline is computed, as plain data (DESIGN.md). Per Func: its
+// placement (inline, root, or computed at a loop of a consumer, optionally stored higher),
+// and per stage (0 = the pure definition, k = update k-1) an ordered list of loop
+// transformations. A Schedule saves to and loads from JSON, prints as the equivalent Halide
+// C++ schedule, and is checked for legality — with errors that name the Func, stage and
+// loop — before Halide sees it.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "megalide/error.h"
+#include "megalide/lower/lower.h"
+
+namespace megalide {
+
+/// A schedule that does not fit the pipeline: unknown Func or loop, a compute_at loop that
+/// does not enclose every use, a race (vectorizing or parallelizing a reduction variable)...
+class ScheduleError : public Error {
+public:
+    using Error::Error;
+};
+
+enum class Placement { Inline, Root, At };
+
+struct LoopRef {
+    std::string func, var;  ///< a loop of `func`'s last stage; empty func: none
+    bool empty() const { return func.empty(); }
+};
+
+/// One loop transformation of a stage, applied in order.
+struct LoopStep {
+    enum class Kind { Split, Reorder, Vectorize, Unroll, Parallel };
+    Kind kind = Kind::Split;
+    std::vector<std::string> vars;  ///< Split: {var, outer, inner}; Reorder: innermost first; else {var}
+    int factor = 0;                 ///< Split only
+    std::string tail = "auto";      ///< Split only: auto | round_up | guard_with_if | shift_inwards
+};
+
+struct StageSchedule {
+    int index = 0;  ///< 0: pure definition; k: update k-1
+    std::vector<LoopStep> steps;
+};
+
+struct FuncSchedule {
+    std::string func;
+    Placement placement = Placement::Inline;
+    LoopRef compute_at;  ///< for Placement::At
+    LoopRef store_at;    ///< optional, outside compute_at: sliding window / storage reuse
+    std::vector<StageSchedule> stages;
+};
+
+struct Schedule {
+    std::string strategy;  ///< who made it ("per_op", "megakernel", "hand", ...)
+    /// Set for Halide's autoschedulers: the plugin's name and parameters; `funcs` is empty and
+    /// applying the schedule runs the autoscheduler (deterministically) on the pipeline.
+    std::string autoscheduler;
+    std::map<std::string, std::string> autoscheduler_params;
+    std::vector<FuncSchedule> funcs;
+    /// A fingerprint of the graph it was made for (see graph_fingerprint) to refuse a
+    /// schedule saved for another graph.
+    std::string graph;
+
+    std::string to_json() const;
+    /// Parses JSON written by to_json(); `source` names the file in error messages.
+    static Schedule from_json(const std::string &text, const std::string &source);
+    /// The equivalent Halide C++ schedule, one statement per line.
+    std::string to_cpp() const;
+};
+
+/// Checks `schedule` against `lowered` without changing anything (the dry run of apply).
+void check_schedule(const Schedule &schedule, const LoweredGraph &lowered);
+
+/// Checks, then applies `schedule` to the pipeline's Funcs.
+void apply_schedule(const Schedule &schedule, LoweredGraph &lowered);
+
+/// Every Func of the pipeline by name (inputs' wrappers, layer stages, outputs).
+std::map<std::string, Halide::Func> pipeline_funcs(const LoweredGraph &lowered);
+
+/// A short stable digest of the graph's structure and shapes.
+std::string graph_fingerprint(const Graph &graph);
+
+}  // namespace megalide

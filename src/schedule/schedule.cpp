@@ -1,0 +1,421 @@
+#include "megalide/schedule/schedule.h"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace megalide {
+
+namespace {
+
+using Json = nlohmann::json;
+using Halide::Internal::Function;
+
+const char *placement_name(Placement p) {
+    switch (p) {
+    case Placement::Inline: return "inline";
+    case Placement::Root: return "root";
+    case Placement::At: return "at";
+    }
+    return "?";
+}
+
+const char *step_name(LoopStep::Kind k) {
+    switch (k) {
+    case LoopStep::Kind::Split: return "split";
+    case LoopStep::Kind::Reorder: return "reorder";
+    case LoopStep::Kind::Vectorize: return "vectorize";
+    case LoopStep::Kind::Unroll: return "unroll";
+    case LoopStep::Kind::Parallel: return "parallel";
+    }
+    return "?";
+}
+
+Halide::TailStrategy tail_strategy(const std::string &tail, const std::string &where) {
+    if (tail == "auto") return Halide::TailStrategy::Auto;
+    if (tail == "round_up") return Halide::TailStrategy::RoundUp;
+    if (tail == "guard_with_if") return Halide::TailStrategy::GuardWithIf;
+    if (tail == "shift_inwards") return Halide::TailStrategy::ShiftInwards;
+    throw ScheduleError(where + ": unknown tail strategy '" + tail + "' (auto, round_up, guard_with_if, shift_inwards)");
+}
+
+std::string cpp_tail(const std::string &tail) {
+    if (tail == "round_up") return "TailStrategy::RoundUp";
+    if (tail == "guard_with_if") return "TailStrategy::GuardWithIf";
+    if (tail == "shift_inwards") return "TailStrategy::ShiftInwards";
+    return "TailStrategy::Auto";
+}
+
+std::string stage_label(const std::string &func, int index) {
+    return index == 0 ? func : func + ".update(" + std::to_string(index - 1) + ")";
+}
+
+// ---- JSON ----
+
+Json loop_ref_json(const LoopRef &r) { return r.empty() ? Json(nullptr) : Json{{"func", r.func}, {"var", r.var}}; }
+
+template <typename T>
+T field(const Json &j, const char *key, const std::string &where) {
+    if (!j.is_object() || !j.contains(key)) throw ScheduleError(where + ": missing field '" + key + "'");
+    try {
+        return j.at(key).get<T>();
+    } catch (const Json::exception &) {
+        throw ScheduleError(where + ": field '" + key + "' has the wrong type");
+    }
+}
+
+LoopRef loop_ref_from(const Json &j, const std::string &where) {
+    if (j.is_null()) return {};
+    return {field<std::string>(j, "func", where), field<std::string>(j, "var", where)};
+}
+
+}  // namespace
+
+std::string Schedule::to_json() const {
+    Json funcs_json = Json::array();
+    for (const FuncSchedule &f : funcs) {
+        Json stages_json = Json::array();
+        for (const StageSchedule &s : f.stages) {
+            Json steps = Json::array();
+            for (const LoopStep &st : s.steps) {
+                Json step = {{"op", step_name(st.kind)}, {"vars", st.vars}};
+                if (st.kind == LoopStep::Kind::Split) step["factor"] = st.factor, step["tail"] = st.tail;
+                steps.push_back(step);
+            }
+            stages_json.push_back({{"stage", s.index}, {"steps", steps}});
+        }
+        funcs_json.push_back({{"func", f.func},
+                              {"placement", placement_name(f.placement)},
+                              {"compute_at", loop_ref_json(f.compute_at)},
+                              {"store_at", loop_ref_json(f.store_at)},
+                              {"stages", stages_json}});
+    }
+    Json j = {{"format", "megalide-schedule-1"}, {"strategy", strategy}, {"graph", graph}, {"funcs", funcs_json}};
+    if (!autoscheduler.empty()) j["autoscheduler"] = {{"name", autoscheduler}, {"params", autoscheduler_params}};
+    return j.dump(1) + "\n";
+}
+
+Schedule Schedule::from_json(const std::string &text, const std::string &source) {
+    Json j;
+    try {
+        j = Json::parse(text);
+    } catch (const Json::parse_error &e) {
+        throw ScheduleError(source + ": not valid JSON (" + e.what() + ")");
+    }
+    if (!j.is_object() || j.value("format", "") != "megalide-schedule-1") {
+        throw ScheduleError(source + ": not a megalide schedule (expected \"format\": \"megalide-schedule-1\")");
+    }
+    Schedule s;
+    s.strategy = field<std::string>(j, "strategy", source);
+    s.graph = field<std::string>(j, "graph", source);
+    if (j.contains("autoscheduler")) {
+        s.autoscheduler = field<std::string>(j["autoscheduler"], "name", source + ": autoscheduler");
+        s.autoscheduler_params = field<std::map<std::string, std::string>>(j["autoscheduler"], "params", source + ": autoscheduler");
+    }
+    for (const Json &fj : field<Json>(j, "funcs", source)) {
+        FuncSchedule f;
+        f.func = field<std::string>(fj, "func", source + ": funcs[]");
+        const std::string where = source + ": func '" + f.func + "'";
+        const std::string placement = field<std::string>(fj, "placement", where);
+        if (placement == "inline") f.placement = Placement::Inline;
+        else if (placement == "root") f.placement = Placement::Root;
+        else if (placement == "at") f.placement = Placement::At;
+        else throw ScheduleError(where + ": unknown placement '" + placement + "' (inline, root, at)");
+        f.compute_at = loop_ref_from(fj.value("compute_at", Json(nullptr)), where + ": compute_at");
+        f.store_at = loop_ref_from(fj.value("store_at", Json(nullptr)), where + ": store_at");
+        for (const Json &sj : field<Json>(fj, "stages", where)) {
+            StageSchedule st;
+            st.index = field<int>(sj, "stage", where);
+            for (const Json &step_json : field<Json>(sj, "steps", where)) {
+                LoopStep step;
+                const std::string op = field<std::string>(step_json, "op", where);
+                step.vars = field<std::vector<std::string>>(step_json, "vars", where);
+                if (op == "split") {
+                    step.kind = LoopStep::Kind::Split;
+                    step.factor = field<int>(step_json, "factor", where);
+                    step.tail = step_json.value("tail", "auto");
+                } else if (op == "reorder") step.kind = LoopStep::Kind::Reorder;
+                else if (op == "vectorize") step.kind = LoopStep::Kind::Vectorize;
+                else if (op == "unroll") step.kind = LoopStep::Kind::Unroll;
+                else if (op == "parallel") step.kind = LoopStep::Kind::Parallel;
+                else throw ScheduleError(where + ": unknown step '" + op + "'");
+                st.steps.push_back(step);
+            }
+            f.stages.push_back(st);
+        }
+        s.funcs.push_back(f);
+    }
+    return s;
+}
+
+std::string Schedule::to_cpp() const {
+    std::ostringstream out;
+    out << "// megalide schedule (" << strategy << ") as Halide C++.\n";
+    if (!autoscheduler.empty()) {
+        out << "pipeline.apply_autoscheduler(target, {\"" << autoscheduler << "\", {";
+        bool first = true;
+        for (const auto &[k, v] : autoscheduler_params) {
+            out << (first ? "" : ", ") << "{\"" << k << "\", \"" << v << "\"}";
+            first = false;
+        }
+        out << "}});\n";
+    }
+    for (const FuncSchedule &f : funcs) {
+        if (f.placement == Placement::Root) out << f.func << ".compute_root();\n";
+        if (f.placement == Placement::At) out << f.func << ".compute_at(" << f.compute_at.func << ", " << f.compute_at.var << ");\n";
+        if (!f.store_at.empty()) out << f.func << ".store_at(" << f.store_at.func << ", " << f.store_at.var << ");\n";
+        for (const StageSchedule &s : f.stages) {
+            if (s.steps.empty()) continue;
+            out << stage_label(f.func, s.index);
+            for (const LoopStep &st : s.steps) {
+                out << "\n    ." << step_name(st.kind) << "(";
+                for (size_t i = 0; i < st.vars.size(); ++i) out << (i ? ", " : "") << st.vars[i];
+                if (st.kind == LoopStep::Kind::Split) out << ", " << st.factor << ", " << cpp_tail(st.tail);
+                out << ")";
+            }
+            out << ";\n";
+        }
+    }
+    return out.str();
+}
+
+// ---- Legality ----
+
+std::map<std::string, Halide::Func> pipeline_funcs(const LoweredGraph &lowered) {
+    std::vector<Function> roots;
+    for (const Halide::Func &f : lowered.outputs) roots.push_back(f.function());
+    std::map<std::string, Halide::Func> funcs;
+    for (const auto &[name, fn] : Halide::Internal::build_environment(roots)) funcs.emplace(name, Halide::Func(fn));
+    return funcs;
+}
+
+namespace {
+
+struct LoopVar {
+    std::string name;
+    bool impure_rvar;  // a reduction variable whose iterations depend on each other
+};
+
+// The loops of a stage before any step, innermost first, without __outermost.
+std::vector<LoopVar> initial_loops(const Halide::Func &f, int index) {
+    Halide::Stage stage = index == 0 ? Halide::Stage(f) : const_cast<Halide::Func &>(f).update(index - 1);
+    std::vector<LoopVar> loops;
+    for (const auto &d : stage.get_schedule().dims()) {
+        if (d.var == "__outermost") continue;
+        loops.push_back({d.var, d.dim_type == Halide::Internal::DimType::ImpureRVar});
+    }
+    return loops;
+}
+
+class Checker {
+public:
+    Checker(const Schedule &s, const LoweredGraph &lowered) : s_(s), funcs_(pipeline_funcs(lowered)) {
+        for (const Halide::Func &f : lowered.outputs) outputs_.insert(f.name());
+        for (const auto &[name, f] : funcs_) {
+            for (const auto &[callee, fn] : Halide::Internal::find_direct_calls(f.function())) {
+                (void)fn;
+                if (callee != name) consumers_[callee].insert(name);
+            }
+        }
+    }
+
+    void run() {
+        std::set<std::string> seen;
+        for (const FuncSchedule &f : s_.funcs) {
+            if (!funcs_.count(f.func)) fail(f.func, "no Func named '" + f.func + "' in the pipeline" + suggestion(f.func));
+            if (!seen.insert(f.func).second) fail(f.func, "scheduled twice");
+            placement_[f.func] = &f;
+        }
+        for (const FuncSchedule &f : s_.funcs) {
+            check_placement(f);
+            for (const StageSchedule &st : f.stages) final_loops_[f.func][st.index] = check_stage(f.func, st);
+        }
+        for (const FuncSchedule &f : s_.funcs) {
+            if (f.placement == Placement::At) check_loop_exists(f.func, "compute_at", f.compute_at);
+            if (!f.store_at.empty()) check_loop_exists(f.func, "store_at", f.store_at);
+        }
+    }
+
+private:
+    const Schedule &s_;
+    std::map<std::string, Halide::Func> funcs_;
+    std::set<std::string> outputs_;
+    std::map<std::string, std::set<std::string>> consumers_;
+    std::map<std::string, const FuncSchedule *> placement_;
+    std::map<std::string, std::map<int, std::vector<LoopVar>>> final_loops_;
+
+    [[noreturn]] void fail(const std::string &func, const std::string &what) const {
+        throw ScheduleError("schedule '" + s_.strategy + "', Func '" + func + "': " + what);
+    }
+
+    std::string suggestion(const std::string &name) const {
+        std::string best;
+        for (const auto &[n, f] : funcs_) {
+            (void)f;
+            if (n.find(name) != std::string::npos || name.find(n) != std::string::npos) best = n;
+        }
+        return best.empty() ? "" : " (did you mean '" + best + "'?)";
+    }
+
+    Placement placement_of(const std::string &func) const {
+        auto it = placement_.find(func);
+        if (it != placement_.end()) return it->second->placement;
+        return funcs_.at(func).has_update_definition() ? Placement::At : Placement::Inline;  // Halide's default
+    }
+
+    void check_placement(const FuncSchedule &f) {
+        const Halide::Func &func = funcs_.at(f.func);
+        if (f.placement == Placement::Inline && func.has_update_definition()) {
+            fail(f.func, "cannot be inlined: it has update definitions (a reduction)");
+        }
+        if (f.placement == Placement::Inline && outputs_.count(f.func)) fail(f.func, "is a pipeline output and cannot be inlined");
+        if (f.placement != Placement::Inline && outputs_.count(f.func)) fail(f.func, "is a pipeline output; its placement is fixed");
+        if (f.placement == Placement::At) {
+            if (f.compute_at.empty()) fail(f.func, "placement 'at' needs compute_at {func, var}");
+            if (!funcs_.count(f.compute_at.func)) fail(f.func, "compute_at names no Func '" + f.compute_at.func + "'");
+            // Every use must sit inside the chosen consumer's loop: each consumer is that
+            // Func or is inlined into a Func whose uses satisfy the same rule.
+            std::function<void(const std::string &)> enclosed = [&](const std::string &user) {
+                if (user == f.compute_at.func) return;
+                if (placement_of(user) != Placement::Inline) {
+                    fail(f.func, "compute_at(" + f.compute_at.func + ", " + f.compute_at.var +
+                                     ") does not enclose its use in '" + user + "'");
+                }
+                for (const std::string &next : consumers_[user]) enclosed(next);
+            };
+            if (!consumers_.count(f.func)) fail(f.func, "has no consumers to be computed inside");
+            for (const std::string &user : consumers_[f.func]) enclosed(user);
+        }
+        for (const StageSchedule &st : f.stages) {
+            const int updates = static_cast<int>(func.function().updates().size());
+            if (st.index < 0 || st.index > updates) {
+                fail(f.func, "has no stage " + std::to_string(st.index) + " (it has " + std::to_string(updates + 1) + ")");
+            }
+        }
+    }
+
+    std::vector<LoopVar> check_stage(const std::string &func, const StageSchedule &st) {
+        std::vector<LoopVar> loops = initial_loops(funcs_.at(func), st.index);
+        const std::string label = stage_label(func, st.index);
+        auto find = [&](const std::string &var, const char *step) -> size_t {
+            for (size_t i = 0; i < loops.size(); ++i) if (loops[i].name == var) return i;
+            std::string names;
+            for (const LoopVar &l : loops) names += (names.empty() ? "" : ", ") + l.name;
+            fail(func, label + "." + step + ": no loop '" + var + "' (loops, innermost first: " + names + ")");
+        };
+        for (const LoopStep &step : st.steps) {
+            const char *name = step_name(step.kind);
+            switch (step.kind) {
+            case LoopStep::Kind::Split: {
+                if (step.vars.size() != 3) fail(func, label + ".split needs {var, outer, inner}");
+                if (step.factor < 1) fail(func, label + ".split factor must be >= 1");
+                tail_strategy(step.tail, "schedule '" + s_.strategy + "', " + label);
+                const size_t at = find(step.vars[0], name);
+                for (size_t k = 1; k < 3; ++k) {
+                    for (const LoopVar &l : loops) {
+                        if (l.name == step.vars[k] && step.vars[k] != step.vars[0]) fail(func, label + ".split: loop '" + step.vars[k] + "' already exists");
+                    }
+                }
+                const bool impure = loops[at].impure_rvar;
+                loops[at] = {step.vars[2], impure};
+                loops.insert(loops.begin() + static_cast<long>(at) + 1, {step.vars[1], impure});
+                break;
+            }
+            case LoopStep::Kind::Reorder: {
+                std::vector<size_t> positions;
+                for (const std::string &v : step.vars) positions.push_back(find(v, name));
+                std::vector<size_t> sorted = positions;
+                std::sort(sorted.begin(), sorted.end());
+                if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) fail(func, label + ".reorder names a loop twice");
+                std::vector<LoopVar> moved;
+                for (size_t p : positions) moved.push_back(loops[p]);
+                for (size_t i = 0; i < sorted.size(); ++i) loops[sorted[i]] = moved[i];
+                // Halide cannot move a reduction variable across another whose order matters.
+                break;
+            }
+            case LoopStep::Kind::Vectorize:
+            case LoopStep::Kind::Parallel:
+            case LoopStep::Kind::Unroll: {
+                if (step.vars.size() != 1) fail(func, label + "." + name + " takes one loop");
+                const size_t at = find(step.vars[0], name);
+                if (loops[at].impure_rvar && step.kind != LoopStep::Kind::Unroll) {
+                    fail(func, label + "." + name + "(" + step.vars[0] + "): '" + step.vars[0] +
+                                   "' is a reduction variable whose iterations update the same element; "
+                                   "vectorizing or parallelizing it would race (use rfactor first)");
+                }
+                break;
+            }
+            }
+        }
+        return loops;
+    }
+
+    void check_loop_exists(const std::string &func, const char *what, const LoopRef &ref) {
+        if (!funcs_.count(ref.func)) fail(func, std::string(what) + " names no Func '" + ref.func + "'");
+        const Halide::Func &target = funcs_.at(ref.func);
+        const int last = static_cast<int>(target.function().updates().size());
+        std::vector<LoopVar> loops = final_loops_[ref.func].count(last) ? final_loops_[ref.func][last] : initial_loops(target, last);
+        for (const LoopVar &l : loops) if (l.name == ref.var) return;
+        std::string names;
+        for (const LoopVar &l : loops) names += (names.empty() ? "" : ", ") + l.name;
+        fail(func, std::string(what) + "(" + ref.func + ", " + ref.var + "): '" + ref.func + "' has no loop '" + ref.var + "' (its loops: " + names + ")");
+    }
+};
+
+}  // namespace
+
+void check_schedule(const Schedule &schedule, const LoweredGraph &lowered) {
+    if (!schedule.autoscheduler.empty() && !schedule.funcs.empty()) {
+        throw ScheduleError("schedule '" + schedule.strategy + "': an autoscheduler schedule lists no Funcs");
+    }
+    Checker(schedule, lowered).run();
+}
+
+void apply_schedule(const Schedule &schedule, LoweredGraph &lowered) {
+    check_schedule(schedule, lowered);
+    std::map<std::string, Halide::Func> funcs = pipeline_funcs(lowered);
+    for (const FuncSchedule &fs : schedule.funcs) {
+        Halide::Func f = funcs.at(fs.func);
+        if (fs.placement == Placement::Root) f.compute_root();
+        if (fs.placement == Placement::At) f.compute_at(funcs.at(fs.compute_at.func), Halide::Var(fs.compute_at.var));
+        if (!fs.store_at.empty()) f.store_at(funcs.at(fs.store_at.func), Halide::Var(fs.store_at.var));
+        for (const StageSchedule &st : fs.stages) {
+            Halide::Stage stage = st.index == 0 ? Halide::Stage(f) : f.update(st.index - 1);
+            // Loop names may be pure Vars or RVars; Halide matches both by name.
+            auto loop = [&](const std::string &name) {
+                return name.find('$') != std::string::npos ? Halide::VarOrRVar(Halide::RVar(name)) : Halide::VarOrRVar(Halide::Var(name));
+            };
+            for (const LoopStep &step : st.steps) {
+                switch (step.kind) {
+                case LoopStep::Kind::Split:
+                    stage.split(loop(step.vars[0]), loop(step.vars[1]), loop(step.vars[2]), step.factor,
+                                tail_strategy(step.tail, fs.func));
+                    break;
+                case LoopStep::Kind::Reorder: {
+                    std::vector<Halide::VarOrRVar> order;
+                    for (const std::string &v : step.vars) order.push_back(loop(v));
+                    stage.reorder(order);
+                    break;
+                }
+                case LoopStep::Kind::Vectorize: stage.vectorize(loop(step.vars[0])); break;
+                case LoopStep::Kind::Unroll: stage.unroll(loop(step.vars[0])); break;
+                case LoopStep::Kind::Parallel: stage.parallel(loop(step.vars[0])); break;
+                }
+            }
+        }
+    }
+}
+
+std::string graph_fingerprint(const Graph &graph) {
+    // FNV-1a over the text dump: structure, attributes and shapes, not weights.
+    uint64_t h = 1469598103934665603ull;
+    for (char c : graph.dump()) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    std::ostringstream out;
+    out << std::hex << h;
+    return out.str();
+}
+
+}  // namespace megalide

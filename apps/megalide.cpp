@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <thread>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -22,6 +25,7 @@
 #include "megalide/npy.h"
 #include "megalide/onnx_import.h"
 #include "megalide/rewrite/rewrite.h"
+#include "megalide/schedule/strategy.h"
 
 using namespace megalide;
 
@@ -38,15 +42,20 @@ const char *kUsage =
     "info   prints the graph after rewrites, with shapes.\n"
     "\n"
     "options:\n"
-    "  --no-rewrite   skip the graph rewrites\n"
-    "  --quiet        no progress output\n";
+    "  --schedule S       strategy (root, per_op, adams2019, mullapudi2016, li2018) or a saved\n"
+    "                     schedule .json (default: per_op)\n"
+    "  --threads N        worker threads (default: one per core)\n"
+    "  --save-schedule F  write the schedule used as JSON to F (and its Halide C++ to F.cpp)\n"
+    "  --no-rewrite       skip the graph rewrites\n"
+    "  --quiet            no progress output\n";
 
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
 struct Options {
-    std::string command, model, output_dir;
+    std::string command, model, output_dir, schedule = "per_op", save_schedule;
+    int threads = 0;
     std::vector<std::pair<std::string, std::string>> named_inputs;  // name, file
     std::vector<std::string> positional_inputs;
     bool rewrite = true, quiet = false;
@@ -71,6 +80,16 @@ Options parse(int argc, char **argv) {
             o.named_inputs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
         } else if (a == "--output") {
             o.output_dir = value();
+        } else if (a == "--schedule") {
+            o.schedule = value();
+        } else if (a == "--save-schedule") {
+            o.save_schedule = value();
+        } else if (a == "--threads") {
+            const std::string &v = value();
+            char *end = nullptr;
+            const long t = std::strtol(v.c_str(), &end, 10);
+            if (*end || t < 1 || t > 1024) throw UsageError("--threads needs a positive integer, got '" + v + "'");
+            o.threads = static_cast<int>(t);
         } else if (a == "--no-rewrite") {
             o.rewrite = false;
         } else if (a == "--quiet") {
@@ -147,6 +166,26 @@ std::map<std::string, std::string> bind_inputs(const Options &o, const std::vect
     return files;
 }
 
+// A strategy name, or a path to a saved schedule (anything ending in .json).
+Schedule load_or_make_schedule(const std::string &what, const Graph &g, const LoweredGraph &lowered,
+                               const TargetSpec &target) {
+    if (what.size() > 5 && what.compare(what.size() - 5, 5, ".json") == 0) {
+        std::ifstream in(what);
+        if (!in) throw Error("schedule file '" + what + "': cannot open (" + std::strerror(errno) + ")");
+        std::stringstream text;
+        text << in.rdbuf();
+        return Schedule::from_json(text.str(), what);
+    }
+    return make_schedule(what, g, lowered, target);
+}
+
+void save_schedule(const Schedule &s, const std::string &path) {
+    std::ofstream json(path), cpp(path + ".cpp");
+    json << s.to_json();
+    cpp << s.to_cpp();
+    if (!json || !cpp) throw Error("cannot write the schedule to '" + path + "' (" + std::strerror(errno) + ")");
+}
+
 void check_output_dir(const std::string &dir) {
     struct stat st{};
     if (::stat(dir.c_str(), &st) != 0) {
@@ -198,7 +237,11 @@ int run_command(const Options &o) {
     Graph g = load(o, import, progress);
     progress.step("lowering to one Halide pipeline");
     LoweredGraph lowered = lower(g);
-    schedule_stages_at_root(lowered);
+    const TargetSpec target = host_target_spec(o.threads ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
+    progress.step("scheduling (" + o.schedule + ")");
+    Schedule schedule = load_or_make_schedule(o.schedule, g, lowered, target);
+    apply(schedule, g, lowered, target);
+    if (!o.save_schedule.empty()) save_schedule(schedule, o.save_schedule);
     std::vector<HostArray> inputs;
     for (const std::string &name : lowered.input_names) inputs.push_back(arrays.at(name));
     progress.step("compiling (Halide JIT) and running");
@@ -226,7 +269,10 @@ int run_command(const Options &o) {
 
 int main(int argc, char **argv) {
     try {
-        return run_command(parse(argc, argv));
+        const Options options = parse(argc, argv);
+        // Halide's thread pool reads HL_NUM_THREADS when it starts, at the first run.
+        if (options.threads) setenv("HL_NUM_THREADS", std::to_string(options.threads).c_str(), 1);
+        return run_command(options);
     } catch (const UsageError &e) {
         if (*e.what()) std::fprintf(stderr, "megalide: %s\n\n", e.what());
         std::fprintf(stderr, "%s", kUsage);

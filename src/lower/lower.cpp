@@ -90,6 +90,7 @@ public:
             }
             const std::string &o = n.outputs.at(0);
             out.stages[o] = values_.at(o).t.func;
+            out.shapes[values_.at(o).t.name()] = values_.at(o).t.shape;
         }
         std::vector<Func> funcs;
         for (const std::string &name : g_.outputs) {
@@ -103,10 +104,16 @@ public:
             out.outputs.push_back(f);
             out.output_dtypes.push_back(v.dtype);
             out.output_shapes.push_back(v.shape);
+            out.shapes[f.name()] = l.t.shape;
             funcs.push_back(f);
         }
         out.pipeline = Halide::Pipeline(funcs);
         out.accumulators = accumulators_;
+        for (const auto &[stage_name, acc] : accumulators_) {
+            for (const auto &[value, f] : out.stages) {
+                if (f.name() == stage_name) out.shapes[acc] = out.shapes[stage_name];
+            }
+        }
         return out;
     }
 

@@ -271,8 +271,9 @@ private:
         if (f.placement == Placement::Inline && func.has_update_definition()) {
             fail(f.func, "cannot be inlined: it has update definitions (a reduction)");
         }
-        if (f.placement == Placement::Inline && outputs_.count(f.func)) fail(f.func, "is a pipeline output and cannot be inlined");
-        if (f.placement != Placement::Inline && outputs_.count(f.func)) fail(f.func, "is a pipeline output; its placement is fixed");
+        if (f.placement != Placement::Root && outputs_.count(f.func)) {
+            fail(f.func, "is a pipeline output: it is always computed at root");
+        }
         if (f.placement == Placement::At) {
             if (f.compute_at.empty()) fail(f.func, "placement 'at' needs compute_at {func, var}");
             if (!funcs_.count(f.compute_at.func)) fail(f.func, "compute_at names no Func '" + f.compute_at.func + "'");
@@ -379,7 +380,9 @@ void apply_schedule(const Schedule &schedule, LoweredGraph &lowered) {
     std::map<std::string, Halide::Func> funcs = pipeline_funcs(lowered);
     for (const FuncSchedule &fs : schedule.funcs) {
         Halide::Func f = funcs.at(fs.func);
-        if (fs.placement == Placement::Root) f.compute_root();
+        const bool is_output = std::any_of(lowered.outputs.begin(), lowered.outputs.end(),
+                                           [&](const Halide::Func &o) { return o.name() == fs.func; });
+        if (fs.placement == Placement::Root && !is_output) f.compute_root();
         if (fs.placement == Placement::At) f.compute_at(funcs.at(fs.compute_at.func), Halide::Var(fs.compute_at.var));
         if (!fs.store_at.empty()) f.store_at(funcs.at(fs.store_at.func), Halide::Var(fs.store_at.var));
         for (const StageSchedule &st : fs.stages) {

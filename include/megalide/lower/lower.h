@@ -13,6 +13,7 @@
 
 #include "Halide.h"
 #include "megalide/graph/graph.h"
+#include "megalide/tensor.h"
 
 namespace megalide {
 
@@ -30,6 +31,8 @@ struct LoweredGraph {
     /// For convolution, Gemm and MatMul stages: the stage's Func name -> the name of the Func
     /// accumulating its reduction (the stage itself is a pure epilogue: bias, activation).
     std::map<std::string, std::string> accumulators;
+    /// Halide-order extents of every stage, accumulator and output Func, by Func name.
+    std::map<std::string, Shape> shapes;
     Halide::Pipeline pipeline;
 };
 

@@ -1,0 +1,43 @@
+// Scheduling strategies behind one interface, chosen by name.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "megalide/graph/graph.h"
+#include "megalide/lower/lower.h"
+#include "megalide/schedule/schedule.h"
+
+namespace megalide {
+
+/// Facts about the machine a schedule is made for.
+struct TargetSpec {
+    std::string name = "host";
+    int vector_bytes = 64;  ///< 64: AVX-512 (this machine's Zen 4), 32: AVX2
+    int registers = 32;     ///< vector registers
+    int l1_bytes = 32 << 10;
+    int l2_bytes = 1 << 20;
+    int threads = 1;
+    int float_lanes() const { return vector_bytes / 4; }
+};
+
+/// The host as Halide's JIT target sees it, with `threads` threads.
+TargetSpec host_target_spec(int threads);
+
+/// Every strategy name: "root" (every layer and reduction at root, no vectorization: the
+/// baseline that runs anything), "per_op" (a strong standalone schedule per op, each at root:
+/// the catalog of tuned kernels), and Halide's autoschedulers "adams2019", "mullapudi2016",
+/// "li2018" (estimates from the graph's static shapes, parallelism from the thread count).
+std::vector<std::string> strategy_names();
+
+/// Makes a schedule for `lowered` with strategy `name`; throws Error for an unknown name
+/// (listing the known ones).
+Schedule make_schedule(const std::string &name, const Graph &graph, const LoweredGraph &lowered,
+                       const TargetSpec &target);
+
+/// Applies a schedule made by any strategy or loaded from JSON: Funcs, or the autoscheduler
+/// it names (loading the plugin from the Halide package). Throws ScheduleError if it was made
+/// for another graph.
+void apply(const Schedule &schedule, const Graph &graph, LoweredGraph &lowered, const TargetSpec &target);
+
+}  // namespace megalide

@@ -1,0 +1,154 @@
+// Strategy per_op: the "catalog of tuned kernels called op by op" baseline. Every layer
+// output is computed at root (materialized in memory, as a runtime calling one kernel per op
+// would), each with a strong standalone schedule:
+//   - accumulations (convolutions, Gemm, MatMul) are register-blocked: the epilogue stage is
+//     tiled CW channels x XW rows, and the accumulator is computed per tile, so the tile's
+//     CW/VL x XW vector accumulators stay in registers across the whole reduction (Zen 4,
+//     AVX-512: 2 vectors x 6 rows = 12 of 32 zmm registers, leaving room for the weight
+//     vectors and the broadcast input);
+//   - pooling and other reductions are vectorized over channels and parallel over rows;
+//   - pointwise ops are vectorized over their innermost dimension and parallel over rows.
+#include "per_op.h"
+
+#include <algorithm>
+#include <set>
+
+namespace megalide::strategies {
+
+namespace {
+
+LoopStep step(LoopStep::Kind kind, std::vector<std::string> vars, int factor = 0, const char *tail = "auto") {
+    LoopStep s;
+    s.kind = kind, s.vars = std::move(vars), s.factor = factor, s.tail = tail;
+    return s;
+}
+
+std::vector<std::string> arg_names(const Halide::Func &f) {
+    std::vector<std::string> names;
+    for (const Halide::Var &v : f.args()) names.push_back(v.name());
+    return names;
+}
+
+std::vector<std::string> rvar_names(const Halide::Func &f, int update) {
+    std::vector<std::string> names;
+    for (const auto &d : const_cast<Halide::Func &>(f).update(update).get_schedule().dims()) {
+        if (d.var.find('$') != std::string::npos) names.push_back(d.var);
+    }
+    return names;
+}
+
+// The outermost dimension (beyond `from`) with extent > 1, or `fallback`.
+int parallel_dim(const Shape &shape, int from, int fallback) {
+    for (int d = static_cast<int>(shape.size()) - 1; d >= from; --d) {
+        if (shape[static_cast<size_t>(d)] > 1) return d;
+    }
+    return fallback;
+}
+
+// Vectorize the innermost dimension by whole vectors; GuardWithIf covers a ragged end.
+void vectorize_inner(StageSchedule &st, const std::string &var, int extent, int lanes) {
+    if (extent < 4) return;
+    const int width = std::min(lanes, extent >= lanes ? lanes : 8);
+    st.steps.push_back(step(LoopStep::Kind::Split, {var, var + "_vo", var + "_vi"}, width, "guard_with_if"));
+    st.steps.push_back(step(LoopStep::Kind::Vectorize, {var + "_vi"}));
+}
+
+}  // namespace
+
+void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc, const Shape &shape,
+                           const TargetSpec &target) {
+    const int lanes = target.float_lanes();
+    const std::vector<std::string> ev = arg_names(epilogue), av = arg_names(acc);
+    const int c_extent = shape[0], row_extent = shape.size() > 1 ? shape[1] : 1;
+    const int cw = c_extent >= 2 * lanes ? 2 * lanes : c_extent >= lanes ? lanes : c_extent;
+    // Accumulators in registers: (cw / lanes) vectors x xw rows, within the register file
+    // minus room for the weight vectors and a broadcast.
+    const int vectors = std::max(1, cw / lanes);
+    const int xw = std::min(row_extent, std::max(1, std::min(8, (target.registers - 2 * vectors - 2) / vectors / 2)));
+
+    FuncSchedule e{epilogue.name(), Placement::Root, {}, {}, {}};
+    StageSchedule es{0, {}};
+    const std::string c = ev[0], x = ev.size() > 1 ? ev[1] : "";
+    es.steps.push_back(step(LoopStep::Kind::Split, {c, c + "_o", c + "_i"}, cw, "shift_inwards"));
+    if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Split, {x, x + "_o", x + "_i"}, xw, "shift_inwards"));
+    if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Reorder, {c + "_i", x + "_i", c + "_o", x + "_o"}));
+    if (cw >= 4) es.steps.push_back(step(LoopStep::Kind::Vectorize, {c + "_i"}));
+    if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Unroll, {x + "_i"}));
+    const int par = parallel_dim(shape, 2, 1);
+    const std::string par_var = par == 1 ? x + "_o" : ev[static_cast<size_t>(par)];
+    if (!x.empty() && row_extent * (par == 1 ? 1 : shape[static_cast<size_t>(par)]) > 1) {
+        es.steps.push_back(step(LoopStep::Kind::Parallel, {par_var}));
+    }
+    e.stages.push_back(es);
+    s.funcs.push_back(e);
+
+    FuncSchedule a{acc.name(), Placement::At, {epilogue.name(), c + "_o"}, {}, {}};
+    StageSchedule pure{0, {}}, update{1, {}};
+    if (cw >= 4) pure.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
+    if (av.size() > 1) pure.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
+    std::vector<std::string> order = {av[0]};
+    if (av.size() > 1) order.push_back(av[1]);
+    for (const std::string &r : rvar_names(acc, 0)) order.push_back(r);
+    update.steps.push_back(step(LoopStep::Kind::Reorder, order));
+    if (cw >= 4) update.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
+    if (av.size() > 1) update.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
+    a.stages = {pure, update};
+    s.funcs.push_back(a);
+}
+
+void schedule_standalone(Schedule &s, const Halide::Func &f, const Shape &shape, const TargetSpec &target, bool root) {
+    const int lanes = target.float_lanes();
+    const std::vector<std::string> vars = arg_names(f);
+    FuncSchedule fs{f.name(), root ? Placement::Root : Placement::Inline, {}, {}, {}};
+    const int par = parallel_dim(shape, 1, -1);
+    const int stages = 1 + static_cast<int>(f.function().updates().size());
+    for (int index = 0; index < stages; ++index) {
+        StageSchedule st{index, {}};
+        if (index > 0) {
+            // Channels innermost, inside the reduction loops, so they vectorize.
+            std::vector<std::string> order = {vars[0]};
+            for (const std::string &r : rvar_names(f, index - 1)) order.push_back(r);
+            if (order.size() > 1) st.steps.push_back(step(LoopStep::Kind::Reorder, order));
+        }
+        if (!vars.empty() && !shape.empty()) vectorize_inner(st, vars[0], shape[0], lanes);
+        if (par > 0) st.steps.push_back(step(LoopStep::Kind::Parallel, {vars[static_cast<size_t>(par)]}));
+        fs.stages.push_back(st);
+    }
+    s.funcs.push_back(fs);
+}
+
+Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
+    Schedule s;
+    s.strategy = "per_op";
+    const std::map<std::string, Halide::Func> funcs = pipeline_funcs(lowered);
+    std::set<std::string> scheduled, accumulators;
+    for (const auto &[stage, acc] : lowered.accumulators) accumulators.insert(acc);
+    // Layer outputs: accumulations tiled with their accumulator; the rest standalone.
+    for (const auto &[name, shape] : lowered.shapes) {
+        if (!funcs.count(name) || scheduled.count(name) || accumulators.count(name)) continue;
+        auto acc = lowered.accumulators.find(name);
+        const bool is_output = std::any_of(lowered.outputs.begin(), lowered.outputs.end(),
+                                           [&](const Halide::Func &f) { return f.name() == name; });
+        if (acc != lowered.accumulators.end() && funcs.count(acc->second) && !is_output) {
+            schedule_accumulation(s, funcs.at(name), funcs.at(acc->second), shape, target);
+            scheduled.insert(name);
+            scheduled.insert(acc->second);
+        } else if (!lowered.accumulators.count(name) || is_output) {
+            schedule_standalone(s, funcs.at(name), shape, target, true);
+            scheduled.insert(name);
+        }
+    }
+    // Reductions inside layers (norm and softmax statistics, padding of windows) at root.
+    for (const auto &[name, f] : funcs) {
+        if (scheduled.count(name)) continue;
+        const bool is_pad = name.size() > 4 && name.compare(name.size() - 4, 4, "_pad") == 0;
+        if (f.has_update_definition() || is_pad) {
+            FuncSchedule fs{name, Placement::Root, {}, {}, {}};
+            s.funcs.push_back(fs);
+            scheduled.insert(name);
+        }
+    }
+    return s;
+}
+
+}  // namespace megalide::strategies

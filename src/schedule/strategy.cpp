@@ -1,0 +1,118 @@
+#include "megalide/schedule/strategy.h"
+
+#include <mutex>
+#include <set>
+
+#include "per_op.h"
+
+namespace megalide {
+
+TargetSpec host_target_spec(int threads) {
+    TargetSpec t;
+    const Halide::Target host = Halide::get_host_target();
+    t.vector_bytes = host.has_feature(Halide::Target::AVX512) ? 64 : host.has_feature(Halide::Target::AVX2) ? 32 : 16;
+    t.registers = host.has_feature(Halide::Target::AVX512) ? 32 : 16;
+    t.threads = std::max(1, threads);
+    return t;
+}
+
+std::vector<std::string> strategy_names() { return {"root", "per_op", "adams2019", "mullapudi2016", "li2018"}; }
+
+namespace {
+
+struct Autoscheduler {
+    const char *strategy, *plugin_name, *library;
+};
+
+// The plugins ship in the Halide wheel; CMake passes their paths.
+const Autoscheduler kAutoschedulers[] = {
+    {"adams2019", "Adams2019", MEGALIDE_ADAMS2019_PLUGIN},
+    {"mullapudi2016", "Mullapudi2016", MEGALIDE_MULLAPUDI2016_PLUGIN},
+    {"li2018", "Li2018", MEGALIDE_LI2018_PLUGIN},
+};
+
+const Autoscheduler *find_autoscheduler(const std::string &plugin_or_strategy) {
+    for (const Autoscheduler &a : kAutoschedulers) {
+        if (plugin_or_strategy == a.strategy || plugin_or_strategy == a.plugin_name) return &a;
+    }
+    return nullptr;
+}
+
+Schedule root_schedule(const LoweredGraph &lowered) {
+    Schedule s;
+    s.strategy = "root";
+    std::set<std::string> outputs, stages;
+    for (const Halide::Func &f : lowered.outputs) outputs.insert(f.name());
+    for (const auto &[value, f] : lowered.stages) stages.insert(f.name());
+    for (const auto &[name, f] : pipeline_funcs(lowered)) {
+        if (outputs.count(name)) continue;
+        if (stages.count(name) || f.has_update_definition()) s.funcs.push_back({name, Placement::Root, {}, {}, {}});
+    }
+    return s;
+}
+
+void set_estimates(LoweredGraph &lowered) {
+    for (size_t i = 0; i < lowered.inputs.size(); ++i) {
+        Halide::Region region;
+        const std::vector<int64_t> &shape = lowered.input_shapes[i];
+        for (size_t d = shape.size(); d-- > 0;) region.emplace_back(0, static_cast<int>(shape[d]));
+        lowered.inputs[i].set_estimates(region);
+    }
+    for (size_t i = 0; i < lowered.outputs.size(); ++i) {
+        Halide::Region region;
+        const std::vector<int64_t> &shape = lowered.output_shapes[i];
+        for (size_t d = shape.size(); d-- > 0;) region.emplace_back(0, static_cast<int>(shape[d]));
+        lowered.outputs[i].set_estimates(region);
+    }
+}
+
+}  // namespace
+
+Schedule make_schedule(const std::string &name, const Graph &graph, const LoweredGraph &lowered,
+                       const TargetSpec &target) {
+    Schedule s;
+    if (name == "root") {
+        s = root_schedule(lowered);
+    } else if (name == "per_op") {
+        s = strategies::per_op(lowered, target);
+    } else if (const Autoscheduler *a = find_autoscheduler(name)) {
+        s.strategy = name;
+        s.autoscheduler = a->plugin_name;
+        s.autoscheduler_params["parallelism"] = std::to_string(target.threads);
+    } else {
+        std::string names;
+        for (const std::string &n : strategy_names()) names += (names.empty() ? "" : ", ") + n;
+        throw Error("unknown schedule strategy '" + name + "' (known: " + names + ", or a saved .json schedule)");
+    }
+    s.graph = graph_fingerprint(graph);
+    return s;
+}
+
+void apply(const Schedule &schedule, const Graph &graph, LoweredGraph &lowered, const TargetSpec &target) {
+    const std::string fingerprint = graph_fingerprint(graph);
+    if (!schedule.graph.empty() && schedule.graph != fingerprint) {
+        throw ScheduleError("schedule '" + schedule.strategy + "' was made for another graph (fingerprint " +
+                            schedule.graph + ", this graph's is " + fingerprint + ")");
+    }
+    if (schedule.autoscheduler.empty()) {
+        apply_schedule(schedule, lowered);
+        return;
+    }
+    const Autoscheduler *a = find_autoscheduler(schedule.autoscheduler);
+    if (!a) throw ScheduleError("unknown autoscheduler '" + schedule.autoscheduler + "'");
+    static std::mutex mutex;
+    static std::set<std::string> loaded;
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!loaded.count(a->library)) {
+            Halide::load_plugin(a->library);
+            loaded.insert(a->library);
+        }
+    }
+    set_estimates(lowered);
+    Halide::Target t = Halide::get_jit_target_from_environment();
+    (void)target;
+    lowered.pipeline.apply_autoscheduler(t, Halide::AutoschedulerParams(a->plugin_name, schedule.autoscheduler_params));
+}
+
+}  // namespace megalide

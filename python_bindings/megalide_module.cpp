@@ -1,0 +1,143 @@
+// The `megalide` Python module: import an ONNX model, compile it with a schedule strategy,
+// run it on NumPy arrays. Schedule experiments and the benchmark drive megalide from here.
+//
+//   import megalide
+//   model = megalide.Model("block.onnx")                 # import + rewrites
+//   compiled = model.compile("per_op", threads=2)        # lower, schedule, JIT-compile
+//   outputs = compiled.run([x])                          # NumPy in, NumPy out
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "fma_peak.h"
+#include "megalide/error.h"
+#include "megalide/lower/lower.h"
+#include "megalide/onnx_import.h"
+#include "megalide/rewrite/rewrite.h"
+#include "megalide/schedule/strategy.h"
+
+namespace py = pybind11;
+using namespace megalide;
+
+namespace {
+
+DType dtype_of_numpy(const py::dtype &d, const std::string &what) {
+    if (d.is(py::dtype::of<float>())) return DType::Float32;
+    if (d.is(py::dtype::of<double>())) return DType::Float64;
+    if (d.is(py::dtype::of<int8_t>())) return DType::Int8;
+    if (d.is(py::dtype::of<uint8_t>())) return DType::UInt8;
+    if (d.is(py::dtype::of<int32_t>())) return DType::Int32;
+    if (d.is(py::dtype::of<int64_t>())) return DType::Int64;
+    if (d.is(py::dtype::of<bool>())) return DType::Bool;
+    throw Error(what + ": unsupported NumPy dtype " + std::string(py::str(d)));
+}
+
+HostArray to_host(const py::array &a, const std::string &what) {
+    py::array c = py::array::ensure(a, py::array::c_style);
+    HostArray h;
+    h.dtype = dtype_of_numpy(c.dtype(), what);
+    h.shape.assign(c.shape(), c.shape() + c.ndim());
+    h.bytes.resize(static_cast<size_t>(c.nbytes()));
+    std::memcpy(h.bytes.data(), c.data(), h.bytes.size());
+    return h;
+}
+
+py::array to_numpy(const HostArray &h) {
+    py::dtype d;
+    switch (h.dtype) {
+    case DType::Float32: d = py::dtype::of<float>(); break;
+    case DType::Float64: d = py::dtype::of<double>(); break;
+    case DType::Int8: d = py::dtype::of<int8_t>(); break;
+    case DType::UInt8: d = py::dtype::of<uint8_t>(); break;
+    case DType::Int32: d = py::dtype::of<int32_t>(); break;
+    case DType::Int64: d = py::dtype::of<int64_t>(); break;
+    case DType::Bool: d = py::dtype::of<bool>(); break;
+    }
+    py::array out(d, std::vector<py::ssize_t>(h.shape.begin(), h.shape.end()));
+    std::memcpy(out.mutable_data(), h.bytes.data(), h.bytes.size());
+    return out;
+}
+
+struct Compiled {
+    Graph graph;
+    LoweredGraph lowered;
+    Schedule schedule;
+    double schedule_ms = 0, compile_ms = 0;
+
+    py::list run(const std::vector<py::array> &inputs) {
+        std::vector<HostArray> host;
+        for (size_t i = 0; i < inputs.size(); ++i) host.push_back(to_host(inputs[i], "input " + std::to_string(i)));
+        std::vector<HostArray> outs;
+        {
+            py::gil_scoped_release release;
+            outs = megalide::run(lowered, host);
+        }
+        py::list result;
+        for (const HostArray &o : outs) result.append(to_numpy(o));
+        return result;
+    }
+};
+
+struct Model {
+    Graph graph;
+    std::string path;
+
+    Compiled compile(const std::string &strategy, int threads) {
+        Compiled c;
+        c.graph = graph;
+        c.lowered = lower(graph);
+        const TargetSpec target = host_target_spec(threads);
+        const auto t0 = std::chrono::steady_clock::now();
+        c.schedule = make_schedule(strategy, graph, c.lowered, target);
+        apply(c.schedule, graph, c.lowered, target);
+        const auto t1 = std::chrono::steady_clock::now();
+        c.lowered.pipeline.compile_jit(Halide::get_jit_target_from_environment());
+        const auto t2 = std::chrono::steady_clock::now();
+        c.schedule_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+        c.compile_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
+        return c;
+    }
+};
+
+}  // namespace
+
+PYBIND11_MODULE(megalide, m) {
+    m.doc() = "megalide: compile ONNX model sections into one Halide pipeline";
+    py::register_exception<Error>(m, "Error", PyExc_ValueError);
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const Halide::Error &e) {
+            PyErr_SetString(PyExc_RuntimeError, (std::string("Halide: ") + e.what()).c_str());
+        }
+    });
+
+    py::class_<Compiled>(m, "Compiled")
+        .def("run", &Compiled::run, py::arg("inputs"), "Runs on NumPy arrays (graph input order); returns the outputs.")
+        .def_property_readonly("schedule_json", [](const Compiled &c) { return c.schedule.to_json(); })
+        .def_property_readonly("schedule_cpp", [](const Compiled &c) { return c.schedule.to_cpp(); })
+        .def_readonly("schedule_ms", &Compiled::schedule_ms)
+        .def_readonly("compile_ms", &Compiled::compile_ms);
+
+    py::class_<Model>(m, "Model")
+        .def(py::init([](const std::string &path, bool rewrite) {
+                 Model model{import_onnx(path), path};
+                 if (rewrite) rewrite_to_fixpoint(model.graph, default_rules());
+                 return model;
+             }),
+             py::arg("path"), py::arg("rewrite") = true)
+        .def("compile", &Model::compile, py::arg("strategy") = "per_op", py::arg("threads") = 1,
+             "Lowers, schedules with `strategy` and JIT-compiles. The thread count shapes the schedule; "
+             "the worker pool size comes from HL_NUM_THREADS, read once per process.")
+        .def("dump", [](const Model &m) { return m.graph.dump(); })
+        .def_property_readonly("inputs", [](const Model &m) { return m.graph.inputs; })
+        .def_property_readonly("outputs", [](const Model &m) { return m.graph.outputs; });
+
+    m.def("strategies", &strategy_names, "The schedule strategy names.");
+    m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("threads") = 1, py::arg("seconds") = 0.2,
+          "Measured fp32 FMA throughput of this machine (GFLOP/s) with `threads` threads.");
+}

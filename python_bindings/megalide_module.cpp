@@ -58,7 +58,7 @@ py::array to_numpy(const HostArray &h) {
     case DType::Bool: d = py::dtype::of<bool>(); break;
     }
     py::array out(d, std::vector<py::ssize_t>(h.shape.begin(), h.shape.end()));
-    std::memcpy(out.mutable_data(), h.bytes.data(), h.bytes.size());
+    if (!h.bytes.empty()) std::memcpy(out.mutable_data(), h.bytes.data(), h.bytes.size());
     return out;
 }
 
@@ -68,16 +68,34 @@ struct Compiled {
     Schedule schedule;
     double schedule_ms = 0, compile_ms = 0;
 
+    // Zero-copy: Halide reads the NumPy inputs and writes fresh NumPy outputs in place.
     py::list run(const std::vector<py::array> &inputs) {
-        std::vector<HostArray> host;
-        for (size_t i = 0; i < inputs.size(); ++i) host.push_back(to_host(inputs[i], "input " + std::to_string(i)));
-        std::vector<HostArray> outs;
-        {
-            py::gil_scoped_release release;
-            outs = megalide::run(lowered, host);
+        std::vector<py::array> keep;
+        std::vector<Halide::Buffer<>> in, out;
+        for (size_t i = 0; i < inputs.size(); ++i) {
+            py::array c = py::array::ensure(inputs[i], py::array::c_style);
+            if (!c) throw Error("input " + std::to_string(i) + " is not an array");
+            const DType dtype = dtype_of_numpy(c.dtype(), "input " + std::to_string(i));
+            std::vector<int> sizes;
+            for (py::ssize_t d = c.ndim(); d-- > 0;) sizes.push_back(static_cast<int>(c.shape(d)));
+            in.emplace_back(halide_type(dtype), const_cast<void *>(c.data()), sizes);
+            keep.push_back(c);
         }
         py::list result;
-        for (const HostArray &o : outs) result.append(to_numpy(o));
+        for (size_t i = 0; i < lowered.outputs.size(); ++i) {
+            HostArray shape_only;
+            shape_only.dtype = lowered.output_dtypes[i];
+            shape_only.shape = lowered.output_shapes[i];
+            py::array o = to_numpy(shape_only);
+            std::vector<int> sizes;
+            for (size_t d = shape_only.shape.size(); d-- > 0;) sizes.push_back(static_cast<int>(shape_only.shape[d]));
+            out.emplace_back(halide_type(shape_only.dtype), o.mutable_data(), sizes);
+            result.append(o);
+        }
+        {
+            py::gil_scoped_release release;
+            run_buffers(lowered, in, out);
+        }
         return result;
     }
 };

@@ -50,6 +50,12 @@ void schedule_stages_at_root(LoweredGraph &lowered);
 /// input whose type or shape is wrong.
 std::vector<HostArray> run(LoweredGraph &lowered, const std::vector<HostArray> &inputs);
 
+/// As run(), without copies: `inputs` and `outputs` are dense buffers whose Halide shape is
+/// the reversed ONNX shape (C-order memory), e.g. views of NumPy arrays; outputs are written
+/// in place. Types and shapes are checked as in run().
+void run_buffers(LoweredGraph &lowered, const std::vector<Halide::Buffer<>> &inputs,
+                 std::vector<Halide::Buffer<>> &outputs);
+
 /// Halide's type for a DType (Bool is stored as uint8).
 Halide::Type halide_type(DType dtype);
 

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""megalide bench: every strategy and peer on DESIGN.md's benchmark blocks, one process per
+thread count, interleaved timing, outputs checked first.
+
+  megalide bench [--blocks B1,B3] [--strategies per_op,adams2019,...]
+                 [--peers onnxruntime,torch_eager,torch_compile] [--threads 1,2]
+                 [--runs N] [--csv FILE] [--markdown FILE] [--chart FILE.png]
+
+Per thread count a child process (HL_NUM_THREADS, torch and ONNX Runtime set to that count)
+loads every block, compiles each megalide strategy and prepares each peer on the SAME ONNX
+file (torch runs the module the file was exported from, same weights), checks every output
+against PyTorch eager, then times: 3 warm-up runs each, then --runs rounds in which every
+candidate runs once (interleaved, so drift hits all alike). Reports median, min and max, and
+GFLOP/s and % of the FMA peak measured in the same process.
+"""
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+CSV_HEADER = "block,strategy,threads,median_ms,min_ms,max_ms,gflops,pct_peak,max_abs_err"
+STRATEGIES = ["root", "per_op", "adams2019", "mullapudi2016", "li2018"]
+PEERS = ["onnxruntime", "torch_eager", "torch_compile"]
+ALL_BLOCKS = ["B1", "B2", "B3", "B4", "B5"]
+
+
+def fail(message):
+    print(f"megalide bench: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_list(text, known, what):
+    items = [s for s in text.split(",") if s]
+    for item in items:
+        if item not in known:
+            fail(f"unknown {what} '{item}' (known: {', '.join(known)})")
+    return items
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="megalide bench", description=__doc__.split("\n")[0])
+    p.add_argument("--blocks", default=",".join(ALL_BLOCKS))
+    p.add_argument("--strategies", default="per_op,adams2019,mullapudi2016,li2018")
+    p.add_argument("--peers", default=",".join(PEERS))
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--csv")
+    p.add_argument("--markdown")
+    p.add_argument("--chart")
+    p.add_argument("--work", default=str(pathlib.Path.cwd() / "build" / "bench"), help="where block ONNX files go")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    import blocks
+    args.blocks = parse_list(args.blocks, list(blocks.BLOCKS), "block")
+    args.strategies = parse_list(args.strategies, STRATEGIES, "strategy")
+    args.peers = parse_list(args.peers, PEERS, "peer")
+    try:
+        args.threads = [int(t) for t in args.threads.split(",") if t]
+    except ValueError:
+        fail(f"--threads takes integers, got '{args.threads}'")
+    if not args.threads or min(args.threads) < 1:
+        fail("--threads needs positive integers")
+    if args.runs < 1:
+        fail("--runs must be >= 1")
+    return args
+
+
+def log(message):
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- child: one thread count
+
+def child(args):
+    import numpy as np
+    import torch
+    import blocks
+    import megalide
+
+    threads = args.threads[0]
+    torch.set_num_threads(threads)
+    peak = megalide.fma_peak_gflops(threads)
+    log(f"threads {threads}: measured FMA peak {peak:.1f} GFLOP/s")
+    work = pathlib.Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for block_id in args.blocks:
+        module, x = blocks.build(block_id)
+        path = str(work / f"{block_id}.onnx")
+        blocks.export(module, x, path)
+        flops = blocks.onnx_flops(path)
+        with torch.no_grad():
+            reference = module(x).numpy()
+        xn = x.numpy()
+        candidates = {}
+        model = megalide.Model(path)
+        for strategy in args.strategies:
+            t0 = time.perf_counter()
+            try:
+                compiled = model.compile(strategy, threads)
+            except Exception as e:  # report and go on: one strategy failing is a result too
+                log(f"{block_id} {strategy}: failed to compile: {e}")
+                continue
+            log(f"{block_id} {strategy}: scheduled in {compiled.schedule_ms:.0f} ms, compiled in "
+                f"{compiled.compile_ms:.0f} ms ({time.perf_counter() - t0:.1f} s)")
+            candidates[strategy] = (lambda c=compiled: c.run([xn])[0])
+        if "onnxruntime" in args.peers:
+            import onnxruntime as ort
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            candidates["onnxruntime"] = lambda: session.run(None, {"input": xn})[0]
+        if "torch_eager" in args.peers:
+            def eager():
+                with torch.no_grad():
+                    return module(x).numpy()
+            candidates["torch_eager"] = eager
+        if "torch_compile" in args.peers:
+            compiled_module = torch.compile(module)
+            def inductor():
+                with torch.no_grad():
+                    return compiled_module(x).numpy()
+            t0 = time.perf_counter()
+            inductor()
+            log(f"{block_id} torch_compile: compiled in {time.perf_counter() - t0:.1f} s")
+            candidates["torch_compile"] = inductor
+
+        errors = {}
+        for name, fn in list(candidates.items()):
+            out = fn()
+            err = float(np.abs(out.astype(np.float64) - reference).max())
+            tol = 1e-3 + 1e-3 * float(np.abs(reference).max())
+            errors[name] = err
+            if not err <= tol:
+                log(f"{block_id} {name}: output differs from PyTorch by {err:.3g} (tolerance {tol:.3g}); not timed")
+                del candidates[name]
+        times = {name: [] for name in candidates}
+        for name, fn in candidates.items():
+            for _ in range(3):
+                fn()
+        for _ in range(args.runs):
+            for name, fn in candidates.items():
+                t0 = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - t0) * 1e3)
+        for name, ts in times.items():
+            median = statistics.median(ts)
+            gflops = flops / (median * 1e-3) * 1e-9
+            rows.append({"block": block_id, "strategy": name, "threads": threads, "median_ms": median,
+                         "min_ms": min(ts), "max_ms": max(ts), "gflops": gflops,
+                         "pct_peak": 100.0 * gflops / peak, "max_abs_err": errors[name]})
+            log(f"{block_id} {name:14s} {median:8.3f} ms (min {min(ts):.3f}, max {max(ts):.3f}) "
+                f"{gflops:7.1f} GFLOP/s {100 * gflops / peak:5.1f}% of peak")
+    print("BENCH-ROWS " + json.dumps({"rows": rows, "peak": peak}))
+
+
+# ---------------------------------------------------------------- parent: all thread counts
+
+def markdown_table(rows, peaks):
+    blocks_seen = sorted({r["block"] for r in rows}, key=lambda b: (b[0], b))
+    lines = []
+    for threads in sorted({r["threads"] for r in rows}):
+        lines.append(f"\n**{threads} thread{'s' if threads > 1 else ''}** (measured FMA peak {peaks[threads]:.0f} GFLOP/s)\n")
+        lines.append("| block | strategy | median ms | min | max | GFLOP/s | % peak | vs per_op | max abs err |")
+        lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for b in blocks_seen:
+            group = [r for r in rows if r["block"] == b and r["threads"] == threads]
+            base = next((r["median_ms"] for r in group if r["strategy"] == "per_op"), None)
+            for r in sorted(group, key=lambda r: r["median_ms"]):
+                rel = f"{base / r['median_ms']:.2f}x" if base else "-"
+                lines.append(f"| {b} | {r['strategy']} | {r['median_ms']:.3f} | {r['min_ms']:.3f} | {r['max_ms']:.3f} | "
+                             f"{r['gflops']:.1f} | {r['pct_peak']:.1f} | {rel} | {r['max_abs_err']:.1e} |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    thread_counts = sorted({r["threads"] for r in rows})
+    fig, axes = plt.subplots(1, len(thread_counts), figsize=(7 * len(thread_counts), 4.5), squeeze=False)
+    for ax, threads in zip(axes[0], thread_counts):
+        group = [r for r in rows if r["threads"] == threads]
+        block_ids = sorted({r["block"] for r in group})
+        names = sorted({r["strategy"] for r in group})
+        width = 0.8 / max(1, len(names))
+        for i, name in enumerate(names):
+            values = []
+            for b in block_ids:
+                base = next((r["median_ms"] for r in group if r["block"] == b and r["strategy"] == "per_op"), None)
+                mine = next((r["median_ms"] for r in group if r["block"] == b and r["strategy"] == name), None)
+                values.append(base / mine if base and mine else 0)
+            ax.bar([j + i * width for j in range(len(block_ids))], values, width, label=name)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(block_ids))], block_ids)
+        ax.set_ylabel("speed relative to per_op (higher is faster)")
+        ax.set_title(f"{threads} thread{'s' if threads > 1 else ''}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def parent(args, argv):
+    rows, peaks = [], {}
+    for threads in args.threads:
+        env = dict(os.environ, HL_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+        log(f"--- {threads} thread(s): blocks {','.join(args.blocks)}")
+        child_argv = [a for a in argv]
+        cmd = [sys.executable, str(HERE / "bench.py"), "--child", "--threads", str(threads)]
+        skip = False
+        for a in child_argv:
+            if skip:
+                skip = False
+                continue
+            if a == "--threads":
+                skip = True
+                continue
+            if a.startswith("--threads="):
+                continue
+            cmd.append(a)
+        result = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            fail(f"the {threads}-thread run failed (exit {result.returncode})")
+        line = [l for l in result.stdout.splitlines() if l.startswith("BENCH-ROWS ")][-1]
+        data = json.loads(line[len("BENCH-ROWS "):])
+        rows += data["rows"]
+        peaks[threads] = data["peak"]
+    table = markdown_table(rows, peaks)
+    print(table)
+    if args.csv:
+        with open(args.csv, "w") as f:
+            f.write(CSV_HEADER + "\n")
+            for r in rows:
+                f.write(f"{r['block']},{r['strategy']},{r['threads']},{r['median_ms']:.4f},{r['min_ms']:.4f},"
+                        f"{r['max_ms']:.4f},{r['gflops']:.2f},{r['pct_peak']:.2f},{r['max_abs_err']:.3g}\n")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table)
+    if args.chart:
+        chart(rows, args.chart)
+
+
+def main(argv):
+    sys.path.insert(0, str(HERE))
+    args = parse_args(argv)
+    missing = []
+    for module in ["numpy", "torch", "onnx", "megalide"] + (["onnxruntime"] if "onnxruntime" in args.peers else []):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        fail("missing Python modules: " + ", ".join(missing) +
+             " (run `bash scripts/bootstrap.sh --with-bench`; megalide's module is in build/python)")
+    if args.child:
+        child(args)
+    else:
+        parent(args, argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -34,6 +34,8 @@ namespace {
 const char *kUsage =
     "usage: megalide run MODEL.onnx [--input NAME=FILE.npy]... [FILE.npy]... --output DIR [options]\n"
     "       megalide info MODEL.onnx [options]\n"
+    "       megalide bench [--blocks B1,...] [--strategies ...] [--peers ...] [--threads 1,2] [--runs N]\n"
+    "                      [--csv FILE] [--markdown FILE] [--chart FILE.png]   (see megalide bench --help)\n"
     "\n"
     "run    imports the model, rewrites it, compiles it into one Halide pipeline (JIT) and runs\n"
     "       it; every graph output is written as DIR/<output name>.npy ('/' and other\n"
@@ -267,7 +269,22 @@ int run_command(const Options &o) {
 
 }  // namespace
 
+// `megalide bench` runs the Python driver (apps/bench/bench.py) with the megalide module on
+// its path: the peers (ONNX Runtime, PyTorch) live in Python, and every candidate is timed in
+// one process per thread count.
+int exec_bench(int argc, char **argv) {
+    const std::string python_path = std::string(MEGALIDE_PYTHON_DIR) + (std::getenv("PYTHONPATH") ? std::string(":") + std::getenv("PYTHONPATH") : "");
+    setenv("PYTHONPATH", python_path.c_str(), 1);
+    std::vector<char *> args = {const_cast<char *>("python3"), const_cast<char *>(MEGALIDE_BENCH_SCRIPT)};
+    for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+    args.push_back(nullptr);
+    execvp("python3", args.data());
+    std::fprintf(stderr, "megalide: cannot start python3 for the bench (%s)\n", std::strerror(errno));
+    return 1;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && std::string(argv[1]) == "bench") return exec_bench(argc, argv);
     try {
         const Options options = parse(argc, argv);
         // Halide's thread pool reads HL_NUM_THREADS when it starts, at the first run.

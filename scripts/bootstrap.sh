@@ -6,6 +6,8 @@
 #           ship in the wheel), CMake >= 3.28 (Halide's CMake files need it; Debian 12 has
 #           3.25), Ninja, and the Python tooling for the bindings and tests.
 #
+#   --with-bench: the --with-torch set plus ONNX Runtime and matplotlib (the bench's peer and
+#           its chart).
 #   --with-torch: also PyTorch and torchvision (the reference for the exported-model tests
 #           and, later, a bench peer), with the `onnx` Python package for export.
 #
@@ -14,9 +16,11 @@
 set -euo pipefail
 
 WITH_TORCH=0
+WITH_BENCH=0
 for arg in "$@"; do
     case "$arg" in
         --with-torch) WITH_TORCH=1 ;;
+        --with-bench) WITH_TORCH=1; WITH_BENCH=1 ;;
         *) echo "bootstrap.sh: unknown option '$arg'" >&2; exit 2 ;;
     esac
 done
@@ -81,4 +85,9 @@ if ((WITH_TORCH)) && ! python3 -c "import torch, torchvision, onnx" 2>/dev/null;
         log "the lean set does not import here; installing the full PyTorch wheels"
         python3 -m pip install --quiet --disable-pip-version-check torch==2.11.0 torchvision==0.26.0 onnx >&2
     fi
+fi
+
+if ((WITH_BENCH)) && ! python3 -c "import onnxruntime, matplotlib" 2>/dev/null; then
+    log "installing the bench peers (onnxruntime, matplotlib)"
+    python3 -m pip install --quiet --disable-pip-version-check onnxruntime matplotlib >&2
 fi

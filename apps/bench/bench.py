@@ -53,6 +53,7 @@ def parse_args(argv):
     p.add_argument("--markdown")
     p.add_argument("--chart")
     p.add_argument("--work", default=str(pathlib.Path.cwd() / "build" / "bench"), help="where block ONNX files go")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     import blocks
@@ -70,8 +71,12 @@ def parse_args(argv):
     return args
 
 
+QUIET = False
+
+
 def log(message):
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
+    if not QUIET:
+        print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- child: one thread count
@@ -88,7 +93,7 @@ def child(args):
     log(f"threads {threads}: measured FMA peak {peak:.1f} GFLOP/s")
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, failures, schedule_ms = [], [], {}
     for block_id in args.blocks:
         module, x = blocks.build(block_id)
         path = str(work / f"{block_id}.onnx")
@@ -105,7 +110,10 @@ def child(args):
                 compiled = model.compile(strategy, threads)
             except Exception as e:  # report and go on: one strategy failing is a result too
                 log(f"{block_id} {strategy}: failed to compile: {e}")
+                failures.append({"block": block_id, "strategy": strategy, "threads": threads,
+                                 "why": "compile failed: " + str(e).splitlines()[0]})
                 continue
+            schedule_ms[(block_id, strategy)] = compiled.schedule_ms
             log(f"{block_id} {strategy}: scheduled in {compiled.schedule_ms:.0f} ms, compiled in "
                 f"{compiled.compile_ms:.0f} ms ({time.perf_counter() - t0:.1f} s)")
             candidates[strategy] = (lambda c=compiled: c.run([xn])[0])
@@ -134,12 +142,21 @@ def child(args):
 
         errors = {}
         for name, fn in list(candidates.items()):
-            out = fn()
+            try:
+                out = fn()
+            except Exception as e:  # a strategy that cannot run is reported, not timed
+                log(f"{block_id} {name}: failed to run: {str(e).splitlines()[0]}")
+                failures.append({"block": block_id, "strategy": name, "threads": threads,
+                                 "why": "run failed: " + str(e).splitlines()[0]})
+                del candidates[name]
+                continue
             err = float(np.abs(out.astype(np.float64) - reference).max())
             tol = 1e-3 + 1e-3 * float(np.abs(reference).max())
             errors[name] = err
             if not err <= tol:
                 log(f"{block_id} {name}: output differs from PyTorch by {err:.3g} (tolerance {tol:.3g}); not timed")
+                failures.append({"block": block_id, "strategy": name, "threads": threads,
+                                 "why": f"output differs from PyTorch by {err:.3g}"})
                 del candidates[name]
         times = {name: [] for name in candidates}
         for name, fn in candidates.items():
@@ -158,12 +175,14 @@ def child(args):
                          "pct_peak": 100.0 * gflops / peak, "max_abs_err": errors[name]})
             log(f"{block_id} {name:14s} {median:8.3f} ms (min {min(ts):.3f}, max {max(ts):.3f}) "
                 f"{gflops:7.1f} GFLOP/s {100 * gflops / peak:5.1f}% of peak")
-    print("BENCH-ROWS " + json.dumps({"rows": rows, "peak": peak}))
+    for r in rows:
+        r["schedule_ms"] = schedule_ms.get((r["block"], r["strategy"]))
+    print("BENCH-ROWS " + json.dumps({"rows": rows, "peak": peak, "failures": failures}))
 
 
 # ---------------------------------------------------------------- parent: all thread counts
 
-def markdown_table(rows, peaks):
+def markdown_table(rows, peaks, failures):
     blocks_seen = sorted({r["block"] for r in rows}, key=lambda b: (b[0], b))
     lines = []
     for threads in sorted({r["threads"] for r in rows}):
@@ -177,6 +196,15 @@ def markdown_table(rows, peaks):
                 rel = f"{base / r['median_ms']:.2f}x" if base else "-"
                 lines.append(f"| {b} | {r['strategy']} | {r['median_ms']:.3f} | {r['min_ms']:.3f} | {r['max_ms']:.3f} | "
                              f"{r['gflops']:.1f} | {r['pct_peak']:.1f} | {rel} | {r['max_abs_err']:.1e} |")
+    if failures:
+        lines.append("\nNot timed:\n")
+        for f in failures:
+            lines.append(f"- {f['block']} {f['strategy']} ({f['threads']} thread(s)): {f['why']}")
+    scheduled = [r for r in rows if r.get("schedule_ms") is not None]
+    if scheduled:
+        slowest = max(scheduled, key=lambda r: r["schedule_ms"])
+        lines.append(f"\nScheduling time (without compilation): at most {slowest['schedule_ms']:.0f} ms "
+                     f"({slowest['block']}, {slowest['strategy']}).")
     return "\n".join(lines) + "\n"
 
 
@@ -209,7 +237,7 @@ def chart(rows, path):
 
 
 def parent(args, argv):
-    rows, peaks = [], {}
+    rows, peaks, failures = [], {}, []
     for threads in args.threads:
         env = dict(os.environ, HL_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
         log(f"--- {threads} thread(s): blocks {','.join(args.blocks)}")
@@ -232,8 +260,9 @@ def parent(args, argv):
         line = [l for l in result.stdout.splitlines() if l.startswith("BENCH-ROWS ")][-1]
         data = json.loads(line[len("BENCH-ROWS "):])
         rows += data["rows"]
+        failures += data["failures"]
         peaks[threads] = data["peak"]
-    table = markdown_table(rows, peaks)
+    table = markdown_table(rows, peaks, failures)
     print(table)
     if args.csv:
         with open(args.csv, "w") as f:
@@ -251,6 +280,8 @@ def parent(args, argv):
 def main(argv):
     sys.path.insert(0, str(HERE))
     args = parse_args(argv)
+    global QUIET
+    QUIET = args.quiet
     missing = []
     for module in ["numpy", "torch", "onnx", "megalide"] + (["onnxruntime"] if "onnxruntime" in args.peers else []):
         try:

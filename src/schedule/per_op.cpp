@@ -11,6 +11,7 @@
 #include "per_op.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace megalide::strategies {
@@ -66,7 +67,7 @@ void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Hali
     const int vectors = std::max(1, cw / lanes);
     const int xw = std::min(row_extent, std::max(1, std::min(8, (target.registers - 2 * vectors - 2) / vectors / 2)));
 
-    FuncSchedule e{epilogue.name(), Placement::Root, {}, {}, {}};
+    FuncSchedule e{canonical_func_name(epilogue.name()), Placement::Root, {}, {}, {}};
     StageSchedule es{0, {}};
     const std::string c = ev[0], x = ev.size() > 1 ? ev[1] : "";
     es.steps.push_back(step(LoopStep::Kind::Split, {c, c + "_o", c + "_i"}, cw, "shift_inwards"));
@@ -82,7 +83,7 @@ void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Hali
     e.stages.push_back(es);
     s.funcs.push_back(e);
 
-    FuncSchedule a{acc.name(), Placement::At, {epilogue.name(), c + "_o"}, {}, {}};
+    FuncSchedule a{canonical_func_name(acc.name()), Placement::At, {canonical_func_name(epilogue.name()), c + "_o"}, {}, {}};
     StageSchedule pure{0, {}}, update{1, {}};
     if (cw >= 4) pure.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
     if (av.size() > 1) pure.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
@@ -99,7 +100,7 @@ void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Hali
 void schedule_standalone(Schedule &s, const Halide::Func &f, const Shape &shape, const TargetSpec &target, bool root) {
     const int lanes = target.float_lanes();
     const std::vector<std::string> vars = arg_names(f);
-    FuncSchedule fs{f.name(), root ? Placement::Root : Placement::Inline, {}, {}, {}};
+    FuncSchedule fs{canonical_func_name(f.name()), root ? Placement::Root : Placement::Inline, {}, {}, {}};
     const int par = parallel_dim(shape, 1, -1);
     const int stages = 1 + static_cast<int>(f.function().updates().size());
     for (int index = 0; index < stages; ++index) {
@@ -122,18 +123,24 @@ Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
     s.strategy = "per_op";
     const std::map<std::string, Halide::Func> funcs = pipeline_funcs(lowered);
     std::set<std::string> scheduled, accumulators;
-    for (const auto &[stage, acc] : lowered.accumulators) accumulators.insert(acc);
+    std::map<std::string, std::string> accumulator_of;
+    for (const auto &[stage, acc] : lowered.accumulators) {
+        accumulators.insert(canonical_func_name(acc));
+        accumulator_of[canonical_func_name(stage)] = canonical_func_name(acc);
+    }
+    std::set<std::string> outputs;
+    for (const Halide::Func &f : lowered.outputs) outputs.insert(canonical_func_name(f.name()));
     // Layer outputs: accumulations tiled with their accumulator; the rest standalone.
-    for (const auto &[name, shape] : lowered.shapes) {
+    for (const auto &[actual, shape] : lowered.shapes) {
+        const std::string name = canonical_func_name(actual);
         if (!funcs.count(name) || scheduled.count(name) || accumulators.count(name)) continue;
-        auto acc = lowered.accumulators.find(name);
-        const bool is_output = std::any_of(lowered.outputs.begin(), lowered.outputs.end(),
-                                           [&](const Halide::Func &f) { return f.name() == name; });
-        if (acc != lowered.accumulators.end() && funcs.count(acc->second) && !is_output) {
+        auto acc = accumulator_of.find(name);
+        const bool is_output = outputs.count(name) != 0;
+        if (acc != accumulator_of.end() && funcs.count(acc->second) && !is_output) {
             schedule_accumulation(s, funcs.at(name), funcs.at(acc->second), shape, target);
             scheduled.insert(name);
             scheduled.insert(acc->second);
-        } else if (!lowered.accumulators.count(name) || is_output) {
+        } else {
             schedule_standalone(s, funcs.at(name), shape, target, true);
             scheduled.insert(name);
         }

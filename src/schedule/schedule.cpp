@@ -1,6 +1,7 @@
 #include "megalide/schedule/schedule.h"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -184,11 +185,22 @@ std::string Schedule::to_cpp() const {
 
 // ---- Legality ----
 
+std::string canonical_func_name(const std::string &name) {
+    const size_t dollar = name.rfind('$');
+    if (dollar == std::string::npos || dollar + 1 == name.size()) return name;
+    for (size_t i = dollar + 1; i < name.size(); ++i) {
+        if (!std::isdigit(static_cast<unsigned char>(name[i]))) return name;
+    }
+    return name.substr(0, dollar);
+}
+
 std::map<std::string, Halide::Func> pipeline_funcs(const LoweredGraph &lowered) {
     std::vector<Function> roots;
     for (const Halide::Func &f : lowered.outputs) roots.push_back(f.function());
     std::map<std::string, Halide::Func> funcs;
-    for (const auto &[name, fn] : Halide::Internal::build_environment(roots)) funcs.emplace(name, Halide::Func(fn));
+    for (const auto &[name, fn] : Halide::Internal::build_environment(roots)) {
+        funcs.emplace(canonical_func_name(name), Halide::Func(fn));
+    }
     return funcs;
 }
 
@@ -213,11 +225,12 @@ std::vector<LoopVar> initial_loops(const Halide::Func &f, int index) {
 class Checker {
 public:
     Checker(const Schedule &s, const LoweredGraph &lowered) : s_(s), funcs_(pipeline_funcs(lowered)) {
-        for (const Halide::Func &f : lowered.outputs) outputs_.insert(f.name());
+        for (const Halide::Func &f : lowered.outputs) outputs_.insert(canonical_func_name(f.name()));
         for (const auto &[name, f] : funcs_) {
             for (const auto &[callee, fn] : Halide::Internal::find_direct_calls(f.function())) {
                 (void)fn;
-                if (callee != name) consumers_[callee].insert(name);
+                const std::string c = canonical_func_name(callee);
+                if (c != name) consumers_[c].insert(name);
             }
         }
     }
@@ -381,7 +394,7 @@ void apply_schedule(const Schedule &schedule, LoweredGraph &lowered) {
     for (const FuncSchedule &fs : schedule.funcs) {
         Halide::Func f = funcs.at(fs.func);
         const bool is_output = std::any_of(lowered.outputs.begin(), lowered.outputs.end(),
-                                           [&](const Halide::Func &o) { return o.name() == fs.func; });
+                                           [&](const Halide::Func &o) { return canonical_func_name(o.name()) == fs.func; });
         if (fs.placement == Placement::Root && !is_output) f.compute_root();
         if (fs.placement == Placement::At) f.compute_at(funcs.at(fs.compute_at.func), Halide::Var(fs.compute_at.var));
         if (!fs.store_at.empty()) f.store_at(funcs.at(fs.store_at.func), Halide::Var(fs.store_at.var));

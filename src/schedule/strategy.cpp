@@ -42,8 +42,8 @@ Schedule root_schedule(const LoweredGraph &lowered) {
     Schedule s;
     s.strategy = "root";
     std::set<std::string> outputs, stages;
-    for (const Halide::Func &f : lowered.outputs) outputs.insert(f.name());
-    for (const auto &[value, f] : lowered.stages) stages.insert(f.name());
+    for (const Halide::Func &f : lowered.outputs) outputs.insert(canonical_func_name(f.name()));
+    for (const auto &[value, f] : lowered.stages) stages.insert(canonical_func_name(f.name()));
     for (const auto &[name, f] : pipeline_funcs(lowered)) {
         if (outputs.count(name)) continue;
         if (stages.count(name) || f.has_update_definition()) s.funcs.push_back({name, Placement::Root, {}, {}, {}});

@@ -188,11 +188,55 @@ TEST_F(Cli, UnwritableOutputDirectory) {
     EXPECT_NE(r.output.find("is not a directory"), std::string::npos) << r.output;
 }
 
+TEST_F(Cli, SchedulesByNameOrFileAndTheirErrors) {
+    const std::string m = model("relu.onnx", "Relu", {2, 3});
+    const std::string x = npy_float("x.npy", {2, 3}, -1);
+    for (const char *strategy : {"root", "per_op", "li2018"}) {
+        const Result r = megalide("run " + m + " " + x + " --output " + path(strategy) + " --schedule " + strategy);
+        EXPECT_EQ(r.status, 0) << strategy << ": " << r.output;
+    }
+    // Save a schedule, then replay it from the file.
+    Result r = megalide("run " + m + " " + x + " --output " + path("o1") + " --save-schedule " + path("relu.json"));
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_TRUE(fs::exists(path("relu.json.cpp")));
+    r = megalide("run " + m + " " + x + " --output " + path("o2") + " --schedule " + path("relu.json"));
+    EXPECT_EQ(r.status, 0) << r.output;
+    // Unknown strategy, unreadable and corrupted files, a schedule for another graph.
+    r = megalide("run " + m + " " + x + " --output " + path("o3") + " --schedule fastest");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("unknown schedule strategy 'fastest'"), std::string::npos) << r.output;
+    r = megalide("run " + m + " " + x + " --output " + path("o3") + " --schedule " + path("missing.json"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("cannot open"), std::string::npos) << r.output;
+    std::ofstream(path("corrupt.json")) << "{\"format\": \"megalide-schedule-1\", \"strategy\": 3";
+    r = megalide("run " + m + " " + x + " --output " + path("o3") + " --schedule " + path("corrupt.json"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("corrupt.json: not valid JSON"), std::string::npos) << r.output;
+    const std::string other = model("sigmoid.onnx", "Sigmoid", {2, 3});
+    r = megalide("run " + other + " " + x + " --output " + path("o3") + " --schedule " + path("relu.json"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("made for another graph"), std::string::npos) << r.output;
+    EXPECT_TRUE(empty_dir(path("o3")));
+}
+
+TEST_F(Cli, BenchRejectsUnknownNames) {
+    Result r = megalide("bench --blocks B9");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("unknown block 'B9'"), std::string::npos) << r.output;
+    r = megalide("bench --strategies per_op,fastest");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("unknown strategy 'fastest'"), std::string::npos) << r.output;
+    r = megalide("bench --peers tensorflow");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("unknown peer 'tensorflow'"), std::string::npos) << r.output;
+}
+
 TEST_F(Cli, MalformedCommandLines) {
     EXPECT_EQ(megalide("frobnicate model.onnx").status, 2);
     EXPECT_EQ(megalide("run model.onnx").status, 2);  // no --output
     EXPECT_EQ(megalide("run model.onnx --input x --output o").status, 2);
     EXPECT_EQ(megalide("info").status, 2);
+    EXPECT_EQ(megalide("run m.onnx --output o --threads zero").status, 2);
     EXPECT_EQ(megalide("--help").status, 0);
 }
 

@@ -75,7 +75,11 @@ void check_schedule(const Schedule &schedule, const LoweredGraph &lowered);
 /// Checks, then applies `schedule` to the pipeline's Funcs.
 void apply_schedule(const Schedule &schedule, LoweredGraph &lowered);
 
-/// Every Func of the pipeline by name (inputs' wrappers, layer stages, outputs).
+/// A Func's name without the "$N" suffix Halide appends when a process defines the same name
+/// again (lowering a graph twice): schedules refer to Funcs by this stable name.
+std::string canonical_func_name(const std::string &name);
+
+/// Every Func of the pipeline by canonical name (inputs' wrappers, layer stages, outputs).
 std::map<std::string, Halide::Func> pipeline_funcs(const LoweredGraph &lowered);
 
 /// A short stable digest of the graph's structure and shapes.

@@ -1,0 +1,184 @@
+// Schedules as data: every strategy computes what the unscheduled pipeline computes; JSON
+// round trips; the C++ form names the same steps; illegal schedules are rejected with a
+// clear error before Halide sees them (the dry run uses the same checks as apply).
+#include <cmath>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "megalide/lower/lower.h"
+#include "megalide/rewrite/rewrite.h"
+#include "megalide/schedule/strategy.h"
+
+namespace megalide::test {
+namespace {
+
+using Ints = std::vector<int64_t>;
+
+HostArray random_array(std::mt19937 &rng, const Ints &shape) {
+    int64_t n = 1;
+    for (int64_t e : shape) n *= e;
+    std::uniform_real_distribution<float> dist(-1, 1);
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float &x : v) x = dist(rng);
+    return HostArray::from_floats(shape, v);
+}
+
+// A small network touching every per_op template: a padded conv with fused ReLU (tiled
+// accumulation), a depthwise conv, max pooling (a reduction stage), global pooling, a Gemm,
+// and a softmax (statistics inside a layer).
+Graph small_network() {
+    std::mt19937 rng(11);
+    Graph g;
+    g.add_input("x", DType::Float32, {1, 3, 12, 10});
+    g.add_constant("w1", random_array(rng, {20, 3, 3, 3}));
+    g.add_constant("b1", random_array(rng, {20}));
+    g.add_constant("w2", random_array(rng, {20, 1, 3, 3}));
+    g.add_constant("fc", random_array(rng, {7, 20}));
+    g.add_constant("fcb", random_array(rng, {7}));
+    g.add_node("Conv", {"x", "w1", "b1"}, {"c1"}, {{"pads", Attribute::of(Ints{1, 1, 1, 1})}});
+    g.add_node("Relu", {"c1"}, {"r1"});
+    g.add_node("Conv", {"r1", "w2"}, {"c2"}, {{"group", Attribute::of(int64_t{20})}, {"pads", Attribute::of(Ints{1, 1, 1, 1})}});
+    g.add_node("MaxPool", {"c2"}, {"p"}, {{"kernel_shape", Attribute::of(Ints{2, 2})}, {"strides", Attribute::of(Ints{2, 2})}});
+    g.add_node("GlobalAveragePool", {"p"}, {"gap"});
+    g.add_node("Flatten", {"gap"}, {"flat"});
+    g.add_node("Gemm", {"flat", "fc", "fcb"}, {"logits"}, {{"transB", Attribute::of(int64_t{1})}});
+    g.add_node("Softmax", {"logits"}, {"y"});
+    g.add_output("y");
+    g.add_output("c2");
+    g.sort();
+    g.infer_shapes();
+    rewrite_to_fixpoint(g, default_rules());
+    return g;
+}
+
+std::vector<HostArray> run_with(const Graph &g, const std::string &strategy, const std::vector<HostArray> &inputs,
+                                Schedule *used = nullptr) {
+    LoweredGraph lowered = lower(g);
+    const TargetSpec target = host_target_spec(2);
+    Schedule s = make_schedule(strategy, g, lowered, target);
+    apply(s, g, lowered, target);
+    if (used) *used = s;
+    return run(lowered, inputs);
+}
+
+TEST(Schedule, EveryStrategyComputesTheUnscheduledResult) {
+    const Graph g = small_network();
+    std::mt19937 rng(3);
+    const std::vector<HostArray> inputs = {random_array(rng, {1, 3, 12, 10})};
+    LoweredGraph plain = lower(g);  // no schedule: Halide's defaults
+    const std::vector<HostArray> want = run(plain, inputs);
+    for (const std::string &strategy : strategy_names()) {
+        SCOPED_TRACE("strategy " + strategy);
+        const std::vector<HostArray> got = run_with(g, strategy, inputs);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t o = 0; o < want.size(); ++o) {
+            const std::vector<double> w = want[o].to_doubles(), v = got[o].to_doubles();
+            for (size_t i = 0; i < w.size(); ++i) {
+                // Same algorithm, other loop order: float reassociation within a 27-term
+                // reduction, far below any scheduling bug's error.
+                ASSERT_NEAR(v[i], w[i], 1e-5 * (1 + std::abs(w[i]))) << "output " << o << " element " << i;
+            }
+        }
+    }
+}
+
+TEST(Schedule, PerOpPlacesAccumulatorsPerTileAndLayersAtRoot) {
+    const Graph g = small_network();
+    LoweredGraph lowered = lower(g);
+    const Schedule s = make_schedule("per_op", g, lowered, host_target_spec(1));
+    int at = 0, root = 0;
+    for (const FuncSchedule &f : s.funcs) {
+        if (f.placement == Placement::At) {
+            ++at;
+            EXPECT_NE(f.func.find("_acc"), std::string::npos) << f.func << " is not an accumulator";
+        }
+        root += f.placement == Placement::Root;
+    }
+    EXPECT_EQ(at, 3) << "conv, depthwise and Gemm accumulate per register tile\n" << s.to_cpp();
+    EXPECT_GE(root, 6);
+}
+
+TEST(Schedule, JsonRoundTripAndCpp) {
+    const Graph g = small_network();
+    LoweredGraph lowered = lower(g);
+    const Schedule s = make_schedule("per_op", g, lowered, host_target_spec(2));
+    const std::string json = s.to_json();
+    const Schedule back = Schedule::from_json(json, "round trip");
+    EXPECT_EQ(back.to_json(), json);
+    EXPECT_EQ(back.to_cpp(), s.to_cpp());
+    const std::string cpp = s.to_cpp();
+    EXPECT_NE(cpp.find(".compute_root();"), std::string::npos) << cpp;
+    EXPECT_NE(cpp.find(".compute_at("), std::string::npos) << cpp;
+    EXPECT_NE(cpp.find(".vectorize("), std::string::npos) << cpp;
+    // A loaded schedule applies and gives the same result as the one made in memory.
+    std::mt19937 rng(5);
+    const std::vector<HostArray> inputs = {random_array(rng, {1, 3, 12, 10})};
+    LoweredGraph a = lower(g), b = lower(g);
+    apply(s, g, a, host_target_spec(2));
+    apply(back, g, b, host_target_spec(2));
+    EXPECT_EQ(run(a, inputs)[0].bytes, run(b, inputs)[0].bytes);
+    const Schedule autos = make_schedule("adams2019", g, a, host_target_spec(2));
+    EXPECT_EQ(Schedule::from_json(autos.to_json(), "x").autoscheduler, "Adams2019");
+}
+
+template <typename F>
+void expect_schedule_error(F f, const std::string &fragment) {
+    try {
+        f();
+        ADD_FAILURE() << "expected a ScheduleError mentioning '" << fragment << "'";
+    } catch (const ScheduleError &e) {
+        EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+}
+
+TEST(Schedule, IllegalSchedulesAreRejectedBeforeHalide) {
+    const Graph g = small_network();
+    LoweredGraph lowered = lower(g);
+    const Schedule good = make_schedule("per_op", g, lowered, host_target_spec(1));
+    check_schedule(good, lowered);  // the dry run accepts what per_op makes
+
+    auto with = [&](const std::function<void(Schedule &)> &edit) {
+        Schedule s = good;
+        edit(s);
+        return s;
+    };
+    auto acc_index = [](const Schedule &s) {
+        for (size_t i = 0; i < s.funcs.size(); ++i) if (s.funcs[i].placement == Placement::At) return i;
+        return size_t{0};
+    };
+    expect_schedule_error([&] { check_schedule(with([](Schedule &s) { s.funcs[0].func = "no_such_func"; }), lowered); },
+                          "no Func named 'no_such_func'");
+    expect_schedule_error([&] {
+        check_schedule(with([&](Schedule &s) { s.funcs[acc_index(s)].compute_at.var = "nope"; }), lowered);
+    }, "has no loop 'nope'");
+    expect_schedule_error([&] {
+        // An accumulator computed inside a Func that does not use it.
+        check_schedule(with([&](Schedule &s) { s.funcs[acc_index(s)].compute_at.func = "y"; }), lowered);
+    }, "does not enclose its use");
+    expect_schedule_error([&] {
+        check_schedule(with([&](Schedule &s) {
+            FuncSchedule &acc = s.funcs[acc_index(s)];
+            acc.stages.back().steps.push_back({LoopStep::Kind::Vectorize, {canonical_func_name(acc.func) + "_r$x"}, 0, "auto"});
+        }), lowered);
+    }, "would race");
+    expect_schedule_error([&] {
+        check_schedule(with([&](Schedule &s) { s.funcs[acc_index(s)].placement = Placement::Inline; }), lowered);
+    }, "cannot be inlined");
+    expect_schedule_error([&] {
+        check_schedule(with([&](Schedule &s) {
+            s.funcs[0].stages.at(0).steps.insert(s.funcs[0].stages.at(0).steps.begin(), {LoopStep::Kind::Split, {"zz", "a", "b"}, 4, "auto"});
+        }), lowered);
+    }, "no loop 'zz'");
+    expect_schedule_error([] { Schedule::from_json("{ not json", "bad.json"); }, "bad.json: not valid JSON");
+    expect_schedule_error([] { Schedule::from_json("{\"format\": \"other\"}", "bad.json"); }, "not a megalide schedule");
+    // A schedule saved for another graph.
+    Graph other = small_network();
+    other.name = "another";
+    LoweredGraph other_lowered = lower(other);
+    expect_schedule_error([&] { apply(good, other, other_lowered, host_target_spec(1)); }, "made for another graph");
+    EXPECT_THROW(make_schedule("no_such_strategy", g, lowered, host_target_spec(1)), Error);
+}
+
+}  // namespace
+}  // namespace megalide::test

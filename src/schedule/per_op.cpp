@@ -145,6 +145,21 @@ Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
             scheduled.insert(name);
         }
     }
+    // A matrix product reading a relabeled operand (a transpose folded into MatMul, heads
+    // split out of a projection) packs that operand once at root, as a GEMM library packs its
+    // panels, instead of gathering strided elements in the inner loop.
+    for (const auto &[stage, acc] : accumulator_of) {
+        if (!funcs.count(acc)) continue;
+        const Halide::Func &a = funcs.at(acc);
+        if (a.args().empty() || a.args()[0].name() != "j") continue;  // (j, i, batch...): a matmul
+        for (const auto &[callee, fn] : Halide::Internal::find_direct_calls(a.function())) {
+            const std::string name = canonical_func_name(callee);
+            const bool relayout = name.size() > 9 && name.compare(name.size() - 9, 9, "_relayout") == 0;
+            if (!relayout || scheduled.count(name) || !funcs.count(name)) continue;
+            schedule_standalone(s, funcs.at(name), {target.float_lanes(), 2}, target, true);
+            scheduled.insert(name);
+        }
+    }
     // Reductions inside layers (norm and softmax statistics, padding of windows) at root.
     for (const auto &[name, f] : funcs) {
         if (scheduled.count(name)) continue;

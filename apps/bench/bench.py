@@ -11,7 +11,9 @@ loads every block, compiles each megalide strategy and prepares each peer on the
 file (torch runs the module the file was exported from, same weights), checks every output
 against PyTorch eager, then times: 3 warm-up runs each, then --runs rounds in which every
 candidate runs once (interleaved, so drift hits all alike). Reports median, min and max, and
-GFLOP/s and % of the FMA peak measured in the same process.
+GFLOP/s and % of the FMA peak measured in the same process. Idle worker threads of every
+runtime sleep rather than spin (ONNX Runtime allow_spinning=0, OMP_WAIT_POLICY=PASSIVE), so
+that one candidate's spinning pool does not slow the next.
 """
 import argparse
 import json
@@ -123,6 +125,9 @@ def child(args):
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # Idle worker threads sleep instead of spinning, so they do not steal the second
+            # core from the candidate timed next (all candidates share the process).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
             candidates["onnxruntime"] = lambda: session.run(None, {"input": xn})[0]
         if "torch_eager" in args.peers:
@@ -239,7 +244,9 @@ def chart(rows, path):
 def parent(args, argv):
     rows, peaks, failures = [], {}, []
     for threads in args.threads:
-        env = dict(os.environ, HL_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+        # OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP workers sleep when idle rather than spin
+        # (spinning workers would slow whichever candidate runs next in the interleaving).
+        env = dict(os.environ, HL_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE")
         log(f"--- {threads} thread(s): blocks {','.join(args.blocks)}")
         child_argv = [a for a in argv]
         cmd = [sys.executable, str(HERE / "bench.py"), "--child", "--threads", str(threads)]

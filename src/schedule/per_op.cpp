@@ -54,6 +54,29 @@ void vectorize_inner(StageSchedule &st, const std::string &var, int extent, int 
     st.steps.push_back(step(LoopStep::Kind::Vectorize, {var + "_vi"}));
 }
 
+// A per-row statistic of a layer with output `shape`: a reduction over the innermost
+// dimension (one RVar spanning it) keeping the others, or a pure Func over the full shape
+// (softmax's exponentials).
+bool row_statistic(const Halide::Func &f, const Shape &shape) {
+    if (!f.has_update_definition()) return f.dimensions() == static_cast<int>(shape.size()) && f.name().find("_exp") != std::string::npos;
+    if (f.dimensions() != static_cast<int>(shape.size()) - 1) return false;
+    const auto &rvars = f.function().update(0).schedule().rvars();
+    if (rvars.size() != 1) return false;
+    const auto extent = Halide::Internal::as_const_int(rvars[0].extent);
+    return extent && *extent == shape[0];
+}
+
+// Computes `f` inside the row loop (dimension 1) of the layer output `stage`.
+void place_in_row(Schedule &s, const Halide::Func &f, const std::string &stage, const Shape &shape, const TargetSpec &target) {
+    FuncSchedule fs{canonical_func_name(f.name()), Placement::At, {stage, "d1"}, {}, {}};
+    if (!f.has_update_definition()) {
+        StageSchedule st{0, {}};
+        vectorize_inner(st, f.args()[0].name(), shape[0], target.float_lanes());
+        fs.stages.push_back(st);
+    }
+    s.funcs.push_back(fs);
+}
+
 }  // namespace
 
 void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc, const Shape &shape,
@@ -158,6 +181,42 @@ Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
             if (!relayout || scheduled.count(name) || !funcs.count(name)) continue;
             schedule_standalone(s, funcs.at(name), {target.float_lanes(), 2}, target, true);
             scheduled.insert(name);
+        }
+    }
+    // Row statistics of a normalization layer (softmax max/sum and exponentials, layernorm
+    // mean and variance) are computed per row inside the layer's own output loop, in cache
+    // and in parallel with the rows, as a tuned norm kernel does.
+    for (const auto &[actual, shape] : lowered.shapes) {
+        const std::string stage = canonical_func_name(actual);
+        if (!funcs.count(stage) || outputs.count(stage) || accumulator_of.count(stage) || shape.size() < 2) continue;
+        // The layer's own internal Funcs (named "<stage>_..."), reached through its calls.
+        std::set<std::string> internal;
+        std::vector<std::string> work = {stage};
+        while (!work.empty()) {
+            const std::string at = work.back();
+            work.pop_back();
+            for (const auto &[callee, fn] : Halide::Internal::find_direct_calls(funcs.at(at).function())) {
+                const std::string name = canonical_func_name(callee);
+                if (name.rfind(stage + "_", 0) == 0 && funcs.count(name) && internal.insert(name).second) work.push_back(name);
+            }
+        }
+        bool fusable = !internal.empty();
+        bool has_reduction = false;
+        for (const std::string &name : internal) {
+            const Halide::Func &f = funcs.at(name);
+            if (scheduled.count(name)) fusable = false;
+            if (f.has_update_definition()) {
+                has_reduction = true;
+                fusable = fusable && row_statistic(f, shape);
+            }
+        }
+        if (!fusable || !has_reduction) continue;
+        for (const std::string &name : internal) {
+            const Halide::Func &f = funcs.at(name);
+            if (f.has_update_definition() || row_statistic(f, shape)) {
+                place_in_row(s, f, stage, shape, target);
+                scheduled.insert(name);
+            }
         }
     }
     // Reductions inside layers (norm and softmax statistics, padding of windows) at root.

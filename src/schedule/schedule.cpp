@@ -294,6 +294,12 @@ private:
             // Func or is inlined into a Func whose uses satisfy the same rule.
             std::function<void(const std::string &)> enclosed = [&](const std::string &user) {
                 if (user == f.compute_at.func) return;
+                // A consumer computed at the very same loop runs inside it too (ordered after).
+                auto at = placement_.find(user);
+                if (at != placement_.end() && at->second->placement == Placement::At &&
+                    at->second->compute_at.func == f.compute_at.func && at->second->compute_at.var == f.compute_at.var) {
+                    return;
+                }
                 if (placement_of(user) != Placement::Inline) {
                     fail(f.func, "compute_at(" + f.compute_at.func + ", " + f.compute_at.var +
                                      ") does not enclose its use in '" + user + "'");

@@ -42,6 +42,15 @@ Halide::Buffer<float> random_buffer(Seeded &s, const Shape &shape, float lo, flo
     return buffer;
 }
 
+HostArray random_host_array(std::mt19937 &rng, const std::vector<int64_t> &shape, float lo, float hi) {
+    int64_t n = 1;
+    for (int64_t e : shape) n *= e;
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float &x : v) x = dist(rng);
+    return HostArray::from_floats(shape, v);
+}
+
 Tensor input(const std::string &name, const Halide::Buffer<float> &buffer) {
     return tensor_from_buffer(name, buffer);
 }

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "Halide.h"
+#include "megalide/host_array.h"
 #include "megalide/tensor.h"
 #include "reference.h"
 
@@ -34,6 +35,10 @@ struct Seeded {
 /// A dense buffer with Halide shape `shape` (innermost first), uniform in [lo, hi).
 Halide::Buffer<float> random_buffer(Seeded &s, const Shape &shape, float lo = -1.0f,
                                     float hi = 1.0f);
+
+/// A float32 host array with NumPy-order `shape`, uniform in [lo, hi), from `rng`.
+HostArray random_host_array(std::mt19937 &rng, const std::vector<int64_t> &shape, float lo = -1.0f,
+                            float hi = 1.0f);
 
 /// A Tensor reading `buffer`, named `name`.
 Tensor input(const std::string &name, const Halide::Buffer<float> &buffer);

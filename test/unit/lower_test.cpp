@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include "megalide/error.h"
 #include "megalide/lower/lower.h"
 #include "reference.h"
@@ -14,13 +16,8 @@ namespace {
 
 using Ints = std::vector<int64_t>;
 
-HostArray random_array(std::mt19937 &rng, const Ints &shape) {
-    int64_t n = 1;
-    for (int64_t e : shape) n *= e;
-    std::uniform_real_distribution<float> dist(-1, 1);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float &x : v) x = dist(rng);
-    return HostArray::from_floats(shape, v);
+HostArray random_array(std::mt19937 &rng, const Ints &shape, float lo = -1, float hi = 1) {
+    return random_host_array(rng, shape, lo, hi);
 }
 
 ref::Array to_ref(const HostArray &a) {

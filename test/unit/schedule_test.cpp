@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include "megalide/lower/lower.h"
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/schedule/strategy.h"
@@ -15,13 +17,8 @@ namespace {
 
 using Ints = std::vector<int64_t>;
 
-HostArray random_array(std::mt19937 &rng, const Ints &shape) {
-    int64_t n = 1;
-    for (int64_t e : shape) n *= e;
-    std::uniform_real_distribution<float> dist(-1, 1);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float &x : v) x = dist(rng);
-    return HostArray::from_floats(shape, v);
+HostArray random_array(std::mt19937 &rng, const Ints &shape, float lo = -1, float hi = 1) {
+    return random_host_array(rng, shape, lo, hi);
 }
 
 // A small network touching every per_op template: a padded conv with fused ReLU (tiled

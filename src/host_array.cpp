@@ -97,22 +97,27 @@ HostArray HostArray::from_doubles(DType dtype, std::vector<int64_t> shape,
     return a;
 }
 
-HostArray HostArray::from_floats(std::vector<int64_t> shape, const std::vector<float> &values) {
+namespace {
+
+// A HostArray holding `values` as they are (T is the dtype's element type).
+template <typename T>
+HostArray copy_of(std::vector<int64_t> shape, const std::vector<T> &values) {
     HostArray a;
-    a.dtype = DType::Float32;
+    a.dtype = dtype_of<T>();
     a.shape = std::move(shape);
-    a.bytes.resize(values.size() * sizeof(float));
-    std::memcpy(a.bytes.data(), values.data(), a.bytes.size());
+    a.bytes.resize(values.size() * sizeof(T));
+    if (!values.empty()) std::memcpy(a.bytes.data(), values.data(), a.bytes.size());
     return a;
 }
 
+}  // namespace
+
+HostArray HostArray::from_floats(std::vector<int64_t> shape, const std::vector<float> &values) {
+    return copy_of(std::move(shape), values);
+}
+
 HostArray HostArray::from_int64s(std::vector<int64_t> shape, const std::vector<int64_t> &values) {
-    HostArray a;
-    a.dtype = DType::Int64;
-    a.shape = std::move(shape);
-    a.bytes.resize(values.size() * sizeof(int64_t));
-    std::memcpy(a.bytes.data(), values.data(), a.bytes.size());
-    return a;
+    return copy_of(std::move(shape), values);
 }
 
 std::string describe(DType dtype, const std::vector<int64_t> &shape) {

@@ -62,4 +62,18 @@ double reduction_tolerance(long long terms);
 void expect_close(const Halide::Buffer<float> &got, const ref::Array &want, double atol,
                   double rtol, const std::string &what);
 
+/// Runs `f` and checks it throws `E` whose message contains every fragment.
+template <typename E, typename F>
+void expect_throws_with(F f, const std::vector<std::string> &fragments) {
+    try {
+        f();
+        ADD_FAILURE() << "nothing thrown; expected an exception mentioning '" << fragments.at(0) << "'";
+    } catch (const E &e) {
+        const std::string message = e.what();
+        for (const std::string &fragment : fragments) {
+            EXPECT_NE(message.find(fragment), std::string::npos) << "message '" << message << "' lacks '" << fragment << "'";
+        }
+    }
+}
+
 }  // namespace megalide::test

@@ -5,6 +5,7 @@
 #include "megalide/error.h"
 #include "megalide/graph/graph.h"
 #include "megalide/graph/shape_inference.h"
+#include "test_util.h"
 
 namespace megalide::test {
 namespace {
@@ -13,12 +14,7 @@ using Ints = std::vector<int64_t>;
 
 template <typename F>
 void expect_error(F f, const std::string &fragment) {
-    try {
-        f();
-        ADD_FAILURE() << "expected an Error mentioning '" << fragment << "'";
-    } catch (const Error &e) {
-        EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-    }
+    expect_throws_with<Error>(f, {fragment});
 }
 
 TEST(Graph, SortOrdersNodesAndReportsUndefinedInputsAndCycles) {

@@ -126,12 +126,7 @@ TEST(Schedule, JsonRoundTripAndCpp) {
 
 template <typename F>
 void expect_schedule_error(F f, const std::string &fragment) {
-    try {
-        f();
-        ADD_FAILURE() << "expected a ScheduleError mentioning '" << fragment << "'";
-    } catch (const ScheduleError &e) {
-        EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-    }
+    expect_throws_with<ScheduleError>(f, {fragment});
 }
 
 TEST(Schedule, IllegalSchedulesAreRejectedBeforeHalide) {

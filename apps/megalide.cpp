@@ -25,6 +25,7 @@
 #include "megalide/npy.h"
 #include "megalide/onnx_import.h"
 #include "megalide/rewrite/rewrite.h"
+#include "megalide/schedule/megakernel.h"
 #include "megalide/schedule/strategy.h"
 
 using namespace megalide;
@@ -34,6 +35,7 @@ namespace {
 const char *kUsage =
     "usage: megalide run MODEL.onnx [--input NAME=FILE.npy]... [FILE.npy]... --output DIR [options]\n"
     "       megalide info MODEL.onnx [options]\n"
+    "       megalide explain MODEL.onnx [--target T] [--threads N] [--candidate K]\n"
     "       megalide bench [--blocks B1,...] [--strategies ...] [--peers ...] [--threads 1,2] [--runs N]\n"
     "                      [--csv FILE] [--markdown FILE] [--chart FILE.png]   (see megalide bench --help)\n"
     "\n"
@@ -42,11 +44,17 @@ const char *kUsage =
     "       characters outside [A-Za-z0-9._-] in the name become '_'). Inputs are given by\n"
     "       name, or positionally in graph order.\n"
     "info   prints the graph after rewrites, with shapes.\n"
+    "explain prints the megakernel plan: per stage its placement and why (bytes at root,\n"
+    "       halo recompute, working set against the caches), the cost model's candidates for\n"
+    "       the main section, and the resulting loop nest.\n"
     "\n"
     "options:\n"
-    "  --schedule S       strategy (root, per_op, adams2019, mullapudi2016, li2018) or a saved\n"
+    "  --schedule S       strategy (root, per_op, megakernel, adams2019, mullapudi2016, li2018) or a saved\n"
     "                     schedule .json (default: per_op)\n"
     "  --threads N        worker threads (default: one per core)\n"
+    "  --target T         explain: the target to plan for (host, x86-64-avx512, x86-64-avx2;\n"
+    "                     default host)\n"
+    "  --candidate K      explain: plan with the cost model's K-th ranked tiling (default 0)\n"
     "  --save-schedule F  write the schedule used as JSON to F (and its Halide C++ to F.cpp)\n"
     "  --no-rewrite       skip the graph rewrites\n"
     "  --quiet            no progress output\n";
@@ -56,8 +64,8 @@ struct UsageError : std::runtime_error {
 };
 
 struct Options {
-    std::string command, model, output_dir, schedule = "per_op", save_schedule;
-    int threads = 0;
+    std::string command, model, output_dir, schedule = "per_op", save_schedule, target = "host";
+    int threads = 0, candidate = 0;
     std::vector<std::pair<std::string, std::string>> named_inputs;  // name, file
     std::vector<std::string> positional_inputs;
     bool rewrite = true, quiet = false;
@@ -68,7 +76,7 @@ Options parse(int argc, char **argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") throw UsageError("");
     o.command = args[0];
-    if (o.command != "run" && o.command != "info") throw UsageError("unknown command '" + o.command + "'");
+    if (o.command != "run" && o.command != "info" && o.command != "explain") throw UsageError("unknown command '" + o.command + "'");
     for (size_t i = 1; i < args.size(); ++i) {
         const std::string &a = args[i];
         auto value = [&]() -> const std::string & {
@@ -92,6 +100,14 @@ Options parse(int argc, char **argv) {
             const long t = std::strtol(v.c_str(), &end, 10);
             if (*end || t < 1 || t > 1024) throw UsageError("--threads needs a positive integer, got '" + v + "'");
             o.threads = static_cast<int>(t);
+        } else if (a == "--target") {
+            o.target = value();
+        } else if (a == "--candidate") {
+            const std::string &v = value();
+            char *end = nullptr;
+            const long k = std::strtol(v.c_str(), &end, 10);
+            if (*end || k < 0 || k > 1000) throw UsageError("--candidate needs a non-negative integer, got '" + v + "'");
+            o.candidate = static_cast<int>(k);
         } else if (a == "--no-rewrite") {
             o.rewrite = false;
         } else if (a == "--quiet") {
@@ -108,8 +124,8 @@ Options parse(int argc, char **argv) {
     }
     if (o.model.empty()) throw UsageError("no model given");
     if (o.command == "run" && o.output_dir.empty()) throw UsageError("run needs --output DIR");
-    if (o.command == "info" && (!o.named_inputs.empty() || !o.output_dir.empty())) {
-        throw UsageError("info takes no inputs or output directory");
+    if (o.command != "run" && (!o.named_inputs.empty() || !o.output_dir.empty())) {
+        throw UsageError(o.command + " takes no inputs or output directory");
     }
     return o;
 }
@@ -219,6 +235,23 @@ int run_command(const Options &o) {
         Graph g = load(o, import, progress);
         progress.finish();
         std::printf("%s", g.dump().c_str());
+        return 0;
+    }
+    if (o.command == "explain") {
+        ImportOptions import;
+        Graph g = load(o, import, progress);
+        const TargetSpec target = target_spec(o.target, o.threads ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
+        progress.step("lowering to one Halide pipeline");
+        LoweredGraph lowered = lower(g);
+        progress.step("planning");
+        MegakernelPlan plan = plan_megakernel(lowered, target, static_cast<size_t>(o.candidate));
+        plan.schedule.graph = graph_fingerprint(g);
+        progress.finish();
+        std::printf("%s\nloop nest:\n", explain(plan, target).c_str());
+        std::fflush(stdout);
+        apply(plan.schedule, g, lowered, target);
+        std::fflush(stdout);
+        lowered.pipeline.print_loop_nest();
         return 0;
     }
     check_output_dir(o.output_dir);

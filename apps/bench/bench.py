@@ -26,7 +26,7 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 CSV_HEADER = "block,strategy,threads,median_ms,min_ms,max_ms,gflops,pct_peak,max_abs_err"
-STRATEGIES = ["root", "per_op", "adams2019", "mullapudi2016", "li2018"]
+STRATEGIES = ["root", "per_op", "megakernel", "adams2019", "mullapudi2016", "li2018"]
 PEERS = ["onnxruntime", "torch_eager", "torch_compile"]
 ALL_BLOCKS = ["B1", "B2", "B3", "B4", "B5"]
 
@@ -47,7 +47,7 @@ def parse_list(text, known, what):
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="megalide bench", description=__doc__.split("\n")[0])
     p.add_argument("--blocks", default=",".join(ALL_BLOCKS))
-    p.add_argument("--strategies", default="per_op,adams2019,mullapudi2016,li2018")
+    p.add_argument("--strategies", default="per_op,megakernel,adams2019,mullapudi2016,li2018")
     p.add_argument("--peers", default=",".join(PEERS))
     p.add_argument("--threads", default="1,2")
     p.add_argument("--runs", type=int, default=20)
@@ -248,7 +248,12 @@ def parent(args, argv):
     for threads in args.threads:
         # OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP workers sleep when idle rather than spin
         # (spinning workers would slow whichever candidate runs next in the interleaving).
-        env = dict(os.environ, HL_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE")
+        # GLIBC_TUNABLES: large blocks stay in the heap instead of being mmapped and unmapped
+        # on every run. Without it each run of an op-by-op schedule page-faults its fresh
+        # multi-megabyte intermediates again (B5 per_op: 4.4 ms instead of 0.64 ms), which a
+        # runtime with an arena would not pay; every candidate gets the same setting.
+        env = dict(os.environ, HL_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE",
+                   GLIBC_TUNABLES="glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=268435456")
         log(f"--- {threads} thread(s): blocks {','.join(args.blocks)}")
         child_argv = [a for a in argv]
         cmd = [sys.executable, str(HERE / "bench.py"), "--child", "--threads", str(threads)]

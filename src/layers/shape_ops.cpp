@@ -126,22 +126,36 @@ Tensor reshape(const std::string &name, const Tensor &x, const Shape &shape) {
                         to_string(shape) + " (" + std::to_string(element_count(shape)) +
                         " elements)");
     }
-    // Linear index of the output coordinate (innermost fastest), then the input coordinate
-    // with that linear index.
+    // Dimensions fall into groups whose extents multiply to the same count on both sides
+    // (e.g. 512 <- 64 x 8, then 256 <- 256). Within a group: the linear index of the output
+    // coordinate (innermost fastest), then the input coordinate with that index. Groups keep
+    // bounds tight: a tile of rows of the output reads only those rows of the input.
     std::vector<Var> vars = make_vars(static_cast<int>(shape.size()));
-    Expr linear = 0;
-    long long stride = 1;
-    for (size_t d = 0; d < shape.size(); ++d) {
-        linear += vars[d] * static_cast<int>(stride);
-        stride *= shape[d];
-    }
     std::vector<Expr> coords;
-    stride = 1;
-    for (int d = 0; d < x.rank(); ++d) {
-        Expr i = linear / static_cast<int>(stride);
-        if (d + 1 < x.rank()) i = i % x.dim(d);
-        coords.push_back(i);
-        stride *= x.dim(d);
+    size_t i = 0, j = 0;
+    const size_t n_out = shape.size(), n_in = static_cast<size_t>(x.rank());
+    while (i < n_out || j < n_in) {
+        const size_t i0 = i, j0 = j;
+        long long p_out = 1, p_in = 1;
+        if (i < n_out) p_out *= shape[i++];
+        if (j < n_in) p_in *= x.dim(static_cast<int>(j++));
+        while (p_out != p_in && (i < n_out || j < n_in)) {
+            if ((p_out < p_in && i < n_out) || j >= n_in) p_out *= shape[i++];
+            else p_in *= x.dim(static_cast<int>(j++));
+        }
+        Expr linear = 0;
+        long long stride = 1;
+        for (size_t d = i0; d < i; ++d) {
+            linear += vars[d] * static_cast<int>(stride);
+            stride *= shape[d];
+        }
+        stride = 1;
+        for (size_t d = j0; d < j; ++d) {
+            Expr c = linear / static_cast<int>(stride);
+            if (d + 1 < j) c = c % x.dim(static_cast<int>(d));
+            coords.push_back(c);
+            stride *= x.dim(static_cast<int>(d));
+        }
     }
     Func out(name);
     out(vars) = x(coords);

@@ -10,6 +10,8 @@
 //   - pointwise ops are vectorized over their innermost dimension and parallel over rows.
 #include "per_op.h"
 
+#include "tiles.h"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -81,43 +83,7 @@ void place_in_row(Schedule &s, const Halide::Func &f, const std::string &stage, 
 
 void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc, const Shape &shape,
                            const TargetSpec &target) {
-    const int lanes = target.float_lanes();
-    const std::vector<std::string> ev = arg_names(epilogue), av = arg_names(acc);
-    const int c_extent = shape[0], row_extent = shape.size() > 1 ? shape[1] : 1;
-    const int cw = c_extent >= 2 * lanes ? 2 * lanes : c_extent >= lanes ? lanes : c_extent;
-    // Accumulators in registers: (cw / lanes) vectors x xw rows, within the register file
-    // minus room for the weight vectors and a broadcast.
-    const int vectors = std::max(1, cw / lanes);
-    const int xw = std::min(row_extent, std::max(1, std::min(8, (target.registers - 2 * vectors - 2) / vectors / 2)));
-
-    FuncSchedule e{canonical_func_name(epilogue.name()), Placement::Root, {}, {}, {}};
-    StageSchedule es{0, {}};
-    const std::string c = ev[0], x = ev.size() > 1 ? ev[1] : "";
-    es.steps.push_back(step(LoopStep::Kind::Split, {c, c + "_o", c + "_i"}, cw, "shift_inwards"));
-    if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Split, {x, x + "_o", x + "_i"}, xw, "shift_inwards"));
-    if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Reorder, {c + "_i", x + "_i", c + "_o", x + "_o"}));
-    if (cw >= 4) es.steps.push_back(step(LoopStep::Kind::Vectorize, {c + "_i"}));
-    if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Unroll, {x + "_i"}));
-    const int par = parallel_dim(shape, 2, 1);
-    const std::string par_var = par == 1 ? x + "_o" : ev[static_cast<size_t>(par)];
-    if (!x.empty() && row_extent * (par == 1 ? 1 : shape[static_cast<size_t>(par)]) > 1) {
-        es.steps.push_back(step(LoopStep::Kind::Parallel, {par_var}));
-    }
-    e.stages.push_back(es);
-    s.funcs.push_back(e);
-
-    FuncSchedule a{canonical_func_name(acc.name()), Placement::At, {canonical_func_name(epilogue.name()), c + "_o"}, {}, {}};
-    StageSchedule pure{0, {}}, update{1, {}};
-    if (cw >= 4) pure.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
-    if (av.size() > 1) pure.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
-    std::vector<std::string> order = {av[0]};
-    if (av.size() > 1) order.push_back(av[1]);
-    for (const std::string &r : rvar_names(acc, 0)) order.push_back(r);
-    update.steps.push_back(step(LoopStep::Kind::Reorder, order));
-    if (cw >= 4) update.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
-    if (av.size() > 1) update.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
-    a.stages = {pure, update};
-    s.funcs.push_back(a);
+    schedule_accumulation_tiles(s, epilogue, acc, shape, target, AccumulationTiling{});
 }
 
 void schedule_standalone(Schedule &s, const Halide::Func &f, const Shape &shape, const TargetSpec &target, bool root) {

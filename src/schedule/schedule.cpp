@@ -249,6 +249,7 @@ public:
         for (const FuncSchedule &f : s_.funcs) {
             if (f.placement == Placement::At) check_loop_exists(f.func, "compute_at", f.compute_at);
             if (!f.store_at.empty()) check_loop_exists(f.func, "store_at", f.store_at);
+            if (f.placement == Placement::At) check_enclosed(f);
         }
     }
 
@@ -290,24 +291,6 @@ private:
         if (f.placement == Placement::At) {
             if (f.compute_at.empty()) fail(f.func, "placement 'at' needs compute_at {func, var}");
             if (!funcs_.count(f.compute_at.func)) fail(f.func, "compute_at names no Func '" + f.compute_at.func + "'");
-            // Every use must sit inside the chosen consumer's loop: each consumer is that
-            // Func or is inlined into a Func whose uses satisfy the same rule.
-            std::function<void(const std::string &)> enclosed = [&](const std::string &user) {
-                if (user == f.compute_at.func) return;
-                // A consumer computed at the very same loop runs inside it too (ordered after).
-                auto at = placement_.find(user);
-                if (at != placement_.end() && at->second->placement == Placement::At &&
-                    at->second->compute_at.func == f.compute_at.func && at->second->compute_at.var == f.compute_at.var) {
-                    return;
-                }
-                if (placement_of(user) != Placement::Inline) {
-                    fail(f.func, "compute_at(" + f.compute_at.func + ", " + f.compute_at.var +
-                                     ") does not enclose its use in '" + user + "'");
-                }
-                for (const std::string &next : consumers_[user]) enclosed(next);
-            };
-            if (!consumers_.count(f.func)) fail(f.func, "has no consumers to be computed inside");
-            for (const std::string &user : consumers_[f.func]) enclosed(user);
         }
         for (const StageSchedule &st : f.stages) {
             const int updates = static_cast<int>(func.function().updates().size());
@@ -371,6 +354,38 @@ private:
             }
         }
         return loops;
+    }
+
+    // Every use of `f` must sit inside the loop it is computed at: each user is that loop's
+    // Func, is computed at the same or an inner loop of it, is computed inside a Func that
+    // is itself enclosed, or is inlined into users that are.
+    void check_enclosed(const FuncSchedule &f) {
+        std::set<std::string> seen;
+        std::function<void(const std::string &)> enclosed = [&](const std::string &user) {
+            if (user == f.compute_at.func || !seen.insert(user).second) return;
+            if (placement_of(user) == Placement::Inline) {
+                for (const std::string &next : consumers_[user]) enclosed(next);
+                return;
+            }
+            auto at = placement_.find(user);
+            if (at != placement_.end() && at->second->placement == Placement::At) {
+                const LoopRef &u = at->second->compute_at;
+                if (u.func != f.compute_at.func) return enclosed(u.func);
+                if (loop_depth(u.func, u.var) <= loop_depth(u.func, f.compute_at.var)) return;
+            }
+            fail(f.func, "compute_at(" + f.compute_at.func + ", " + f.compute_at.var + ") does not enclose its use in '" + user + "'");
+        };
+        if (!consumers_.count(f.func)) fail(f.func, "has no consumers to be computed inside");
+        for (const std::string &user : consumers_[f.func]) enclosed(user);
+    }
+
+    // The position of loop `var` in `func`'s last stage, innermost first.
+    size_t loop_depth(const std::string &func, const std::string &var) {
+        const Halide::Func &target = funcs_.at(func);
+        const int last = static_cast<int>(target.function().updates().size());
+        const std::vector<LoopVar> loops = final_loops_[func].count(last) ? final_loops_[func][last] : initial_loops(target, last);
+        for (size_t i = 0; i < loops.size(); ++i) if (loops[i].name == var) return i;
+        return loops.size();
     }
 
     void check_loop_exists(const std::string &func, const char *what, const LoopRef &ref) {

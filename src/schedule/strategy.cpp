@@ -3,6 +3,7 @@
 #include <mutex>
 #include <set>
 
+#include "megalide/schedule/megakernel.h"
 #include "per_op.h"
 
 namespace megalide {
@@ -16,7 +17,26 @@ TargetSpec host_target_spec(int threads) {
     return t;
 }
 
-std::vector<std::string> strategy_names() { return {"root", "per_op", "adams2019", "mullapudi2016", "li2018"}; }
+std::vector<std::string> target_names() { return {"host", "x86-64-avx512", "x86-64-avx2"}; }
+
+TargetSpec target_spec(const std::string &name, int threads) {
+    if (name == "host") return host_target_spec(threads);
+    TargetSpec t;
+    t.name = name;
+    t.threads = std::max(1, threads);
+    if (name == "x86-64-avx512") {
+        t.vector_bytes = 64, t.registers = 32;
+    } else if (name == "x86-64-avx2") {
+        t.vector_bytes = 32, t.registers = 16;
+    } else {
+        std::string names;
+        for (const std::string &n : target_names()) names += (names.empty() ? "" : ", ") + n;
+        throw Error("unknown target '" + name + "' (known: " + names + ")");
+    }
+    return t;
+}
+
+std::vector<std::string> strategy_names() { return {"root", "per_op", "megakernel", "adams2019", "mullapudi2016", "li2018"}; }
 
 namespace {
 
@@ -75,6 +95,8 @@ Schedule make_schedule(const std::string &name, const Graph &graph, const Lowere
         s = root_schedule(lowered);
     } else if (name == "per_op") {
         s = strategies::per_op(lowered, target);
+    } else if (name == "megakernel") {
+        s = plan_megakernel(lowered, target).schedule;
     } else if (const Autoscheduler *a = find_autoscheduler(name)) {
         s.strategy = name;
         s.autoscheduler = a->plugin_name;

@@ -151,7 +151,7 @@ TEST(Schedule, IllegalSchedulesAreRejectedBeforeHalide) {
     }, "has no loop 'nope'");
     expect_schedule_error([&] {
         // An accumulator computed inside a Func that does not use it.
-        check_schedule(with([&](Schedule &s) { s.funcs[acc_index(s)].compute_at.func = "y"; }), lowered);
+        check_schedule(with([&](Schedule &s) { s.funcs[acc_index(s)].compute_at = {"y", "d1"}; }), lowered);
     }, "does not enclose its use");
     expect_schedule_error([&] {
         check_schedule(with([&](Schedule &s) {

@@ -13,7 +13,7 @@ namespace megalide {
 /// Facts about the machine a schedule is made for.
 struct TargetSpec {
     std::string name = "host";
-    int vector_bytes = 64;  ///< 64: AVX-512 (this machine's Zen 4), 32: AVX2
+    int vector_bytes = 64;  ///< 64: AVX-512 (this machine's Zen 5), 32: AVX2
     int registers = 32;     ///< vector registers
     int l1_bytes = 32 << 10;
     int l2_bytes = 1 << 20;
@@ -23,6 +23,13 @@ struct TargetSpec {
 
 /// The host as Halide's JIT target sees it, with `threads` threads.
 TargetSpec host_target_spec(int threads);
+
+/// The targets schedules can be made for, by name ("host", "x86-64-avx512", "x86-64-avx2").
+std::vector<std::string> target_names();
+
+/// The TargetSpec named `name` with `threads` threads; throws Error for an unknown name
+/// (listing the known ones).
+TargetSpec target_spec(const std::string &name, int threads);
 
 /// Every strategy name: "root" (every layer and reduction at root, no vectorization: the
 /// baseline that runs anything), "per_op" (a strong standalone schedule per op, each at root:

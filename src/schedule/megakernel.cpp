@@ -1,0 +1,653 @@
+// The megakernel planner (see include/megalide/schedule/megakernel.h for the strategy).
+#include "megalide/schedule/megakernel.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <set>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "footprint.h"
+#include "tiles.h"
+
+namespace megalide {
+
+using strategies::CallGraph;
+using strategies::Region;
+
+namespace {
+
+// Bytes per element of every Func the planner sizes (fp32 activations).
+constexpr int64_t kElementBytes = 4;
+// Sustained bytes per cycle beyond L2 (L3 and DRAM together) on the 2-core Zen 5 VM: the
+// 0.5 ms of B1's op-by-op intermediates (3 x 1.8 MB written and read back) agree with it.
+constexpr double kBytesPerCycle = 16.0;
+// Fixed cost of one tile (loop entry, realization allocation, halo bookkeeping).
+constexpr double kTileOverheadCycles = 2000.0;
+// A Func joins its consumers' section while the tiles together compute at most this many
+// times its elements; beyond that it is needed whole by every tile and becomes a root.
+constexpr double kMaxRecompute = 1.5;
+
+enum class Role { Output, Epilogue, Accumulator, Statistic, Pure };
+
+struct Info {
+    std::string name;   ///< Halide's name
+    std::string canon;  ///< the schedule's name for it
+    Halide::Func func;
+    Role role = Role::Pure;
+    Region full;             ///< everything the outputs need of it
+    std::string acc;         ///< Epilogue owner: its accumulator
+    bool materialized = false;
+    std::string inline_reason;
+    std::string norm_stage;  ///< a row statistic: the normalization stage it belongs to
+};
+
+struct Section {
+    SectionCandidate tiling;
+    std::set<std::string> members;  ///< materialized Funcs computed per tile (not the root)
+};
+
+// True when every call `consumer` makes to `producer` passes the consumer's own pure
+// variables in order (or a constant along a dimension of extent 1): an elementwise use,
+// e.g. a bias, activation or residual add.
+bool pointwise_of(const Halide::Internal::Function &consumer, const Region &consumer_full, const std::string &producer) {
+    struct Visitor : Halide::Internal::IRGraphVisitor {
+        const std::string &producer;
+        const std::vector<std::string> &args;
+        const Region &full;
+        bool ok = true;
+        Visitor(const std::string &p, const std::vector<std::string> &a, const Region &f) : producer(p), args(a), full(f) {}
+        using IRGraphVisitor::visit;
+        void visit(const Halide::Internal::Call *c) override {
+            IRGraphVisitor::visit(c);
+            if (c->name != producer) return;
+            if (c->args.size() != args.size()) ok = false;
+            for (size_t i = 0; ok && i < c->args.size(); ++i) {
+                const auto *v = c->args[i].as<Halide::Internal::Variable>();
+                const auto k = Halide::Internal::as_const_int(c->args[i]);
+                const bool unit = i < full.min.size() && full.extent(i) == 1 && k && *k == full.min[i];
+                ok = unit || (v && v->name == args[i]);
+            }
+        }
+    } visitor(producer, consumer.args(), consumer_full);
+    if (consumer.has_update_definition()) return false;
+    for (const Halide::Expr &e : consumer.definition().values()) e.accept(&visitor);
+    return visitor.ok;
+}
+
+// A relabeling: the value is one call to another Func or image (a transpose, slice or
+// reshape). `contiguous`: its innermost dimension is the callee's innermost, unchanged.
+bool relabel(const Halide::Internal::Function &f, bool *contiguous) {
+    if (f.has_update_definition() || f.definition().values().size() != 1) return false;
+    Halide::Expr e = f.definition().values()[0];
+    if (const auto *cast = e.as<Halide::Internal::Cast>()) e = cast->value;
+    const auto *call = e.as<Halide::Internal::Call>();
+    if (!call || (call->call_type != Halide::Internal::Call::Halide && call->call_type != Halide::Internal::Call::Image)) {
+        return false;
+    }
+    const auto *inner = call->args.empty() ? nullptr : call->args[0].as<Halide::Internal::Variable>();
+    *contiguous = inner && !f.args().empty() && inner->name == f.args()[0];
+    return true;
+}
+
+Region full_region(const Shape &shape) {
+    Region r;
+    for (int e : shape) r.min.push_back(0), r.max.push_back(e - 1);
+    return r;
+}
+
+std::string cache_level(int64_t bytes, const TargetSpec &t) {
+    return bytes <= t.l1_bytes ? "L1" : bytes <= t.l2_bytes ? "L2" : "memory";
+}
+
+std::string bytes_text(int64_t bytes) {
+    std::ostringstream o;
+    o.precision(3);
+    if (bytes >= (1 << 20)) o << static_cast<double>(bytes) / (1 << 20) << " MB";
+    else if (bytes >= 1024) o << static_cast<double>(bytes) / 1024 << " KB";
+    else o << bytes << " B";
+    return o.str();
+}
+
+class Planner {
+public:
+    Planner(const LoweredGraph &lowered, const TargetSpec &target)
+        : lowered_(lowered), target_(target), graph_(lowered.outputs) {}
+
+    MegakernelPlan plan(size_t candidate) {
+        classify();
+        MegakernelPlan p;
+        p.schedule.strategy = "megakernel";
+        // Consumers before producers: a Func's section follows from where its consumers went.
+        const std::vector<std::string> &order = graph_.order();
+        bool first_root = true;
+        for (auto it = order.rbegin(); it != order.rend(); ++it) {
+            Info &f = info_.at(*it);
+            if (!f.materialized || placed_.count(f.name)) continue;
+            if (f.role == Role::Accumulator || !f.norm_stage.empty()) continue;  // placed with their owner
+            std::string section = section_of_consumers(f);
+            if (!section.empty() && sections_.at(section).members.count(f.name)) {
+                place_member(p, f, sections_.at(section));
+                continue;
+            }
+            std::vector<SectionCandidate> candidates = rank_tilings(f.name);
+            size_t pick = 0;
+            if (first_root) {
+                p.candidates = candidates;
+                pick = std::min(candidate, candidates.size() - 1);
+                p.chosen = pick;
+                first_root = false;
+            }
+            Section s{candidates[pick], members_for(candidates[pick])};
+            sections_[f.name] = s;
+            place_root(p, f, s, section.empty() ? "" : section);
+        }
+        for (const auto &[name, f] : info_) {
+            if (!f.materialized && f.role != Role::Output) {
+                p.stages.push_back({f.canon, "inline", f.inline_reason, f.full.volume() * kElementBytes, 0, 1.0, ""});
+            }
+        }
+        p.notes = notes_;
+        return p;
+    }
+
+private:
+    const LoweredGraph &lowered_;
+    const TargetSpec &target_;
+    CallGraph graph_;
+    std::map<std::string, Info> info_;
+    std::map<std::string, std::string> owner_of_acc_;   // accumulator -> the Func tiling it
+    std::map<std::string, Section> sections_;           // by root
+    std::map<std::string, std::string> section_of_;     // materialized Func -> its section's root
+    std::set<std::string> placed_;
+    std::vector<std::string> notes_;
+
+    int lanes() const { return target_.float_lanes(); }
+
+    // Roles, inlining and the Funcs that hold accumulation tiles.
+    void classify() {
+        std::map<std::string, std::string> canon_to_name;
+        std::map<std::string, Region> full;
+        for (const Halide::Func &o : lowered_.outputs) {
+            auto shape = lowered_.shapes.find(o.name());
+            if (shape == lowered_.shapes.end()) throw Error("megakernel: no shape for output '" + o.name() + "'");
+            for (auto &[name, r] : graph_.required(o.name(), full_region(shape->second))) {
+                auto [at, inserted] = full.emplace(name, r);
+                if (inserted) continue;
+                for (size_t d = 0; d < r.min.size(); ++d) {
+                    at->second.min[d] = std::min(at->second.min[d], r.min[d]);
+                    at->second.max[d] = std::max(at->second.max[d], r.max[d]);
+                }
+            }
+        }
+        for (const std::string &name : graph_.order()) {
+            Info f;
+            f.name = name;
+            f.canon = canonical_func_name(name);
+            f.func = Halide::Func(graph_.function(name));
+            f.full = full.count(name) ? full.at(name) : Region{};
+            canon_to_name[f.canon] = name;
+            info_[name] = f;
+        }
+        for (const Halide::Func &o : lowered_.outputs) info_.at(o.name()).role = Role::Output;
+        for (const auto &[stage, acc] : lowered_.accumulators) {
+            auto e = canon_to_name.find(canonical_func_name(stage));
+            auto a = canon_to_name.find(canonical_func_name(acc));
+            if (e == canon_to_name.end() || a == canon_to_name.end()) continue;
+            if (info_.at(e->second).role != Role::Output) info_.at(e->second).role = Role::Epilogue;
+            info_.at(e->second).acc = a->second;
+            info_.at(a->second).role = Role::Accumulator;
+        }
+        for (auto &[name, f] : info_) {
+            if (f.role == Role::Pure && f.func.has_update_definition()) f.role = Role::Statistic;
+        }
+        find_row_statistics();
+        for (auto &[name, f] : info_) decide_materialization(f);
+        for (auto &[name, f] : info_) {
+            if (f.role == Role::Epilogue || (f.role == Role::Output && !f.acc.empty())) chain_epilogue(f);
+        }
+    }
+
+    // Normalization stages (layernorm, softmax): statistics reduce each row of the stage's
+    // output; they are computed per row inside the stage's own loop, wherever it goes.
+    void find_row_statistics() {
+        for (const auto &[value, func] : lowered_.stages) {
+            auto it = info_.find(func.name());
+            if (it == info_.end() || it->second.full.empty()) continue;
+            const Info &stage = it->second;
+            const Region &r = stage.full;
+            if (r.min.size() < 2) continue;
+            std::set<std::string> internal;
+            std::vector<std::string> work = {stage.name};
+            while (!work.empty()) {
+                const std::string at = work.back();
+                work.pop_back();
+                for (const std::string &p : graph_.producers(at)) {
+                    if (info_.count(p) && info_.at(p).canon.rfind(stage.canon + "_", 0) == 0 && internal.insert(p).second) {
+                        work.push_back(p);
+                    }
+                }
+            }
+            bool fusable = !internal.empty(), reduction = false;
+            for (const std::string &n : internal) {
+                const Info &i = info_.at(n);
+                if (i.role == Role::Accumulator) fusable = false;
+                if (i.func.has_update_definition()) {
+                    reduction = true;
+                    const auto &rvars = i.func.function().update(0).schedule().rvars();
+                    const auto extent = rvars.size() == 1 ? Halide::Internal::as_const_int(rvars[0].extent) : std::optional<int64_t>{};
+                    fusable = fusable && i.func.dimensions() + 1 == static_cast<int>(r.min.size()) && extent && *extent == r.extent(0);
+                }
+            }
+            if (!fusable || !reduction) continue;
+            for (const std::string &n : internal) {
+                Info &i = info_.at(n);
+                const bool exps = !i.func.has_update_definition() && i.func.dimensions() == static_cast<int>(r.min.size()) &&
+                                  i.canon.find("_exp") != std::string::npos;
+                if (i.func.has_update_definition() || exps) i.norm_stage = stage.name;
+            }
+        }
+    }
+
+    void decide_materialization(Info &f) {
+        switch (f.role) {
+        case Role::Output:
+        case Role::Accumulator:
+        case Role::Epilogue:
+        case Role::Statistic: f.materialized = true; return;
+        case Role::Pure: break;
+        }
+        if (!f.norm_stage.empty()) {
+            f.materialized = true;
+            return;
+        }
+        for (const std::string &p : graph_.producers(f.name)) {
+            if (info_.count(p) && info_.at(p).norm_stage == f.name) {
+                f.materialized = true;  // a normalization: its statistics live in its rows
+                return;
+            }
+        }
+        bool contiguous = false;
+        const bool is_relabel = relabel(f.func.function(), &contiguous);
+        bool read_by_accumulation = false;
+        for (const std::string &c : graph_.consumers(f.name)) read_by_accumulation |= info_.at(c).role == Role::Accumulator;
+        if (read_by_accumulation && !(is_relabel && contiguous)) {
+            f.materialized = true;  // read many times by a reduction: compute once, pack
+            return;
+        }
+        f.inline_reason = is_relabel ? "relabeling, folded into the index of its readers"
+                                     : "pointwise, recomputed where it is read (read once per element)";
+    }
+
+    // An accumulation's epilogue (bias, activation) and the elementwise stages after it
+    // (a residual add, ReLU) inline into the last of them, which holds the register tiles.
+    void chain_epilogue(Info &e) {
+        std::string at = e.name;
+        while (true) {
+            const std::vector<std::string> &consumers = graph_.consumers(at);
+            if (consumers.size() != 1) break;
+            const Info &next = info_.at(consumers[0]);
+            const bool same_shape = next.full.min == info_.at(at).full.min && next.full.max == info_.at(at).full.max;
+            const bool elementwise = (next.role == Role::Pure || next.role == Role::Output) && next.norm_stage.empty() &&
+                                     !next.func.has_update_definition() && pointwise_of(next.func.function(), next.full, at);
+            if (!same_shape || !elementwise || !next.acc.empty()) break;
+            bool normalization = false;
+            for (const std::string &p : graph_.producers(next.name)) normalization |= info_.at(p).norm_stage == next.name;
+            if (normalization) break;
+            at = next.name;
+        }
+        if (at == e.name) {
+            owner_of_acc_[e.acc] = e.name;
+            return;
+        }
+        Info &owner = info_.at(at);
+        owner.acc = e.acc;
+        owner.materialized = true;
+        owner_of_acc_[e.acc] = at;
+        std::string walk = e.name;
+        while (walk != at) {
+            Info &w = info_.at(walk);
+            w.materialized = false;
+            w.acc.clear();
+            w.inline_reason = "epilogue, inlined into the accumulation tile of " + owner.canon;
+            walk = graph_.consumers(walk)[0];
+        }
+    }
+
+    // The section all of `f`'s readers (through inlined Funcs) are in; "" if none or several.
+    std::string section_of_consumers(const Info &f) {
+        std::set<std::string> found;
+        std::set<std::string> seen;
+        std::function<void(const std::string &)> visit = [&](const std::string &c) {
+            if (!seen.insert(c).second) return;
+            const Info &i = info_.at(c);
+            if (i.materialized) {
+                std::string owner = c;
+                if (i.role == Role::Accumulator && owner_of_acc_.count(c)) owner = owner_of_acc_.at(c);
+                if (!i.norm_stage.empty()) owner = i.norm_stage;
+                auto s = section_of_.find(owner);
+                found.insert(s == section_of_.end() ? "?" : s->second);
+                return;
+            }
+            for (const std::string &n : graph_.consumers(c)) visit(n);
+        };
+        for (const std::string &c : graph_.consumers(f.name)) visit(c);
+        if (found.size() != 1 || found.count("?")) return "";
+        return *found.begin();
+    }
+
+    // The Funcs a section with this tiling would compute per tile: materialized descendants
+    // of the root all of whose readers are in the section and which a tile needs only part of.
+    std::set<std::string> members_for(const SectionCandidate &c) {
+        std::set<std::string> members;
+        const auto tile = tile_regions(c);
+        const std::vector<std::string> &order = graph_.order();
+        std::set<std::string> inside = {c.root};
+        for (auto it = order.rbegin(); it != order.rend(); ++it) {
+            const Info &f = info_.at(*it);
+            if (f.name == c.root || section_of_.count(f.name) || !tile.count(f.name)) continue;
+            bool all_inside = !graph_.consumers(f.name).empty();
+            for (const std::string &con : graph_.consumers(f.name)) all_inside &= inside.count(con) != 0;
+            if (!all_inside) continue;
+            if (!f.materialized) {
+                inside.insert(f.name);
+                continue;
+            }
+            if (f.role == Role::Accumulator || !f.norm_stage.empty()) {
+                inside.insert(f.name);  // follows its owner
+                continue;
+            }
+            if (std::getenv("MEGALIDE_DEBUG_PLAN")) std::fprintf(stderr, "%s rows %d: %s recompute %g\n", c.root.c_str(), c.rows, f.name.c_str(), recompute(f, tile.at(f.name), c));
+            if (recompute(f, tile.at(f.name), c) > kMaxRecompute) continue;
+            inside.insert(f.name);
+            members.insert(f.name);
+        }
+        return members;
+    }
+
+    int tiles(const SectionCandidate &c) const {
+        const int extent = static_cast<int>(info_.at(c.root).full.extent(static_cast<size_t>(c.dim)));
+        return (extent + c.rows - 1) / c.rows;
+    }
+
+    std::map<std::string, Region> tile_regions(const SectionCandidate &c) const {
+        Region r = info_.at(c.root).full;
+        const auto d = static_cast<size_t>(c.dim);
+        // A tile in the middle, whole: the last tile shifts inwards rather than run short.
+        const int64_t start = std::min<int64_t>(static_cast<int64_t>(tiles(c) / 2) * c.rows, r.extent(d) - c.rows);
+        r.min[d] += std::max<int64_t>(0, start);
+        r.max[d] = std::min(r.min[d] + c.rows - 1, r.max[d]);
+        return graph_.required(c.root, r);
+    }
+
+    double recompute(const Info &f, const Region &tile, const SectionCandidate &c) const {
+        if (f.full.empty()) return 1.0;
+        Region clipped = tile;
+        for (size_t d = 0; d < clipped.min.size() && d < f.full.min.size(); ++d) {
+            clipped.min[d] = std::max(clipped.min[d], f.full.min[d]);
+            clipped.max[d] = std::min(clipped.max[d], f.full.max[d]);
+        }
+        return static_cast<double>(tiles(c)) * static_cast<double>(clipped.volume()) / static_cast<double>(std::max<int64_t>(1, f.full.volume()));
+    }
+
+    // Arithmetic of one Func over its whole extent: multiply-adds of an accumulation, one
+    // operation per element otherwise.
+    double work(const Info &f) const {
+        double per_element = 1;
+        if (f.role == Role::Accumulator || f.role == Role::Statistic) {
+            for (const auto &u : f.func.function().updates()) {
+                double r = 1;
+                for (const auto &rv : u.schedule().rvars()) {
+                    const auto e = Halide::Internal::as_const_int(rv.extent);
+                    r *= e ? static_cast<double>(*e) : 1.0;
+                }
+                per_element += 2 * r;
+            }
+        }
+        return per_element * static_cast<double>(std::max<int64_t>(1, f.full.volume()));
+    }
+
+    // The cost model: cycles for the section tiled as `c`.
+    double cost(SectionCandidate &c) {
+        const std::set<std::string> members = members_for(c);
+        const auto tile = tile_regions(c);
+        const int n = tiles(c);
+        const int per_thread = (n + target_.threads - 1) / target_.threads;
+        const double balance = static_cast<double>(n) / (per_thread * target_.threads);
+        const double flops_per_cycle = 4.0 * lanes();  // two FMA pipes
+        std::set<std::string> computed = members;
+        computed.insert(c.root);
+        bool halo = false;
+        for (const std::string &m : std::set<std::string>(computed)) {
+            auto a = info_.at(m).acc;
+            if (!a.empty()) computed.insert(a);
+            if (m != c.root && recompute(info_.at(m), tile.at(m), c) > 1.0 + 1e-9) halo = true;
+        }
+        for (const auto &[name, i] : info_) {
+            if (!i.norm_stage.empty() && computed.count(i.norm_stage)) computed.insert(name);
+        }
+        // Materialized Funcs below the root that do not join: they go to root, written
+        // whole and read back (from beyond L2 when they do not fit).
+        double outside = 0, outside_traffic = 0;
+        for (const auto &[name, region] : tile) {
+            const auto it = info_.find(name);
+            if (it == info_.end() || computed.count(name) || section_of_.count(name) || !it->second.materialized) continue;
+            const Info &i = it->second;
+            if (i.role == Role::Accumulator || !i.norm_stage.empty()) {
+                if (!owner_of_acc_.count(name) || !computed.count(owner_of_acc_.at(name))) outside += work(i);
+                continue;
+            }
+            outside += work(i);
+            const double bytes = static_cast<double>(i.full.volume() * kElementBytes);
+            if (bytes > target_.l2_bytes) outside_traffic += 2 * bytes;
+        }
+        c.sliding = halo && !has_accumulation(c.root);
+        double compute = 0, traffic = 0, working_set = 0;
+        for (const std::string &m : computed) {
+            const Info &i = info_.at(m);
+            double rho = m == c.root || !tile.count(m) ? 1.0 : recompute(i, tile.at(m), c);
+            double efficiency = 1.0;
+            if (i.role == Role::Accumulator && tile.count(m) && tile.at(m).min.size() > 1) {
+                // Register tiles need rows: fewer rows than the tile height leave FMA slots idle.
+                efficiency = std::min(1.0, static_cast<double>(tile.at(m).extent(1)) / accumulation_rows());
+            }
+            compute += work(i) * rho / efficiency;
+            if (m != c.root && i.role != Role::Accumulator && tile.count(m)) {
+                Region live = tile.at(m);
+                if (c.sliding) {
+                    // Folded storage: the rows one root row needs, rounded up to a power of two.
+                    SectionCandidate one = c;
+                    one.rows = 1;
+                    const auto rows = tile_regions(one);
+                    if (rows.count(m)) live = rows.at(m);
+                }
+                working_set += static_cast<double>(live.volume() * kElementBytes);
+            }
+        }
+        // What the tiles read from outside the section (inputs, weights, other sections'
+        // roots): once if it stays in L2 across tiles, once per tile otherwise.
+        for (const auto &[name, region] : tile) {
+            if (computed.count(name)) continue;
+            if (info_.count(name) && (!info_.at(name).materialized || !section_of_.count(name))) continue;
+            const double bytes = static_cast<double>(region.volume() * kElementBytes);
+            traffic += bytes * (bytes * 4 <= target_.l2_bytes ? 1 : n);
+        }
+        if (working_set > target_.l2_bytes) traffic += 2 * working_set * n;
+        c.cost = compute / (flops_per_cycle * target_.threads * balance) + traffic / kBytesPerCycle / std::min(n, target_.threads) +
+                 kTileOverheadCycles * per_thread + outside / (flops_per_cycle * target_.threads) +
+                 outside_traffic / kBytesPerCycle / target_.threads;
+        return c.cost;
+    }
+
+    bool has_accumulation(const std::string &f) const { return !info_.at(f).acc.empty(); }
+
+    int accumulation_rows() const { return strategies::register_tile(target_, 2 * lanes()).rows; }
+
+    std::vector<SectionCandidate> rank_tilings(const std::string &root) {
+        const Info &r = info_.at(root);
+        std::vector<SectionCandidate> out;
+        const int dims = static_cast<int>(r.full.min.size());
+        for (int d = 0; d < dims; ++d) {
+            const int extent = static_cast<int>(r.full.extent(static_cast<size_t>(d)));
+            if (extent < 2 || (d == 0 && dims > 1)) continue;
+            if (has_accumulation(root) && d != 1) continue;  // register tiles split dimension 1
+            std::set<int> heights;
+            const int step = has_accumulation(root) ? accumulation_rows() : 1;
+            for (int t = step; t < extent; t *= 2) heights.insert(t);
+            for (int k = 1; k <= 16; k *= 2) heights.insert(std::max(step, (extent + k * target_.threads - 1) / (k * target_.threads)));
+            heights.insert(extent);
+            for (int t : heights) {
+                if (t > extent) continue;
+                SectionCandidate c{root, d, t, false, 0};
+                cost(c);
+                out.push_back(c);
+            }
+        }
+        if (out.empty()) out.push_back({root, 0, 1, false, 0});
+        std::stable_sort(out.begin(), out.end(), [](const SectionCandidate &a, const SectionCandidate &b) { return a.cost < b.cost; });
+        return out;
+    }
+
+    Shape shape_of(const Info &f) const {
+        Shape s;
+        for (size_t d = 0; d < f.full.min.size(); ++d) s.push_back(static_cast<int>(f.full.extent(d)));
+        return s;
+    }
+
+    StageDecision decision(const Info &f, const std::string &placement, const std::string &reason, double rho,
+                           int64_t tile_bytes) const {
+        return {f.canon, placement, reason, f.full.volume() * kElementBytes, tile_bytes, rho, cache_level(tile_bytes, target_)};
+    }
+
+    void place_root(MegakernelPlan &p, const Info &f, const Section &s, const std::string &consumer_section) {
+        placed_.insert(f.name);
+        section_of_[f.name] = f.name;
+        const SectionCandidate &c = s.tiling;
+        strategies::TileLoops loops;
+        if (has_accumulation(f.name)) {
+            strategies::AccumulationTiling t;
+            t.row_tile = c.rows < static_cast<int>(f.full.extent(1)) ? c.rows : 0;
+            t.parallel = target_.threads > 1;
+            t.panel_outer = c.rows >= 2 * accumulation_rows();
+            loops = strategies::schedule_accumulation_tiles(p.schedule, f.func, info_.at(f.acc).func, shape_of(f), target_, t);
+            place_accumulator_owner_parts(p, f);
+        } else {
+            loops = strategies::schedule_row_tiles(p.schedule, f.func, shape_of(f), target_, c.dim, c.rows, target_.threads > 1);
+        }
+        sections_.at(f.name).tiling.sliding = c.sliding && !loops.row.empty();
+        loops_[f.name] = loops;
+        place_statistics(p, f);
+        std::string why;
+        if (f.role == Role::Output) why = "pipeline output";
+        else if (consumer_section.empty()) why = "read by several sections";
+        else why = "every tile of " + info_.at(consumer_section).canon + " needs all of it";
+        why += "; " + c.describe() + ", cost model " + std::to_string(static_cast<int64_t>(c.cost)) + " cycles";
+        p.stages.push_back(decision(f, "root", why, 1.0, 0));
+    }
+
+    void place_member(MegakernelPlan &p, const Info &f, const Section &s) {
+        placed_.insert(f.name);
+        section_of_[f.name] = s.tiling.root;
+        const strategies::TileLoops &root = loops_.at(s.tiling.root);
+        const std::string root_canon = info_.at(s.tiling.root).canon;
+        const bool sliding = s.tiling.sliding;
+        LoopRef compute{root_canon, sliding ? root.row : root.tile};
+        LoopRef store = sliding ? LoopRef{root_canon, root.tile} : LoopRef{};
+        if (compute.var.empty()) compute.var = root.tile;
+        const auto tile = tile_regions(s.tiling);
+        const double rho = tile.count(f.name) ? recompute(f, tile.at(f.name), s.tiling) : 1.0;
+        int64_t live = tile.count(f.name) ? tile.at(f.name).volume() * kElementBytes : 0;
+        if (sliding) {
+            SectionCandidate one = s.tiling;
+            one.rows = 1;
+            const auto rows = tile_regions(one);
+            if (rows.count(f.name)) live = rows.at(f.name).volume() * kElementBytes;
+        }
+        if (has_accumulation(f.name)) {
+            strategies::AccumulationTiling t;
+            t.placement = Placement::At;
+            t.at = compute;
+            t.store = store;
+            t.parallel = false;
+            t.panel_outer = !sliding && tile.count(f.name) && tile.at(f.name).extent(1) >= 2 * accumulation_rows();
+            loops_[f.name] = strategies::schedule_accumulation_tiles(p.schedule, f.func, info_.at(f.acc).func, shape_of(f), target_, t);
+            place_accumulator_owner_parts(p, f);
+        } else {
+            FuncSchedule fs{f.canon, Placement::At, compute, store, {}};
+            strategies::vectorize_stages(fs, f.func, shape_of(f), target_);
+            p.schedule.funcs.push_back(fs);
+            loops_[f.name] = {"", ""};
+        }
+        place_statistics(p, f);
+        std::ostringstream why;
+        why.precision(3);
+        why << (sliding ? "sliding window: stored per tile, computed per row of " : "computed per tile of ") << root_canon
+            << " instead of " << bytes_text(f.full.volume() * kElementBytes) << " at root";
+        if (rho > 1.0 + 1e-9) why << "; halo recompute " << rho << "x";
+        p.stages.push_back(decision(f, sliding ? "sliding in " + root_canon : "tile of " + root_canon, why.str(), rho, live));
+    }
+
+    void place_accumulator_owner_parts(MegakernelPlan &p, const Info &owner) {
+        const Info &acc = info_.at(owner.acc);
+        placed_.insert(acc.name);
+        p.stages.push_back(decision(acc, "registers in " + owner.canon,
+                                    "accumulated in register tiles (" + std::to_string(strategies::register_tile(target_, std::min(2 * lanes(), static_cast<int>(owner.full.extent(0)))).rows) +
+                                        " rows) of " + owner.canon,
+                                    1.0, 0));
+    }
+
+    // A normalization's statistics (and softmax's exponentials): per row of the stage.
+    void place_statistics(MegakernelPlan &p, const Info &stage) {
+        for (auto &[name, i] : info_) {
+            if (i.norm_stage != stage.name || placed_.count(name)) continue;
+            placed_.insert(name);
+            const std::string row = stage.func.args().size() > 1 ? stage.func.args()[1].name() : stage.func.args()[0].name();
+            FuncSchedule fs{i.canon, Placement::At, {stage.canon, row}, {}, {}};
+            if (!i.func.has_update_definition()) strategies::vectorize_stages(fs, i.func, shape_of(stage), target_);
+            p.schedule.funcs.push_back(fs);
+            p.stages.push_back(decision(i, "rows of " + stage.canon, "row statistic, computed per row inside " + stage.canon, 1.0,
+                                        stage.full.extent(0) * kElementBytes));
+        }
+    }
+
+    std::map<std::string, strategies::TileLoops> loops_;
+};
+
+}  // namespace
+
+std::string SectionCandidate::describe() const {
+    std::ostringstream o;
+    o << "tiles of " << rows << " along dimension " << dim << (sliding ? ", sliding window" : "");
+    return o.str();
+}
+
+MegakernelPlan plan_megakernel(const LoweredGraph &lowered, const TargetSpec &target, size_t candidate) {
+    return Planner(lowered, target).plan(candidate);
+}
+
+std::string explain(const MegakernelPlan &plan, const TargetSpec &target) {
+    std::ostringstream o;
+    o << "megakernel plan for target " << target.name << " (" << target.vector_bytes * 8 << "-bit vectors, " << target.registers
+      << " registers, L1 " << bytes_text(target.l1_bytes) << ", L2 " << bytes_text(target.l2_bytes) << ", " << target.threads
+      << " thread" << (target.threads == 1 ? "" : "s") << ")\n\n";
+    o << "stages:\n";
+    for (const StageDecision &d : plan.stages) {
+        o << "  " << d.func << ": " << d.placement << "\n      " << d.reason;
+        if (d.placement != "inline" && d.root_bytes) o << "\n      at root: " << bytes_text(d.root_bytes);
+        if (d.tile_bytes) o << "; per tile: " << bytes_text(d.tile_bytes) << " (" << d.cache << ")";
+        o << "\n";
+    }
+    if (!plan.candidates.empty()) {
+        o << "\nmain section candidates (cost model, cheapest first):\n";
+        for (size_t i = 0; i < plan.candidates.size() && i < 8; ++i) {
+            o << "  " << (i == plan.chosen ? "* " : "  ") << "#" << i << " " << plan.candidates[i].describe() << ": "
+              << static_cast<int64_t>(plan.candidates[i].cost) << " cycles\n";
+        }
+    }
+    for (const std::string &n : plan.notes) o << "note: " << n << "\n";
+    return o.str();
+}
+
+}  // namespace megalide

@@ -1,0 +1,157 @@
+#include "tiles.h"
+
+#include <algorithm>
+
+namespace megalide::strategies {
+
+namespace {
+
+LoopStep step(LoopStep::Kind kind, std::vector<std::string> vars, int factor = 0, const char *tail = "auto") {
+    LoopStep s;
+    s.kind = kind, s.vars = std::move(vars), s.factor = factor, s.tail = tail;
+    return s;
+}
+
+std::vector<std::string> arg_names(const Halide::Func &f) {
+    std::vector<std::string> names;
+    for (const Halide::Var &v : f.args()) names.push_back(v.name());
+    return names;
+}
+
+std::vector<std::string> rvar_names(const Halide::Func &f, int update) {
+    std::vector<std::string> names;
+    for (const auto &d : const_cast<Halide::Func &>(f).update(update).get_schedule().dims()) {
+        if (d.var.find('$') != std::string::npos) names.push_back(d.var);
+    }
+    return names;
+}
+
+// The outermost dimension (beyond `from`) with extent > 1, or `fallback`.
+int outer_dim(const Shape &shape, int from, int fallback) {
+    for (int d = static_cast<int>(shape.size()) - 1; d >= from; --d) {
+        if (shape[static_cast<size_t>(d)] > 1) return d;
+    }
+    return fallback;
+}
+
+// Vectorize the innermost dimension by whole vectors; GuardWithIf covers a ragged end.
+// Returns the name of the loop over vectors (or `var` if not split).
+std::string vectorize_inner(StageSchedule &st, const std::string &var, int extent, int lanes) {
+    if (extent < 4) return var;
+    const int width = std::min(lanes, extent >= lanes ? lanes : 8);
+    st.steps.push_back(step(LoopStep::Kind::Split, {var, var + "_vo", var + "_vi"}, width, "guard_with_if"));
+    st.steps.push_back(step(LoopStep::Kind::Vectorize, {var + "_vi"}));
+    return var + "_vo";
+}
+
+}  // namespace
+
+RegisterTile register_tile(const TargetSpec &target, int channel_extent) {
+    const int lanes = target.float_lanes();
+    RegisterTile t;
+    t.channels = channel_extent >= 2 * lanes ? 2 * lanes : channel_extent >= lanes ? lanes : channel_extent;
+    const int vectors = std::max(1, t.channels / lanes);
+    t.rows = std::max(1, std::min(8, (target.registers - 2 * vectors - 2) / vectors / 2));
+    return t;
+}
+
+TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc,
+                                      const Shape &shape, const TargetSpec &target, const AccumulationTiling &tiling) {
+    const std::vector<std::string> ev = arg_names(epilogue), av = arg_names(acc);
+    const int c_extent = shape[0], row_extent = shape.size() > 1 ? shape[1] : 1;
+    const RegisterTile reg = register_tile(target, c_extent);
+    const int cw = reg.channels, xw = std::min(row_extent, reg.rows);
+
+    FuncSchedule e{canonical_func_name(epilogue.name()), tiling.placement, tiling.at, tiling.store, {}};
+    StageSchedule es{0, {}};
+    const std::string c = ev[0], x = ev.size() > 1 ? ev[1] : "";
+    TileLoops loops;
+    es.steps.push_back(step(LoopStep::Kind::Split, {c, c + "_o", c + "_i"}, cw, "shift_inwards"));
+    std::string rows = x;
+    const bool row_tiles = !x.empty() && tiling.row_tile > 0 && tiling.row_tile < row_extent;
+    if (row_tiles) {
+        es.steps.push_back(step(LoopStep::Kind::Split, {x, x + "_t", x + "_r"}, tiling.row_tile, "shift_inwards"));
+        rows = x + "_r";
+        loops.tile = x + "_t";
+    }
+    if (!x.empty()) {
+        es.steps.push_back(step(LoopStep::Kind::Split, {rows, x + "_o", x + "_i"}, xw, "shift_inwards"));
+        std::vector<std::string> order = {c + "_i", x + "_i"};
+        if (tiling.panel_outer) order.insert(order.end(), {x + "_o", c + "_o"});
+        else order.insert(order.end(), {c + "_o", x + "_o"});
+        if (row_tiles) order.push_back(x + "_t");
+        es.steps.push_back(step(LoopStep::Kind::Reorder, order));
+    }
+    if (cw >= 4) es.steps.push_back(step(LoopStep::Kind::Vectorize, {c + "_i"}));
+    if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Unroll, {x + "_i"}));
+    const int par = outer_dim(shape, 2, 1);
+    if (loops.tile.empty()) loops.tile = x.empty() ? c + "_o" : par == 1 ? x + "_o" : ev[static_cast<size_t>(par)];
+    if (tiling.parallel && !x.empty() && row_extent * (par == 1 ? 1 : shape[static_cast<size_t>(par)]) > 1) {
+        es.steps.push_back(step(LoopStep::Kind::Parallel, {row_tiles ? loops.tile : par == 1 ? x + "_o" : ev[static_cast<size_t>(par)]}));
+    }
+    e.stages.push_back(es);
+    s.funcs.push_back(e);
+
+    const std::string innermost_tile = x.empty() ? c + "_o" : tiling.panel_outer ? x + "_o" : c + "_o";
+    FuncSchedule a{canonical_func_name(acc.name()), Placement::At, {canonical_func_name(epilogue.name()), innermost_tile}, {}, {}};
+    StageSchedule pure{0, {}}, update{1, {}};
+    if (cw >= 4) pure.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
+    if (av.size() > 1) pure.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
+    std::vector<std::string> order = {av[0]};
+    if (av.size() > 1) order.push_back(av[1]);
+    for (const std::string &r : rvar_names(acc, 0)) order.push_back(r);
+    update.steps.push_back(step(LoopStep::Kind::Reorder, order));
+    if (cw >= 4) update.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
+    if (av.size() > 1) update.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
+    a.stages = {pure, update};
+    s.funcs.push_back(a);
+    return loops;
+}
+
+TileLoops schedule_row_tiles(Schedule &s, const Halide::Func &f, const Shape &shape, const TargetSpec &target, int dim,
+                             int rows, bool parallel) {
+    const std::vector<std::string> vars = arg_names(f);
+    FuncSchedule fs{canonical_func_name(f.name()), Placement::Root, {}, {}, {}};
+    StageSchedule st{0, {}};
+    const std::string d = vars[static_cast<size_t>(dim)];
+    std::vector<std::string> order;
+    std::string inner = vars[0];
+    if (dim != 0) inner = vectorize_inner(st, vars[0], shape[0], target.float_lanes());
+    TileLoops loops{d + "_t", d + "_r"};
+    st.steps.push_back(step(LoopStep::Kind::Split, {d, loops.tile, loops.row}, std::min(rows, shape[static_cast<size_t>(dim)]), "shift_inwards"));
+    if (dim != 0) {
+        if (inner != vars[0]) order.push_back(vars[0] + "_vi");
+        order.push_back(inner);
+    }
+    for (size_t i = 1; i < vars.size(); ++i) {
+        if (static_cast<int>(i) != dim && (static_cast<int>(i) < dim || shape[i] > 1)) order.push_back(vars[i]);
+    }
+    if (dim == 0) order.insert(order.begin(), loops.row);
+    else order.push_back(loops.row);
+    order.push_back(loops.tile);
+    for (size_t i = static_cast<size_t>(dim) + 1; i < vars.size(); ++i) {
+        if (shape[i] <= 1) order.push_back(vars[i]);
+    }
+    st.steps.push_back(step(LoopStep::Kind::Reorder, order));
+    if (parallel && (shape[static_cast<size_t>(dim)] + rows - 1) / rows > 1) st.steps.push_back(step(LoopStep::Kind::Parallel, {loops.tile}));
+    fs.stages.push_back(st);
+    s.funcs.push_back(fs);
+    return loops;
+}
+
+void vectorize_stages(FuncSchedule &fs, const Halide::Func &f, const Shape &shape, const TargetSpec &target) {
+    const std::vector<std::string> vars = arg_names(f);
+    const int stages = 1 + static_cast<int>(f.function().updates().size());
+    for (int index = 0; index < stages; ++index) {
+        StageSchedule st{index, {}};
+        if (index > 0) {
+            std::vector<std::string> order = {vars[0]};
+            for (const std::string &r : rvar_names(f, index - 1)) order.push_back(r);
+            if (order.size() > 1) st.steps.push_back(step(LoopStep::Kind::Reorder, order));
+        }
+        if (!vars.empty() && !shape.empty()) vectorize_inner(st, vars[0], shape[0], target.float_lanes());
+        fs.stages.push_back(st);
+    }
+}
+
+}  // namespace megalide::strategies

@@ -1,0 +1,51 @@
+// Loop-nest building blocks shared by the strategies (internal to src/schedule): register
+// tiles for accumulations, row tiles for a section's root, vectorized pointwise stages.
+#pragma once
+
+#include <string>
+
+#include "megalide/schedule/strategy.h"
+
+namespace megalide::strategies {
+
+/// Register blocking of an accumulation: `channels` output channels (a multiple of the
+/// vector width where the layer has that many) by `rows` rows of accumulators.
+struct RegisterTile {
+    int channels = 1, rows = 1;
+};
+
+/// The register tile for an accumulation over `channel_extent` output channels: up to two
+/// vectors of channels, and as many rows as the register file holds next to the weight
+/// vectors and a broadcast input (AVX-512: 2 x 16 channels x 6 rows = 12 of 32 zmm).
+RegisterTile register_tile(const TargetSpec &target, int channel_extent);
+
+/// Where and how an accumulation tile runs.
+struct AccumulationTiling {
+    Placement placement = Placement::Root;
+    LoopRef at, store;
+    int row_tile = 0;          ///< > 0: rows grouped into tiles of this height, outermost (multiple of the register rows)
+    bool parallel = true;      ///< parallel over row tiles (or the outermost dimension)
+    bool panel_outer = false;  ///< channel panels outside the row blocks: a weight panel is reused across rows
+};
+
+/// The loops of a scheduled Func that others are computed at: `tile` (one row tile) and
+/// `row` (one row inside a tile; empty where rows are not a loop of their own).
+struct TileLoops {
+    std::string tile, row;
+};
+
+/// Tiles `epilogue` (dims: channels, rows, outer...) into register tiles and computes `acc`
+/// per tile, so its accumulators stay in registers across the whole reduction.
+TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc,
+                                      const Shape &shape, const TargetSpec &target, const AccumulationTiling &tiling);
+
+/// A section root without an accumulation: dimension `dim` split into tiles of `rows`
+/// (outermost, parallel if asked), the innermost dimension vectorized.
+TileLoops schedule_row_tiles(Schedule &s, const Halide::Func &f, const Shape &shape, const TargetSpec &target, int dim,
+                             int rows, bool parallel);
+
+/// Vectorizes every stage of `f` over its innermost dimension (update stages with the
+/// reduction loops outside it); no placement or parallelism.
+void vectorize_stages(FuncSchedule &fs, const Halide::Func &f, const Shape &shape, const TargetSpec &target);
+
+}  // namespace megalide::strategies

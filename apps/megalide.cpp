@@ -184,19 +184,6 @@ std::map<std::string, std::string> bind_inputs(const Options &o, const std::vect
     return files;
 }
 
-// A strategy name, or a path to a saved schedule (anything ending in .json).
-Schedule load_or_make_schedule(const std::string &what, const Graph &g, const LoweredGraph &lowered,
-                               const TargetSpec &target) {
-    if (what.size() > 5 && what.compare(what.size() - 5, 5, ".json") == 0) {
-        std::ifstream in(what);
-        if (!in) throw Error("schedule file '" + what + "': cannot open (" + std::strerror(errno) + ")");
-        std::stringstream text;
-        text << in.rdbuf();
-        return Schedule::from_json(text.str(), what);
-    }
-    return make_schedule(what, g, lowered, target);
-}
-
 void save_schedule(const Schedule &s, const std::string &path) {
     std::ofstream json(path), cpp(path + ".cpp");
     json << s.to_json();

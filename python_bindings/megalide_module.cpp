@@ -18,6 +18,7 @@
 #include "megalide/lower/lower.h"
 #include "megalide/onnx_import.h"
 #include "megalide/rewrite/rewrite.h"
+#include "megalide/schedule/megakernel.h"
 #include "megalide/schedule/strategy.h"
 
 namespace py = pybind11;
@@ -104,13 +105,20 @@ struct Model {
     Graph graph;
     std::string path;
 
-    Compiled compile(const std::string &strategy, int threads) {
+    Compiled compile(const std::string &strategy, int threads, int candidate) {
         Compiled c;
         c.graph = graph;
         c.lowered = lower(graph);
         const TargetSpec target = host_target_spec(threads);
         const auto t0 = std::chrono::steady_clock::now();
-        c.schedule = make_schedule(strategy, graph, c.lowered, target);
+        if (candidate < 0) throw Error("candidate must be >= 0, got " + std::to_string(candidate));
+        if (candidate > 0 && strategy != "megakernel") throw Error("candidate applies to the megakernel strategy only");
+        if (candidate > 0) {
+            c.schedule = plan_megakernel(c.lowered, target, static_cast<size_t>(candidate)).schedule;
+            c.schedule.graph = graph_fingerprint(graph);
+        } else {
+            c.schedule = load_or_make_schedule(strategy, graph, c.lowered, target);
+        }
         apply(c.schedule, graph, c.lowered, target);
         const auto t1 = std::chrono::steady_clock::now();
         c.lowered.pipeline.compile_jit(Halide::get_jit_target_from_environment());
@@ -148,9 +156,18 @@ PYBIND11_MODULE(megalide, m) {
                  return model;
              }),
              py::arg("path"), py::arg("rewrite") = true)
-        .def("compile", &Model::compile, py::arg("strategy") = "per_op", py::arg("threads") = 1,
-             "Lowers, schedules with `strategy` and JIT-compiles. The thread count shapes the schedule; "
-             "the worker pool size comes from HL_NUM_THREADS, read once per process.")
+        .def("compile", &Model::compile, py::arg("strategy") = "per_op", py::arg("threads") = 1, py::arg("candidate") = 0,
+             "Lowers, schedules with `strategy` (a name or a saved .json schedule) and JIT-compiles. The "
+             "thread count shapes the schedule; the worker pool size comes from HL_NUM_THREADS, read once "
+             "per process. `candidate` > 0 plans megakernel with the cost model's k-th ranked tiling.")
+        .def("explain", [](const Model &m, int threads, const std::string &target, int candidate) {
+                 LoweredGraph lowered = lower(m.graph);
+                 const TargetSpec t = target_spec(target, threads);
+                 MegakernelPlan plan = plan_megakernel(lowered, t, static_cast<size_t>(std::max(0, candidate)));
+                 return explain(plan, t);
+             },
+             py::arg("threads") = 1, py::arg("target") = "host", py::arg("candidate") = 0,
+             "The megakernel plan as text: placement per stage and why, and the ranked candidates.")
         .def("dump", [](const Model &m) { return m.graph.dump(); })
         .def_property_readonly("inputs", [](const Model &m) { return m.graph.inputs; })
         .def_property_readonly("outputs", [](const Model &m) { return m.graph.outputs; });

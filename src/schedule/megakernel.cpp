@@ -443,7 +443,7 @@ private:
             const double bytes = static_cast<double>(i.full.volume() * kElementBytes);
             if (bytes > target_.l2_bytes) outside_traffic += 2 * bytes;
         }
-        c.sliding = halo && !has_accumulation(c.root);
+        c.sliding = halo && (!has_accumulation(c.root) || c.dim > 1);
         double compute = 0, traffic = 0, working_set = 0;
         for (const std::string &m : computed) {
             const Info &i = info_.at(m);
@@ -474,7 +474,10 @@ private:
             const double bytes = static_cast<double>(region.volume() * kElementBytes);
             traffic += bytes * (bytes * 4 <= target_.l2_bytes ? 1 : n);
         }
-        if (working_set > target_.l2_bytes) traffic += 2 * working_set * n;
+        // A tile that spills L2 streams its intermediates from L3 on every pass over them
+        // (statistics, exponentials and the product each read a softmax row again): 8
+        // passes matches B4 on this machine (one 7 MB tile ran 1.7x slower than 128-row tiles).
+        if (working_set > target_.l2_bytes) traffic += 8 * working_set * n;
         c.cost = compute / (flops_per_cycle * target_.threads * balance) + traffic / kBytesPerCycle / std::min(n, target_.threads) +
                  kTileOverheadCycles * per_thread + outside / (flops_per_cycle * target_.threads) +
                  outside_traffic / kBytesPerCycle / target_.threads;
@@ -482,6 +485,23 @@ private:
     }
 
     bool has_accumulation(const std::string &f) const { return !info_.at(f).acc.empty(); }
+
+    // A tiling must leave every accumulation in the section all of its channels and at least
+    // one register tile of rows: its register tiles shift inwards at the edges, and a region
+    // narrower than a tile would shift outside the Func.
+    bool keeps_register_tiles(const SectionCandidate &c) {
+        SectionCandidate step = c;
+        if (c.sliding) step.rows = 1;  // a sliding window computes one root row at a time
+        const auto tile = tile_regions(step);
+        for (const std::string &m : members_for(c)) {
+            const Info &f = info_.at(m);
+            if (f.acc.empty() || !tile.count(m) || f.full.min.size() < 2) continue;
+            const Region &r = tile.at(m);
+            const int64_t rows = std::min<int64_t>(f.full.extent(1), strategies::register_tile(target_, static_cast<int>(f.full.extent(0))).rows);
+            if (r.extent(0) < f.full.extent(0) || r.extent(1) < rows) return false;
+        }
+        return true;
+    }
 
     int accumulation_rows() const { return strategies::register_tile(target_, 2 * lanes()).rows; }
 
@@ -492,9 +512,9 @@ private:
         for (int d = 0; d < dims; ++d) {
             const int extent = static_cast<int>(r.full.extent(static_cast<size_t>(d)));
             if (extent < 2 || (d == 0 && dims > 1)) continue;
-            if (has_accumulation(root) && d != 1) continue;  // register tiles split dimension 1
+            if (has_accumulation(root) && d != 1 && d != 2) continue;  // matrix rows, image columns or rows
             std::set<int> heights;
-            const int step = has_accumulation(root) ? accumulation_rows() : 1;
+            const int step = has_accumulation(root) && d == 1 ? accumulation_rows() : 1;
             for (int t = step; t < extent; t *= 2) heights.insert(t);
             for (int k = 1; k <= 16; k *= 2) heights.insert(std::max(step, (extent + k * target_.threads - 1) / (k * target_.threads)));
             heights.insert(extent);
@@ -502,6 +522,7 @@ private:
                 if (t > extent) continue;
                 SectionCandidate c{root, d, t, false, 0};
                 cost(c);
+                if (!keeps_register_tiles(c)) continue;
                 out.push_back(c);
             }
         }
@@ -528,7 +549,8 @@ private:
         strategies::TileLoops loops;
         if (has_accumulation(f.name)) {
             strategies::AccumulationTiling t;
-            t.row_tile = c.rows < static_cast<int>(f.full.extent(1)) ? c.rows : 0;
+            t.row_tile = c.rows;
+            t.tile_dim = c.dim;
             t.parallel = target_.threads > 1;
             t.panel_outer = c.rows >= 2 * accumulation_rows();
             loops = strategies::schedule_accumulation_tiles(p.schedule, f.func, info_.at(f.acc).func, shape_of(f), target_, t);

@@ -1,6 +1,10 @@
 #include "megalide/schedule/strategy.h"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <set>
 
 #include "megalide/schedule/megakernel.h"
@@ -108,6 +112,20 @@ Schedule make_schedule(const std::string &name, const Graph &graph, const Lowere
     }
     s.graph = graph_fingerprint(graph);
     return s;
+}
+
+Schedule load_schedule(const std::string &path) {
+    std::ifstream in(path);
+    if (!in) throw Error("schedule file '" + path + "': cannot open (" + std::strerror(errno) + ")");
+    std::stringstream text;
+    text << in.rdbuf();
+    return Schedule::from_json(text.str(), path);
+}
+
+Schedule load_or_make_schedule(const std::string &what, const Graph &graph, const LoweredGraph &lowered,
+                               const TargetSpec &target) {
+    if (what.size() > 5 && what.compare(what.size() - 5, 5, ".json") == 0) return load_schedule(what);
+    return make_schedule(what, graph, lowered, target);
 }
 
 void apply(const Schedule &schedule, const Graph &graph, LoweredGraph &lowered, const TargetSpec &target) {

@@ -67,26 +67,34 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     const std::string c = ev[0], x = ev.size() > 1 ? ev[1] : "";
     TileLoops loops;
     es.steps.push_back(step(LoopStep::Kind::Split, {c, c + "_o", c + "_i"}, cw, "shift_inwards"));
+    // A section root always gets its row-tile loop (one iteration when the tile is every
+    // row): the Funcs of its section are computed there, outside the register tiles.
+    const size_t td = static_cast<size_t>(tiling.tile_dim);
+    const bool row_tiles = !x.empty() && tiling.row_tile > 0 && td < ev.size();
+    const std::string t = row_tiles ? ev[td] : "";
+    const int t_extent = row_tiles ? shape[td] : 1;
     std::string rows = x;
-    const bool row_tiles = !x.empty() && tiling.row_tile > 0 && tiling.row_tile < row_extent;
     if (row_tiles) {
-        es.steps.push_back(step(LoopStep::Kind::Split, {x, x + "_t", x + "_r"}, tiling.row_tile, "shift_inwards"));
-        rows = x + "_r";
-        loops.tile = x + "_t";
+        es.steps.push_back(step(LoopStep::Kind::Split, {t, t + "_t", t + "_r"}, std::min(tiling.row_tile, t_extent), "shift_inwards"));
+        if (td == 1) rows = x + "_r";
+        loops.tile = t + "_t";
+        if (td > 1) loops.row = t + "_r";
     }
     if (!x.empty()) {
         es.steps.push_back(step(LoopStep::Kind::Split, {rows, x + "_o", x + "_i"}, xw, "shift_inwards"));
         std::vector<std::string> order = {c + "_i", x + "_i"};
         if (tiling.panel_outer) order.insert(order.end(), {x + "_o", c + "_o"});
         else order.insert(order.end(), {c + "_o", x + "_o"});
-        if (row_tiles) order.push_back(x + "_t");
+        if (row_tiles && td > 1) order.push_back(t + "_r");
+        if (row_tiles) order.push_back(t + "_t");
         es.steps.push_back(step(LoopStep::Kind::Reorder, order));
     }
     if (cw >= 4) es.steps.push_back(step(LoopStep::Kind::Vectorize, {c + "_i"}));
     if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Unroll, {x + "_i"}));
     const int par = outer_dim(shape, 2, 1);
     if (loops.tile.empty()) loops.tile = x.empty() ? c + "_o" : par == 1 ? x + "_o" : ev[static_cast<size_t>(par)];
-    if (tiling.parallel && !x.empty() && row_extent * (par == 1 ? 1 : shape[static_cast<size_t>(par)]) > 1) {
+    const bool one_tile = row_tiles && tiling.row_tile >= t_extent;
+    if (tiling.parallel && !x.empty() && row_extent * (par == 1 ? 1 : shape[static_cast<size_t>(par)]) > 1 && !one_tile) {
         es.steps.push_back(step(LoopStep::Kind::Parallel, {row_tiles ? loops.tile : par == 1 ? x + "_o" : ev[static_cast<size_t>(par)]}));
     }
     e.stages.push_back(es);

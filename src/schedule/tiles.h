@@ -23,7 +23,8 @@ RegisterTile register_tile(const TargetSpec &target, int channel_extent);
 struct AccumulationTiling {
     Placement placement = Placement::Root;
     LoopRef at, store;
-    int row_tile = 0;          ///< > 0: rows grouped into tiles of this height, outermost (multiple of the register rows)
+    int tile_dim = 1;          ///< the dimension row tiles split: 1 (matrix rows, image columns) or 2 (image rows)
+    int row_tile = 0;          ///< > 0: rows grouped into tiles of this height (all rows if larger), outermost
     bool parallel = true;      ///< parallel over row tiles (or the outermost dimension)
     bool panel_outer = false;  ///< channel panels outside the row blocks: a weight panel is reused across rows
 };

@@ -42,6 +42,13 @@ std::vector<std::string> strategy_names();
 Schedule make_schedule(const std::string &name, const Graph &graph, const LoweredGraph &lowered,
                        const TargetSpec &target);
 
+/// Reads a schedule saved as JSON; throws Error naming the file if it cannot be read or parsed.
+Schedule load_schedule(const std::string &path);
+
+/// A strategy name, or a path to a saved schedule (anything ending in .json).
+Schedule load_or_make_schedule(const std::string &strategy_or_file, const Graph &graph, const LoweredGraph &lowered,
+                               const TargetSpec &target);
+
 /// Applies a schedule made by any strategy or loaded from JSON: Funcs, or the autoscheduler
 /// it names (loading the plugin from the Halide package). Throws ScheduleError if it was made
 /// for another graph.

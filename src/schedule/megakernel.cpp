@@ -49,6 +49,27 @@ struct Section {
     std::set<std::string> members;  ///< materialized Funcs computed per tile (not the root)
 };
 
+// True when some call `consumer` makes to `producer` indexes it with the consumer's
+// innermost variable: the consumer loads vectors of it (else it broadcasts scalars).
+bool reads_vectors_of(const Halide::Internal::Function &consumer, const std::string &producer) {
+    struct Visitor : Halide::Internal::IRGraphVisitor {
+        const std::string &producer, &inner;
+        bool found = false;
+        Visitor(const std::string &p, const std::string &i) : producer(p), inner(i) {}
+        using IRGraphVisitor::visit;
+        void visit(const Halide::Internal::Call *c) override {
+            IRGraphVisitor::visit(c);
+            if (c->name != producer) return;
+            for (const Halide::Expr &a : c->args) found |= Halide::Internal::expr_uses_var(a, inner);
+        }
+    } visitor(producer, consumer.args().at(0));
+    for (const Halide::Expr &e : consumer.definition().values()) e.accept(&visitor);
+    for (const auto &u : consumer.updates()) {
+        for (const Halide::Expr &e : u.values()) e.accept(&visitor);
+    }
+    return visitor.found;
+}
+
 // True when every call `consumer` makes to `producer` passes the consumer's own pure
 // variables in order (or a constant along a dimension of extent 1): an elementwise use,
 // e.g. a bias, activation or residual add.
@@ -271,14 +292,21 @@ private:
         }
         bool contiguous = false;
         const bool is_relabel = relabel(f.func.function(), &contiguous);
+        // An accumulation reads its operands many times: a computed operand (a padding's
+        // select) is computed once and stored; a relabeled one is packed when it is loaded as
+        // vectors across its layout, and read in place when it is contiguous or broadcast.
         bool read_by_accumulation = false;
-        for (const std::string &c : graph_.consumers(f.name)) read_by_accumulation |= info_.at(c).role == Role::Accumulator;
+        for (const std::string &c : graph_.consumers(f.name)) {
+            const Info &reader = info_.at(c);
+            read_by_accumulation |= reader.role == Role::Accumulator && (!is_relabel || reads_vectors_of(reader.func.function(), f.name));
+        }
         if (read_by_accumulation && !(is_relabel && contiguous)) {
             f.materialized = true;  // read many times by a reduction: compute once, pack
             return;
         }
-        f.inline_reason = is_relabel ? "relabeling, folded into the index of its readers"
-                                     : "pointwise, recomputed where it is read (read once per element)";
+        f.inline_reason = read_by_accumulation ? "relabeling, folded into the index of its readers"
+                          : is_relabel         ? "relabeling, folded into the index of its readers (read as broadcast scalars)"
+                                               : "pointwise, recomputed where it is read (read once per element)";
     }
 
     // An accumulation's epilogue (bias, activation) and the elementwise stages after it
@@ -292,6 +320,8 @@ private:
             const bool same_shape = next.full.min == info_.at(at).full.min && next.full.max == info_.at(at).full.max;
             const bool elementwise = (next.role == Role::Pure || next.role == Role::Output) && next.norm_stage.empty() &&
                                      !next.func.has_update_definition() && pointwise_of(next.func.function(), next.full, at);
+            // (A zero-padding consumer is not absorbed: computing the accumulation at clamped
+            // coordinates gives its register tiles variable extents; B1 ran 2.2x slower.)
             if (!same_shape || !elementwise || !next.acc.empty()) break;
             bool normalization = false;
             for (const std::string &p : graph_.producers(next.name)) normalization |= info_.at(p).norm_stage == next.name;
@@ -359,7 +389,6 @@ private:
                 inside.insert(f.name);  // follows its owner
                 continue;
             }
-            if (std::getenv("MEGALIDE_DEBUG_PLAN")) std::fprintf(stderr, "%s rows %d: %s recompute %g\n", c.root.c_str(), c.rows, f.name.c_str(), recompute(f, tile.at(f.name), c));
             if (recompute(f, tile.at(f.name), c) > kMaxRecompute) continue;
             inside.insert(f.name);
             members.insert(f.name);
@@ -526,7 +555,11 @@ private:
                 out.push_back(c);
             }
         }
-        if (out.empty()) out.push_back({root, 0, 1, false, 0});
+        if (out.empty()) {
+            // Nothing worth tiling (a vector, a single row): one tile of everything.
+            const int d = dims > 1 ? 1 : 0;
+            out.push_back({root, d, static_cast<int>(r.full.extent(static_cast<size_t>(d))), false, 0});
+        }
         std::stable_sort(out.begin(), out.end(), [](const SectionCandidate &a, const SectionCandidate &b) { return a.cost < b.cost; });
         return out;
     }
@@ -578,6 +611,8 @@ private:
         LoopRef compute{root_canon, sliding ? root.row : root.tile};
         LoopRef store = sliding ? LoopRef{root_canon, root.tile} : LoopRef{};
         if (compute.var.empty()) compute.var = root.tile;
+        const Placement placement = compute.var.empty() ? Placement::Root : Placement::At;  // a root without tiles
+        if (placement == Placement::Root) compute = store = {};
         const auto tile = tile_regions(s.tiling);
         const double rho = tile.count(f.name) ? recompute(f, tile.at(f.name), s.tiling) : 1.0;
         int64_t live = tile.count(f.name) ? tile.at(f.name).volume() * kElementBytes : 0;
@@ -589,7 +624,7 @@ private:
         }
         if (has_accumulation(f.name)) {
             strategies::AccumulationTiling t;
-            t.placement = Placement::At;
+            t.placement = placement;
             t.at = compute;
             t.store = store;
             t.parallel = false;
@@ -597,7 +632,7 @@ private:
             loops_[f.name] = strategies::schedule_accumulation_tiles(p.schedule, f.func, info_.at(f.acc).func, shape_of(f), target_, t);
             place_accumulator_owner_parts(p, f);
         } else {
-            FuncSchedule fs{f.canon, Placement::At, compute, store, {}};
+            FuncSchedule fs{f.canon, placement, compute, store, {}};
             strategies::vectorize_stages(fs, f.func, shape_of(f), target_);
             p.schedule.funcs.push_back(fs);
             loops_[f.name] = {"", ""};

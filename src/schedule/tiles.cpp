@@ -1,6 +1,7 @@
 #include "tiles.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace megalide::strategies {
 
@@ -48,11 +49,26 @@ std::string vectorize_inner(StageSchedule &st, const std::string &var, int exten
 
 RegisterTile register_tile(const TargetSpec &target, int channel_extent) {
     const int lanes = target.float_lanes();
-    RegisterTile t;
-    t.channels = channel_extent >= 2 * lanes ? 2 * lanes : channel_extent >= lanes ? lanes : channel_extent;
-    const int vectors = std::max(1, t.channels / lanes);
-    t.rows = std::max(1, std::min(8, (target.registers - 2 * vectors - 2) / vectors / 2));
-    return t;
+    if (channel_extent < lanes) return {channel_extent, std::max(1, std::min(8, (target.registers - 3) / 1))};
+    // Candidate widths: one to three whole vectors, or all the channels when a few vectors
+    // and a half cover them (24 = 16 + 8 lanes). Each reduction step loads `vectors` weight
+    // vectors and broadcasts `rows` inputs for vectors x rows FMAs; two FMA pipes and about
+    // as many loads per cycle. Padding the last tile of channels is wasted work.
+    RegisterTile best{lanes, 1};
+    double best_cost = 1e30;
+    std::vector<int> widths = {lanes, 2 * lanes, 3 * lanes};
+    if (channel_extent % 8 == 0 && channel_extent <= 3 * lanes) widths.push_back(channel_extent);
+    for (int width : widths) {
+        if (width > channel_extent) continue;
+        const int vectors = (width + lanes - 1) / lanes;
+        const int rows = std::max(1, std::min(8, (target.registers - vectors - 2) / vectors));
+        const double tiles = std::ceil(static_cast<double>(channel_extent) / width);
+        const double waste = tiles * vectors * lanes / channel_extent;
+        const double fmas = vectors * rows, loads = vectors + rows;
+        const double cost = waste * std::max(fmas, loads) / 2 / fmas;
+        if (cost < best_cost - 1e-9) best = {width, rows}, best_cost = cost;
+    }
+    return best;
 }
 
 TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc,
@@ -70,7 +86,7 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     // A section root always gets its row-tile loop (one iteration when the tile is every
     // row): the Funcs of its section are computed there, outside the register tiles.
     const size_t td = static_cast<size_t>(tiling.tile_dim);
-    const bool row_tiles = !x.empty() && tiling.row_tile > 0 && td < ev.size();
+    const bool row_tiles = !x.empty() && tiling.row_tile > 0 && td >= 1 && td < ev.size();
     const std::string t = row_tiles ? ev[td] : "";
     const int t_extent = row_tiles ? shape[td] : 1;
     std::string rows = x;
@@ -92,7 +108,6 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     if (cw >= 4) es.steps.push_back(step(LoopStep::Kind::Vectorize, {c + "_i"}));
     if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Unroll, {x + "_i"}));
     const int par = outer_dim(shape, 2, 1);
-    if (loops.tile.empty()) loops.tile = x.empty() ? c + "_o" : par == 1 ? x + "_o" : ev[static_cast<size_t>(par)];
     const bool one_tile = row_tiles && tiling.row_tile >= t_extent;
     if (tiling.parallel && !x.empty() && row_extent * (par == 1 ? 1 : shape[static_cast<size_t>(par)]) > 1 && !one_tile) {
         es.steps.push_back(step(LoopStep::Kind::Parallel, {row_tiles ? loops.tile : par == 1 ? x + "_o" : ev[static_cast<size_t>(par)]}));

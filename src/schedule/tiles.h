@@ -29,8 +29,9 @@ struct AccumulationTiling {
     bool panel_outer = false;  ///< channel panels outside the row blocks: a weight panel is reused across rows
 };
 
-/// The loops of a scheduled Func that others are computed at: `tile` (one row tile) and
-/// `row` (one row inside a tile; empty where rows are not a loop of their own).
+/// The loops of a scheduled Func that others are computed at: `tile` (one row tile; empty
+/// when the Func has no row tiles) and `row` (one row inside a tile; empty where rows are
+/// not a loop of their own).
 struct TileLoops {
     std::string tile, row;
 };

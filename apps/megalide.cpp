@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -27,6 +28,7 @@
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/schedule/megakernel.h"
 #include "megalide/schedule/strategy.h"
+#include "megalide/schedule/tune.h"
 
 using namespace megalide;
 
@@ -35,7 +37,7 @@ namespace {
 const char *kUsage =
     "usage: megalide run MODEL.onnx [--input NAME=FILE.npy]... [FILE.npy]... --output DIR [options]\n"
     "       megalide info MODEL.onnx [options]\n"
-    "       megalide explain MODEL.onnx [--target T] [--threads N] [--candidate K]\n"
+    "       megalide explain MODEL.onnx [--target T] [--threads N] [--candidate K] [--tune N]\n"
     "       megalide bench [--blocks B1,...] [--strategies ...] [--peers ...] [--threads 1,2] [--runs N]\n"
     "                      [--csv FILE] [--markdown FILE] [--chart FILE.png]   (see megalide bench --help)\n"
     "\n"
@@ -55,6 +57,9 @@ const char *kUsage =
     "  --target T         explain: the target to plan for (host, x86-64-avx512, x86-64-avx2;\n"
     "                     default host)\n"
     "  --candidate K      explain: plan with the cost model's K-th ranked tiling (default 0)\n"
+    "  --tune N           megakernel: time the cost model's top N tilings here, keep the fastest;\n"
+    "                     it is saved under schedules/tuned (or $MEGALIDE_SCHEDULE_DIR) and used\n"
+    "                     by --schedule megakernel from then on\n"
     "  --save-schedule F  write the schedule used as JSON to F (and its Halide C++ to F.cpp)\n"
     "  --no-rewrite       skip the graph rewrites\n"
     "  --quiet            no progress output\n";
@@ -65,7 +70,7 @@ struct UsageError : std::runtime_error {
 
 struct Options {
     std::string command, model, output_dir, schedule = "per_op", save_schedule, target = "host";
-    int threads = 0, candidate = 0;
+    int threads = 0, candidate = 0, tune = 0;
     std::vector<std::pair<std::string, std::string>> named_inputs;  // name, file
     std::vector<std::string> positional_inputs;
     bool rewrite = true, quiet = false;
@@ -108,6 +113,12 @@ Options parse(int argc, char **argv) {
             const long k = std::strtol(v.c_str(), &end, 10);
             if (*end || k < 0 || k > 1000) throw UsageError("--candidate needs a non-negative integer, got '" + v + "'");
             o.candidate = static_cast<int>(k);
+        } else if (a == "--tune") {
+            const std::string &v = value();
+            char *end = nullptr;
+            const long n = std::strtol(v.c_str(), &end, 10);
+            if (*end || n < 1 || n > 64) throw UsageError("--tune needs a candidate count from 1 to 64, got '" + v + "'");
+            o.tune = static_cast<int>(n);
         } else if (a == "--no-rewrite") {
             o.rewrite = false;
         } else if (a == "--quiet") {
@@ -123,6 +134,10 @@ Options parse(int argc, char **argv) {
         }
     }
     if (o.model.empty()) throw UsageError("no model given");
+    if (o.tune && o.command == "run" && o.schedule != "megakernel") {
+        throw UsageError("--tune applies to --schedule megakernel (got --schedule " + o.schedule + ")");
+    }
+    if (o.tune && o.command == "info") throw UsageError("info does not tune");
     if (o.command == "run" && o.output_dir.empty()) throw UsageError("run needs --output DIR");
     if (o.command != "run" && (!o.named_inputs.empty() || !o.output_dir.empty())) {
         throw UsageError(o.command + " takes no inputs or output directory");
@@ -146,6 +161,11 @@ public:
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
         std::fprintf(stderr, " %.0f ms\n", ms);
         open_ = false;
+    }
+    void note(const std::string &line) {
+        if (quiet_) return;
+        finish();
+        std::fprintf(stderr, "[megalide]   %s\n", line.c_str());
     }
     ~Progress() { finish(); }
 
@@ -215,6 +235,15 @@ Graph load(const Options &o, const ImportOptions &import, Progress &progress) {
     return g;
 }
 
+// Tunes the megakernel plan, one progress line per measured candidate.
+TuneResult tune(const Graph &g, const TargetSpec &target, int n, Progress &progress) {
+    progress.step("tuning: timing the cost model's top " + std::to_string(n) + " tilings");
+    progress.finish();
+    TuneResult t = tune_megakernel(g, target, n, [&](const std::string &line) { progress.note(line); });
+    progress.note("fastest: candidate #" + std::to_string(t.measured[t.best].rank) + ", saved to " + t.path);
+    return t;
+}
+
 int run_command(const Options &o) {
     Progress progress(o.quiet);
     if (o.command == "info") {
@@ -230,11 +259,30 @@ int run_command(const Options &o) {
         const TargetSpec target = target_spec(o.target, o.threads ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
         progress.step("lowering to one Halide pipeline");
         LoweredGraph lowered = lower(g);
+        size_t candidate = static_cast<size_t>(o.candidate);
+        std::string tuned;
+        if (o.tune) {
+            const TuneResult t = tune(g, target, o.tune, progress);
+            candidate = t.measured[t.best].rank;
+            tuned = "measured (--tune " + std::to_string(o.tune) + "):\n";
+            for (size_t i = 0; i < t.measured.size(); ++i) {
+                char line[160];
+                std::snprintf(line, sizeof line, "  %s#%zu %s: %.3f ms\n", i == t.best ? "* " : "  ", t.measured[i].rank,
+                              t.measured[i].tiling.describe().c_str(), t.measured[i].median_ms);
+                tuned += line;
+            }
+            tuned += "saved to " + t.path + "\n";
+        } else if (std::filesystem::exists(tuned_schedule_path(g, target))) {
+            tuned = "a tuned schedule for this graph, target and thread count is saved at " + tuned_schedule_path(g, target) +
+                    "; --schedule megakernel runs it instead of this plan\n";
+        }
         progress.step("planning");
-        MegakernelPlan plan = plan_megakernel(lowered, target, static_cast<size_t>(o.candidate));
+        MegakernelPlan plan = plan_megakernel(lowered, target, candidate);
         plan.schedule.graph = graph_fingerprint(g);
         progress.finish();
-        std::printf("%s\nloop nest:\n", explain(plan, target).c_str());
+        std::printf("%s", explain(plan, target).c_str());
+        if (!tuned.empty()) std::printf("\n%s", tuned.c_str());
+        std::printf("\nloop nest:\n");
         std::fflush(stdout);
         apply(plan.schedule, g, lowered, target);
         std::fflush(stdout);
@@ -260,8 +308,13 @@ int run_command(const Options &o) {
     progress.step("lowering to one Halide pipeline");
     LoweredGraph lowered = lower(g);
     const TargetSpec target = host_target_spec(o.threads ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
-    progress.step("scheduling (" + o.schedule + ")");
-    Schedule schedule = load_or_make_schedule(o.schedule, g, lowered, target);
+    Schedule schedule;
+    if (o.tune) {
+        schedule = tune(g, target, o.tune, progress).schedule;
+    } else {
+        progress.step("scheduling (" + o.schedule + ")");
+        schedule = load_or_make_schedule(o.schedule, g, lowered, target);
+    }
     apply(schedule, g, lowered, target);
     if (!o.save_schedule.empty()) save_schedule(schedule, o.save_schedule);
     std::vector<HostArray> inputs;

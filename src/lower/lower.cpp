@@ -135,6 +135,11 @@ private:
         return name;
     }
 
+    // A Func's name without the "$N" Halide appends when a process lowers a graph again:
+    // names derived from it stay the same from one lowering to the next, so saved
+    // schedules find them.
+    static std::string stem_of(const std::string &name) { return name.substr(0, name.find('$')); }
+
     [[noreturn]] void fail(const Node &n, const std::string &what) { throw Error(n.label() + ": " + what); }
 
     Lowered constant(const std::string &name, const HostArray &c) {
@@ -162,7 +167,7 @@ private:
         if (v.dim_of_axis == layout) return v;
         std::vector<int> perm(layout.size());
         for (size_t a = 0; a < layout.size(); ++a) perm[static_cast<size_t>(layout[a])] = v.dim_of_axis[a];
-        Tensor t = layers::transpose(func_name(v.t.name() + "_relayout"), v.t, perm);
+        Tensor t = layers::transpose(func_name(stem_of(v.t.name()) + "_relayout"), v.t, perm);
         t.type = v.t.type;
         return {t, layout};
     }
@@ -204,7 +209,7 @@ private:
         Shape shape = p.t.shape;
         shape.resize(static_cast<size_t>(rank), 1);
         std::vector<Var> vars = make_vars(rank);
-        Func f(func_name(v.t.name() + "_rank" + std::to_string(rank)));
+        Func f(func_name(stem_of(v.t.name()) + "_rank" + std::to_string(rank)));
         f(vars) = p.t(std::vector<Expr>(vars.begin(), vars.begin() + p.rank()));
         Tensor t{f, shape, v.t.type};
         return {t, plain_layout(rank)};

@@ -148,6 +148,10 @@ public:
             Info &f = info_.at(*it);
             if (!f.materialized || placed_.count(f.name)) continue;
             if (f.role == Role::Accumulator || !f.norm_stage.empty()) continue;  // placed with their owner
+            if (f.role == Role::Statistic) {
+                place_fallback(p, f);
+                continue;
+            }
             std::string section = section_of_consumers(f);
             if (!section.empty() && sections_.at(section).members.count(f.name)) {
                 place_member(p, f, sections_.at(section));
@@ -180,6 +184,7 @@ private:
     CallGraph graph_;
     std::map<std::string, Info> info_;
     std::map<std::string, std::string> owner_of_acc_;   // accumulator -> the Func tiling it
+    std::set<std::string> chained_;                     // Funcs an epilogue chain runs through
     std::map<std::string, Section> sections_;           // by root
     std::map<std::string, std::string> section_of_;     // materialized Func -> its section's root
     std::set<std::string> placed_;
@@ -295,18 +300,21 @@ private:
         // An accumulation reads its operands many times: a computed operand (a padding's
         // select) is computed once and stored; a relabeled one is packed when it is loaded as
         // vectors across its layout, and read in place when it is contiguous or broadcast.
-        bool read_by_accumulation = false;
+        bool read_by_accumulation = false, broadcast = false;
         for (const std::string &c : graph_.consumers(f.name)) {
             const Info &reader = info_.at(c);
-            read_by_accumulation |= reader.role == Role::Accumulator && (!is_relabel || reads_vectors_of(reader.func.function(), f.name));
+            if (reader.role != Role::Accumulator) continue;
+            const bool vectors = !is_relabel || reads_vectors_of(reader.func.function(), f.name);
+            read_by_accumulation |= vectors;
+            broadcast |= !vectors;
         }
         if (read_by_accumulation && !(is_relabel && contiguous)) {
             f.materialized = true;  // read many times by a reduction: compute once, pack
             return;
         }
-        f.inline_reason = read_by_accumulation ? "relabeling, folded into the index of its readers"
-                          : is_relabel         ? "relabeling, folded into the index of its readers (read as broadcast scalars)"
-                                               : "pointwise, recomputed where it is read (read once per element)";
+        f.inline_reason = !is_relabel ? "pointwise, recomputed where it is read (read once per element)"
+                          : broadcast ? "relabeling, folded into the index of its readers (an accumulation broadcasts it)"
+                                      : "relabeling, folded into the index of its readers";
     }
 
     // An accumulation's epilogue (bias, activation) and the elementwise stages after it
@@ -322,7 +330,9 @@ private:
                                      !next.func.has_update_definition() && pointwise_of(next.func.function(), next.full, at);
             // (A zero-padding consumer is not absorbed: computing the accumulation at clamped
             // coordinates gives its register tiles variable extents; B1 ran 2.2x slower.)
-            if (!same_shape || !elementwise || !next.acc.empty()) break;
+            // Two accumulations meeting in one elementwise stage (a residual add of a conv and
+            // a downsampling conv): only the first chain passes through it.
+            if (!same_shape || !elementwise || !next.acc.empty() || chained_.count(next.name)) break;
             bool normalization = false;
             for (const std::string &p : graph_.producers(next.name)) normalization |= info_.at(p).norm_stage == next.name;
             if (normalization) break;
@@ -337,8 +347,10 @@ private:
         owner.materialized = true;
         owner_of_acc_[e.acc] = at;
         std::string walk = e.name;
+        chained_.insert(at);
         while (walk != at) {
             Info &w = info_.at(walk);
+            chained_.insert(walk);
             w.materialized = false;
             w.acc.clear();
             w.inline_reason = "epilogue, inlined into the accumulation tile of " + owner.canon;
@@ -389,6 +401,7 @@ private:
                 inside.insert(f.name);  // follows its owner
                 continue;
             }
+            if (f.role == Role::Statistic) continue;  // a root of its own (place_fallback)
             if (recompute(f, tile.at(f.name), c) > kMaxRecompute) continue;
             inside.insert(f.name);
             members.insert(f.name);
@@ -644,6 +657,22 @@ private:
             << " instead of " << bytes_text(f.full.volume() * kElementBytes) << " at root";
         if (rho > 1.0 + 1e-9) why << "; halo recompute " << rho << "x";
         p.stages.push_back(decision(f, sliding ? "sliding in " + root_canon : "tile of " + root_canon, why.str(), rho, live));
+    }
+
+    // A reduction that is neither an accumulation nor a row statistic (a global pooling, a
+    // reduction over rows): the planner does not tile it and falls back to per_op's choice
+    // for it, at root and vectorized; its producers form sections of their own.
+    void place_fallback(MegakernelPlan &p, const Info &f) {
+        placed_.insert(f.name);
+        section_of_[f.name] = f.name;
+        sections_[f.name] = Section{{f.name, 0, 1, false, 0}, {}};
+        loops_[f.name] = {"", ""};
+        FuncSchedule fs{f.canon, Placement::Root, {}, {}, {}};
+        strategies::vectorize_stages(fs, f.func, shape_of(f), target_);
+        p.schedule.funcs.push_back(fs);
+        notes_.push_back(f.canon + " is a reduction the planner does not fuse (neither an accumulation nor a row statistic): "
+                                   "it falls back to per_op's placement, at root, and its producers start new sections");
+        p.stages.push_back(decision(f, "root", "fallback to per_op: a reduction the planner does not fuse", 1.0, 0));
     }
 
     void place_accumulator_owner_parts(MegakernelPlan &p, const Info &owner) {

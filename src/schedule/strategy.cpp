@@ -2,12 +2,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <set>
 
 #include "megalide/schedule/megakernel.h"
+#include "megalide/schedule/tune.h"
 #include "per_op.h"
 
 namespace megalide {
@@ -100,6 +102,12 @@ Schedule make_schedule(const std::string &name, const Graph &graph, const Lowere
     } else if (name == "per_op") {
         s = strategies::per_op(lowered, target);
     } else if (name == "megakernel") {
+        // A schedule tuned for this graph, target and thread count wins over the cost model.
+        const std::string tuned = tuned_schedule_path(graph, target);
+        if (std::filesystem::exists(tuned)) {
+            s = load_schedule(tuned);
+            if (s.graph == graph_fingerprint(graph)) return s;
+        }
         s = plan_megakernel(lowered, target).schedule;
     } else if (const Autoscheduler *a = find_autoscheduler(name)) {
         s.strategy = name;

@@ -164,6 +164,7 @@ TileLoops schedule_row_tiles(Schedule &s, const Halide::Func &f, const Shape &sh
 
 void vectorize_stages(FuncSchedule &fs, const Halide::Func &f, const Shape &shape, const TargetSpec &target) {
     const std::vector<std::string> vars = arg_names(f);
+    if (vars.empty()) return;  // a scalar
     const int stages = 1 + static_cast<int>(f.function().updates().size());
     for (int index = 0; index < stages; ++index) {
         StageSchedule st{index, {}};

@@ -20,6 +20,7 @@
 #include "megalide/error.h"
 #include "megalide/graph/shape_inference.h"
 #include "megalide/lower/lower.h"
+#include "megalide/schedule/strategy.h"
 #include "megalide/onnx_import.h"
 
 namespace fs = std::filesystem;
@@ -115,8 +116,9 @@ std::string compare(const HostArray &got, const HostArray &want) {
     return "";
 }
 
-// Runs every data set of one node test; returns "" on success, else what went wrong.
-std::string run_case(const std::string &name) {
+// Runs every data set of one node test with `strategy` ("" = every stage at root, no
+// fusion); returns "" on success, else what went wrong.
+std::string run_case(const std::string &name, const std::string &strategy = "") {
     const fs::path dir = fs::path(data_root()) / name, model = dir / "model.onnx";
     const std::vector<std::string> frozen_names = shape_operand_inputs(model.string());
     std::ifstream in(model, std::ios::binary);
@@ -146,7 +148,12 @@ std::string run_case(const std::string &name) {
         try {
             Graph graph = import_onnx(model.string(), options);
             LoweredGraph lowered = lower(graph);
-            schedule_stages_at_root(lowered);
+            if (strategy.empty()) {
+                schedule_stages_at_root(lowered);
+            } else {
+                const TargetSpec target = host_target_spec(2);
+                apply(make_schedule(strategy, graph, lowered, target), graph, lowered, target);
+            }
             std::vector<HostArray> outputs = run(lowered, runtime_inputs);
             if (outputs.size() != out_files.size()) return "output count differs";
             for (size_t i = 0; i < outputs.size(); ++i) {
@@ -179,6 +186,20 @@ TEST_P(OnnxNode, MatchesExpectedOutputs) {
 std::string param_name(const ::testing::TestParamInfo<std::string> &info) { return info.param; }
 
 INSTANTIATE_TEST_SUITE_P(Node, OnnxNode, ::testing::ValuesIn(census().in_scope), param_name);
+
+// Fused equals unfused: the megakernel plan (two threads' worth of tiles) meets the same
+// reference data within the same tolerance as the unfused, every stage at root, run above.
+// Expected failures are skipped here: they fail before scheduling matters.
+class OnnxNodeMegakernel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OnnxNodeMegakernel, MatchesExpectedOutputs) {
+    const std::string &name = GetParam();
+    if (expected_failures().count(name)) GTEST_SKIP() << "expected failure: " << expected_failures().at(name);
+    const std::string result = run_case(name, "megakernel");
+    EXPECT_TRUE(result.empty()) << name << " (megakernel): " << result;
+}
+
+INSTANTIATE_TEST_SUITE_P(Megakernel, OnnxNodeMegakernel, ::testing::ValuesIn(census().in_scope), param_name);
 
 // The census itself: the data is there, and the in-scope list is not empty.
 TEST(OnnxNodeCensus, DataPresent) {

@@ -219,6 +219,60 @@ TEST_F(Cli, SchedulesByNameOrFileAndTheirErrors) {
     EXPECT_TRUE(empty_dir(path("o3")));
 }
 
+TEST_F(Cli, ExplainPrintsThePlanAndRejectsUnknownTargets) {
+    const std::string m = model("relu.onnx", "Relu", {1, 8, 6, 6});
+    Result r = megalide("explain " + m + " --threads 2");
+    ASSERT_EQ(r.status, 0) << r.output;
+    for (const char *part : {"megakernel plan for target host", "out_y: root", "main section candidates", "loop nest:"}) {
+        EXPECT_NE(r.output.find(part), std::string::npos) << part << "\n" << r.output;
+    }
+    r = megalide("explain " + m + " --target hexagon-v99");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("unknown target 'hexagon-v99' (known: host, x86-64-avx512, x86-64-avx2)"), std::string::npos) << r.output;
+    r = megalide("explain " + m + " --target x86-64-avx2");
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("256-bit vectors, 16 registers"), std::string::npos) << r.output;
+    EXPECT_EQ(megalide("explain " + m + " --candidate -1").status, 2);
+    EXPECT_EQ(megalide("explain " + m + " --output somewhere").status, 2);
+}
+
+TEST_F(Cli, ExplainSaysWhereThePlannerFallsBack) {
+    // A global average pool is a reduction the planner does not fuse: per_op's placement.
+    const std::string m = model("gap.onnx", "GlobalAveragePool", {1, 3, 4, 4});
+    const Result r = megalide("explain " + m);
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("note: y_sum is a reduction the planner does not fuse"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("falls back to per_op"), std::string::npos) << r.output;
+    const std::string x = npy_float("x.npy", {1, 3, 4, 4}, 0);
+    const Result run = megalide("run " + m + " " + x + " --output " + path("out") + " --schedule megakernel");
+    ASSERT_EQ(run.status, 0) << run.output;
+    const HostArray y = npy::read(path("out/y.npy"));
+    const std::vector<double> v = y.to_doubles();
+    ASSERT_EQ(v.size(), 3u);
+    for (int c = 0; c < 3; ++c) EXPECT_DOUBLE_EQ(v[static_cast<size_t>(c)], 16 * c + 7.5) << "channel " << c;
+}
+
+TEST_F(Cli, TuneTimesCandidatesSavesTheFastestAndReusesIt) {
+    const std::string m = model("relu.onnx", "Relu", {1, 8, 6, 6});
+    const std::string x = npy_float("x.npy", {1, 8, 6, 6}, -100);
+    setenv("MEGALIDE_SCHEDULE_DIR", path("tuned").c_str(), 1);
+    Result r = megalide("run " + m + " " + x + " --output " + path("o1") + " --schedule megakernel --tune 2 --threads 1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    ASSERT_TRUE(fs::exists(path("tuned")) && !fs::is_empty(path("tuned"))) << "no tuned schedule saved";
+    r = megalide("explain " + m + " --threads 1");
+    EXPECT_NE(r.output.find("a tuned schedule for this graph"), std::string::npos) << r.output;
+    r = megalide("run " + m + " " + x + " --output " + path("o2") + " --schedule megakernel --threads 1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(npy::read(path("o1/y.npy")).to_doubles(), npy::read(path("o2/y.npy")).to_doubles());
+    // --tune only for megakernel, with a count, on a target this machine can time.
+    EXPECT_EQ(megalide("run " + m + " " + x + " --output " + path("o3") + " --schedule per_op --tune 2").status, 2);
+    EXPECT_EQ(megalide("run " + m + " " + x + " --output " + path("o3") + " --schedule megakernel --tune 0").status, 2);
+    r = megalide("explain " + m + " --target x86-64-avx2 --tune 2");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("cannot be timed here"), std::string::npos) << r.output;
+    unsetenv("MEGALIDE_SCHEDULE_DIR");
+}
+
 TEST_F(Cli, BenchRejectsUnknownNames) {
     Result r = megalide("bench --blocks B9");
     EXPECT_EQ(r.status, 2);

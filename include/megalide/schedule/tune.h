@@ -1,0 +1,43 @@
+// Autotuning the megakernel plan: measure the cost model's best few tilings of the main
+// section on this machine and keep the fastest. The winner is saved as JSON under the
+// schedule directory, keyed by graph fingerprint, target and thread count, and the
+// megakernel strategy reuses it from then on (make_schedule("megakernel", ...)).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "megalide/graph/graph.h"
+#include "megalide/schedule/megakernel.h"
+
+namespace megalide {
+
+struct TunedCandidate {
+    SectionCandidate tiling;
+    size_t rank = 0;        ///< the cost model's rank
+    double median_ms = 0;   ///< measured, median of the timed runs
+};
+
+struct TuneResult {
+    Schedule schedule;                    ///< the fastest plan's schedule
+    std::vector<TunedCandidate> measured;  ///< in rank order
+    size_t best = 0;                       ///< index into measured
+    std::string path;                      ///< where the schedule was saved
+};
+
+/// The directory tuned schedules live in: $MEGALIDE_SCHEDULE_DIR, else the source tree's
+/// schedules/tuned.
+std::string tuned_schedule_dir();
+
+/// Where the tuned schedule for this graph, target and thread count is kept.
+std::string tuned_schedule_path(const Graph &graph, const TargetSpec &target);
+
+/// Plans megakernel with each of the cost model's top `top_n` tilings (at least 1), JIT-compiles
+/// each and times it on random inputs (the target's thread count should match Halide's pool),
+/// then saves the fastest to tuned_schedule_path(). `progress` gets one line per candidate.
+/// Only host targets can be measured; throws Error otherwise.
+TuneResult tune_megakernel(const Graph &graph, const TargetSpec &target, int top_n,
+                           const std::function<void(const std::string &)> &progress = {});
+
+}  // namespace megalide

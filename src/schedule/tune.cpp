@@ -1,0 +1,122 @@
+#include "megalide/schedule/tune.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace megalide {
+
+namespace {
+
+// Random inputs of the graph's input types and shapes: floats in [-1, 1), integers zero
+// (shape operands are frozen at import, so integer inputs are indices or masks).
+std::vector<Halide::Buffer<>> random_inputs(const LoweredGraph &lowered) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+    std::vector<Halide::Buffer<>> inputs;
+    for (size_t i = 0; i < lowered.inputs.size(); ++i) {
+        std::vector<int> sizes;
+        for (size_t d = lowered.input_shapes[i].size(); d-- > 0;) sizes.push_back(static_cast<int>(lowered.input_shapes[i][d]));
+        Halide::Buffer<> b(halide_type(lowered.input_dtypes[i]), sizes);
+        if (b.type() == Halide::Float(32)) {
+            Halide::Buffer<float> f(b);
+            f.for_each_value([&](float &v) { v = uniform(rng); });
+        } else {
+            std::memset(b.data(), 0, b.size_in_bytes());
+        }
+        inputs.push_back(b);
+    }
+    return inputs;
+}
+
+std::vector<Halide::Buffer<>> output_buffers(const LoweredGraph &lowered) {
+    std::vector<Halide::Buffer<>> outputs;
+    for (size_t i = 0; i < lowered.outputs.size(); ++i) {
+        std::vector<int> sizes;
+        for (size_t d = lowered.output_shapes[i].size(); d-- > 0;) sizes.push_back(static_cast<int>(lowered.output_shapes[i][d]));
+        outputs.emplace_back(halide_type(lowered.output_dtypes[i]), sizes);
+    }
+    return outputs;
+}
+
+// Median wall time of one run: 3 warm-up runs, then at least 10 runs and 0.2 s.
+double median_ms(LoweredGraph &lowered) {
+    const std::vector<Halide::Buffer<>> inputs = random_inputs(lowered);
+    std::vector<Halide::Buffer<>> outputs = output_buffers(lowered);
+    for (int i = 0; i < 3; ++i) run_buffers(lowered, inputs, outputs);
+    std::vector<double> times;
+    double total = 0;
+    while (times.size() < 10 || total < 200.0) {
+        const auto t0 = std::chrono::steady_clock::now();
+        run_buffers(lowered, inputs, outputs);
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        times.push_back(ms);
+        total += ms;
+        if (times.size() >= 200) break;
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+}
+
+void write_atomically(const std::string &path, const std::string &text) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp);
+        out << text;
+        if (!out) throw Error("cannot write the tuned schedule to '" + tmp + "'");
+    }
+    std::filesystem::rename(tmp, path);
+}
+
+}  // namespace
+
+std::string tuned_schedule_dir() {
+    if (const char *dir = std::getenv("MEGALIDE_SCHEDULE_DIR"); dir && *dir) return dir;
+    return std::string(MEGALIDE_SOURCE_DIR) + "/schedules/tuned";
+}
+
+std::string tuned_schedule_path(const Graph &graph, const TargetSpec &target) {
+    return tuned_schedule_dir() + "/" + graph_fingerprint(graph) + "." + target.name + ".t" + std::to_string(target.threads) + ".json";
+}
+
+TuneResult tune_megakernel(const Graph &graph, const TargetSpec &target, int top_n,
+                           const std::function<void(const std::string &)> &progress) {
+    if (target.name != "host") throw Error("--tune measures on this machine: target '" + target.name + "' cannot be timed here (use host)");
+    if (top_n < 1) throw Error("--tune needs at least 1 candidate, got " + std::to_string(top_n));
+    TuneResult result;
+    double best = 0;
+    for (size_t rank = 0; rank < static_cast<size_t>(top_n); ++rank) {
+        LoweredGraph lowered = lower(graph);
+        MegakernelPlan plan = plan_megakernel(lowered, target, rank);
+        if (rank >= plan.candidates.size()) break;
+        plan.schedule.graph = graph_fingerprint(graph);
+        apply_schedule(plan.schedule, lowered);
+        lowered.pipeline.compile_jit(Halide::get_jit_target_from_environment());
+        const double ms = median_ms(lowered);
+        result.measured.push_back({plan.candidates[rank], rank, ms});
+        if (result.measured.size() == 1 || ms < best) {
+            best = ms;
+            result.best = result.measured.size() - 1;
+            result.schedule = plan.schedule;
+        }
+        if (progress) {
+            std::ostringstream line;
+            line.precision(4);
+            line << "candidate #" << rank << " (" << plan.candidates[rank].describe() << "): " << ms << " ms";
+            progress(line.str());
+        }
+    }
+    result.schedule.strategy = "megakernel";
+    result.path = tuned_schedule_path(graph, target);
+    write_atomically(result.path, result.schedule.to_json());
+    return result;
+}
+
+}  // namespace megalide

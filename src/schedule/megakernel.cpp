@@ -635,6 +635,32 @@ private:
             const auto rows = tile_regions(one);
             if (rows.count(f.name)) live = rows.at(f.name).volume() * kElementBytes;
         }
+        // Sliding: keep only the rows still needed, rounded up to a power of two (Halide folds
+        // with a mask). The folded dimension is the one along which one root row needs fewer
+        // than all of the Func's rows; the rows in flight are that need plus one step.
+        std::string fold_var;
+        int fold = 0;
+        if (sliding) {
+            SectionCandidate one = s.tiling, two = s.tiling;
+            one.rows = 1;
+            two.rows = 2;
+            const auto a = tile_regions(one), b = tile_regions(two);
+            if (a.count(f.name) && b.count(f.name)) {
+                const Region &ra = a.at(f.name), &rb = b.at(f.name);
+                for (size_t d = 0; d < ra.min.size() && d < f.full.min.size(); ++d) {
+                    if (ra.extent(d) >= f.full.extent(d)) continue;
+                    const int64_t need = rb.extent(d);  // two consecutive root rows: the window and its step
+                    int factor = 1;
+                    while (factor < need) factor *= 2;
+                    if (factor < f.full.extent(d)) {
+                        fold_var = f.func.args()[d].name();
+                        fold = factor;
+                        live = live / std::max<int64_t>(1, ra.extent(d)) * factor;
+                    }
+                    break;
+                }
+            }
+        }
         if (has_accumulation(f.name)) {
             strategies::AccumulationTiling t;
             t.placement = placement;
@@ -644,8 +670,11 @@ private:
             t.panel_outer = !sliding && tile.count(f.name) && tile.at(f.name).extent(1) >= 2 * accumulation_rows();
             loops_[f.name] = strategies::schedule_accumulation_tiles(p.schedule, f.func, info_.at(f.acc).func, shape_of(f), target_, t);
             place_accumulator_owner_parts(p, f);
+            for (FuncSchedule &fs : p.schedule.funcs) {
+                if (fs.func == f.canon) fs.fold_var = fold_var, fs.fold_factor = fold;
+            }
         } else {
-            FuncSchedule fs{f.canon, placement, compute, store, {}};
+            FuncSchedule fs{f.canon, placement, compute, store, fold_var, fold, {}};
             strategies::vectorize_stages(fs, f.func, shape_of(f), target_);
             p.schedule.funcs.push_back(fs);
             loops_[f.name] = {"", ""};
@@ -656,6 +685,7 @@ private:
         why << (sliding ? "sliding window: stored per tile, computed per row of " : "computed per tile of ") << root_canon
             << " instead of " << bytes_text(f.full.volume() * kElementBytes) << " at root";
         if (rho > 1.0 + 1e-9) why << "; halo recompute " << rho << "x";
+        if (fold) why << "; storage folded to " << fold << " along " << fold_var;
         p.stages.push_back(decision(f, sliding ? "sliding in " + root_canon : "tile of " + root_canon, why.str(), rho, live));
     }
 

@@ -88,11 +88,13 @@ std::string Schedule::to_json() const {
             }
             stages_json.push_back({{"stage", s.index}, {"steps", steps}});
         }
-        funcs_json.push_back({{"func", f.func},
-                              {"placement", placement_name(f.placement)},
-                              {"compute_at", loop_ref_json(f.compute_at)},
-                              {"store_at", loop_ref_json(f.store_at)},
-                              {"stages", stages_json}});
+        Json fj = {{"func", f.func},
+                   {"placement", placement_name(f.placement)},
+                   {"compute_at", loop_ref_json(f.compute_at)},
+                   {"store_at", loop_ref_json(f.store_at)},
+                   {"stages", stages_json}};
+        if (f.fold_factor) fj["fold_storage"] = {{"var", f.fold_var}, {"factor", f.fold_factor}};
+        funcs_json.push_back(fj);
     }
     Json j = {{"format", "megalide-schedule-1"}, {"strategy", strategy}, {"graph", graph}, {"funcs", funcs_json}};
     if (!autoscheduler.empty()) j["autoscheduler"] = {{"name", autoscheduler}, {"params", autoscheduler_params}};
@@ -127,6 +129,10 @@ Schedule Schedule::from_json(const std::string &text, const std::string &source)
         else throw ScheduleError(where + ": unknown placement '" + placement + "' (inline, root, at)");
         f.compute_at = loop_ref_from(fj.value("compute_at", Json(nullptr)), where + ": compute_at");
         f.store_at = loop_ref_from(fj.value("store_at", Json(nullptr)), where + ": store_at");
+        if (fj.contains("fold_storage")) {
+            f.fold_var = field<std::string>(fj["fold_storage"], "var", where + ": fold_storage");
+            f.fold_factor = field<int>(fj["fold_storage"], "factor", where + ": fold_storage");
+        }
         for (const Json &sj : field<Json>(fj, "stages", where)) {
             StageSchedule st;
             st.index = field<int>(sj, "stage", where);
@@ -168,6 +174,7 @@ std::string Schedule::to_cpp() const {
         if (f.placement == Placement::Root) out << f.func << ".compute_root();\n";
         if (f.placement == Placement::At) out << f.func << ".compute_at(" << f.compute_at.func << ", " << f.compute_at.var << ");\n";
         if (!f.store_at.empty()) out << f.func << ".store_at(" << f.store_at.func << ", " << f.store_at.var << ");\n";
+        if (f.fold_factor) out << f.func << ".fold_storage(" << f.fold_var << ", " << f.fold_factor << ");\n";
         for (const StageSchedule &s : f.stages) {
             if (s.steps.empty()) continue;
             out << stage_label(f.func, s.index);
@@ -250,6 +257,7 @@ public:
             if (f.placement == Placement::At) check_loop_exists(f.func, "compute_at", f.compute_at);
             if (!f.store_at.empty()) check_loop_exists(f.func, "store_at", f.store_at);
             if (f.placement == Placement::At) check_enclosed(f);
+            if (f.fold_factor) check_fold(f);
         }
     }
 
@@ -379,6 +387,17 @@ private:
         for (const std::string &user : consumers_[f.func]) enclosed(user);
     }
 
+    // Folding needs a pure dimension of the Func, a positive factor, and storage hoisted
+    // above the loop it is computed at (else there is nothing to fold across).
+    void check_fold(const FuncSchedule &f) {
+        const Halide::Func &func = funcs_.at(f.func);
+        bool known = false;
+        for (const Halide::Var &v : func.args()) known |= v.name() == f.fold_var;
+        if (!known) fail(f.func, "fold_storage: '" + f.fold_var + "' is not a dimension of it");
+        if (f.fold_factor < 1) fail(f.func, "fold_storage: factor must be >= 1, got " + std::to_string(f.fold_factor));
+        if (f.store_at.empty()) fail(f.func, "fold_storage needs store_at above its compute_at (a sliding window)");
+    }
+
     // The position of loop `var` in `func`'s last stage, innermost first.
     size_t loop_depth(const std::string &func, const std::string &var) {
         const Halide::Func &target = funcs_.at(func);
@@ -419,6 +438,7 @@ void apply_schedule(const Schedule &schedule, LoweredGraph &lowered) {
         if (fs.placement == Placement::Root && !is_output) f.compute_root();
         if (fs.placement == Placement::At) f.compute_at(funcs.at(fs.compute_at.func), Halide::Var(fs.compute_at.var));
         if (!fs.store_at.empty()) f.store_at(funcs.at(fs.store_at.func), Halide::Var(fs.store_at.var));
+        if (fs.fold_factor) f.fold_storage(Halide::Var(fs.fold_var), fs.fold_factor);
         for (const StageSchedule &st : fs.stages) {
             Halide::Stage stage = st.index == 0 ? Halide::Stage(f) : f.update(st.index - 1);
             // Loop names may be pure Vars or RVars; Halide matches both by name.

@@ -48,6 +48,10 @@ struct FuncSchedule {
     Placement placement = Placement::Inline;
     LoopRef compute_at;  ///< for Placement::At
     LoopRef store_at;    ///< optional, outside compute_at: sliding window / storage reuse
+    /// Storage folding: dimension `var` (a pure variable) of the Func's buffer is kept modulo
+    /// `factor`, for a sliding window that needs only the last few rows. 0: none.
+    std::string fold_var;
+    int fold_factor = 0;
     std::vector<StageSchedule> stages;
 };
 

@@ -124,6 +124,66 @@ TEST(Schedule, JsonRoundTripAndCpp) {
     EXPECT_EQ(Schedule::from_json(autos.to_json(), "x").autoscheduler, "Adams2019");
 }
 
+// A small inverted residual (B1's shape of graph): 1x1 expand + ReLU, 3x3 depthwise, 1x1
+// project, residual add.
+Graph inverted_residual() {
+    std::mt19937 rng(17);
+    Graph g;
+    g.add_input("x", DType::Float32, {1, 8, 14, 12});
+    g.add_constant("we", random_array(rng, {32, 8, 1, 1}));
+    g.add_constant("wd", random_array(rng, {32, 1, 3, 3}));
+    g.add_constant("wp", random_array(rng, {8, 32, 1, 1}));
+    g.add_node("Conv", {"x", "we"}, {"e"});
+    g.add_node("Relu", {"e"}, {"er"});
+    g.add_node("Conv", {"er", "wd"}, {"d"}, {{"group", Attribute::of(int64_t{32})}, {"pads", Attribute::of(Ints{1, 1, 1, 1})}});
+    g.add_node("Conv", {"d", "wp"}, {"p"});
+    g.add_node("Add", {"x", "p"}, {"y"});
+    g.add_output("y");
+    g.sort();
+    g.infer_shapes();
+    rewrite_to_fixpoint(g, default_rules());
+    return g;
+}
+
+TEST(Schedule, MegakernelSlidesFoldsAndEqualsUnfused) {
+    const Graph g = inverted_residual();
+    std::mt19937 rng(23);
+    const std::vector<HostArray> inputs = {random_array(rng, {1, 8, 14, 12})};
+    Schedule fused;
+    const std::vector<double> unfused = run_with(g, "per_op", inputs)[0].to_doubles();
+    const std::vector<double> got = run_with(g, "megakernel", inputs, &fused)[0].to_doubles();
+    ASSERT_EQ(got.size(), unfused.size());
+    // Same register-tile kernels, intermediates kept elsewhere: reductions of 32 terms at
+    // most, summed in the same order; only the compiler's contraction may differ.
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], unfused[i], 1e-5 * (1 + std::abs(unfused[i]))) << i;
+    // The expand and depthwise layers are sliding windows inside the output's row tiles,
+    // folded to a few rows; per_op puts them at root.
+    int sliding = 0;
+    for (const FuncSchedule &f : fused.funcs) {
+        if (f.func == "e" || f.func == "er" || f.func == "d") {
+            EXPECT_EQ(f.placement, Placement::At) << f.func << "\n" << fused.to_cpp();
+            EXPECT_FALSE(f.store_at.empty()) << f.func;
+            EXPECT_GT(f.fold_factor, 0) << f.func;
+            ++sliding;
+        }
+    }
+    EXPECT_GE(sliding, 2) << fused.to_cpp();
+    const Schedule back = Schedule::from_json(fused.to_json(), "round trip");
+    EXPECT_EQ(back.to_json(), fused.to_json());
+    EXPECT_NE(fused.to_cpp().find(".fold_storage("), std::string::npos) << fused.to_cpp();
+    // Folding without store_at, or along something that is not a dimension, is rejected.
+    LoweredGraph lowered = lower(g);
+    for (FuncSchedule &f : Schedule(fused).funcs) {
+        if (!f.fold_factor) continue;
+        Schedule bad = fused;
+        for (FuncSchedule &b : bad.funcs) if (b.func == f.func) b.fold_var = "q";
+        expect_throws_with<ScheduleError>([&] { check_schedule(bad, lowered); }, {"fold_storage: 'q' is not a dimension"});
+        for (FuncSchedule &b : bad.funcs) if (b.func == f.func) b.fold_var = f.fold_var, b.store_at = {};
+        expect_throws_with<ScheduleError>([&] { check_schedule(bad, lowered); }, {"fold_storage needs store_at"});
+        break;
+    }
+}
+
 template <typename F>
 void expect_schedule_error(F f, const std::string &fragment) {
     expect_throws_with<ScheduleError>(f, {fragment});

@@ -54,8 +54,8 @@ const char *kUsage =
     "  --schedule S       strategy (root, per_op, megakernel, adams2019, mullapudi2016, li2018) or a saved\n"
     "                     schedule .json (default: per_op)\n"
     "  --threads N        worker threads (default: one per core)\n"
-    "  --target T         explain: the target to plan for (host, x86-64-avx512, x86-64-avx2;\n"
-    "                     default host)\n"
+    "  --target T         the target schedules are planned for (host, x86-64-avx512,\n"
+    "                     x86-64-avx2; default host); run JIT-compiles for this machine\n"
     "  --candidate K      explain: plan with the cost model's K-th ranked tiling (default 0)\n"
     "  --tune N           megakernel: time the cost model's top N tilings here, keep the fastest;\n"
     "                     it is saved under schedules/tuned (or $MEGALIDE_SCHEDULE_DIR) and used\n"
@@ -307,7 +307,8 @@ int run_command(const Options &o) {
     Graph g = load(o, import, progress);
     progress.step("lowering to one Halide pipeline");
     LoweredGraph lowered = lower(g);
-    const TargetSpec target = host_target_spec(o.threads ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
+    // Schedules are planned for --target (an unknown name is an error); the JIT runs on the host.
+    const TargetSpec target = target_spec(o.target, o.threads ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
     Schedule schedule;
     if (o.tune) {
         schedule = tune(g, target, o.tune, progress).schedule;

@@ -233,6 +233,11 @@ TEST_F(Cli, ExplainPrintsThePlanAndRejectsUnknownTargets) {
     EXPECT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("256-bit vectors, 16 registers"), std::string::npos) << r.output;
     EXPECT_EQ(megalide("explain " + m + " --candidate -1").status, 2);
+    const std::string x = npy_float("x.npy", {1, 8, 6, 6}, 0);
+    r = megalide("run " + m + " " + x + " --output " + path("o") + " --schedule megakernel --target sme-9000");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("unknown target 'sme-9000'"), std::string::npos) << r.output;
+    EXPECT_TRUE(empty_dir(path("o")));
     EXPECT_EQ(megalide("explain " + m + " --output somewhere").status, 2);
 }
 

@@ -1,8 +1,8 @@
 // megalide schedule (per_op) as Halide C++.
 _dw_Conv_output_0.compute_root();
 _dw_Conv_output_0
-    .split(d0, d0_o, d0_i, 32, TailStrategy::ShiftInwards)
-    .split(d1, d1_o, d1_i, 6, TailStrategy::ShiftInwards)
+    .split(d0, d0_o, d0_i, 48, TailStrategy::ShiftInwards)
+    .split(d1, d1_o, d1_i, 8, TailStrategy::ShiftInwards)
     .reorder(d0_i, d1_i, d0_o, d1_o)
     .vectorize(d0_i)
     .unroll(d1_i)
@@ -17,8 +17,8 @@ _dw_Conv_output_0_acc.update(0)
     .unroll(x);
 _expand_Conv_output_0.compute_root();
 _expand_Conv_output_0
-    .split(d0, d0_o, d0_i, 32, TailStrategy::ShiftInwards)
-    .split(d1, d1_o, d1_i, 6, TailStrategy::ShiftInwards)
+    .split(d0, d0_o, d0_i, 48, TailStrategy::ShiftInwards)
+    .split(d1, d1_o, d1_i, 8, TailStrategy::ShiftInwards)
     .reorder(d0_i, d1_i, d0_o, d1_o)
     .vectorize(d0_i)
     .unroll(d1_i)
@@ -33,7 +33,7 @@ _expand_Conv_output_0_acc.update(0)
     .unroll(x);
 _project_Conv_output_0.compute_root();
 _project_Conv_output_0
-    .split(d0, d0_o, d0_i, 16, TailStrategy::ShiftInwards)
+    .split(d0, d0_o, d0_i, 24, TailStrategy::ShiftInwards)
     .split(d1, d1_o, d1_i, 8, TailStrategy::ShiftInwards)
     .reorder(d0_i, d1_i, d0_o, d1_o)
     .vectorize(d0_i)

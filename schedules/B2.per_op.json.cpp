@@ -7,7 +7,7 @@ _Add_output_0
 _conv1_Conv_output_0.compute_root();
 _conv1_Conv_output_0
     .split(d0, d0_o, d0_i, 32, TailStrategy::ShiftInwards)
-    .split(d1, d1_o, d1_i, 6, TailStrategy::ShiftInwards)
+    .split(d1, d1_o, d1_i, 8, TailStrategy::ShiftInwards)
     .reorder(d0_i, d1_i, d0_o, d1_o)
     .vectorize(d0_i)
     .unroll(d1_i)
@@ -23,7 +23,7 @@ _conv1_Conv_output_0_acc.update(0)
 _conv2_Conv_output_0.compute_root();
 _conv2_Conv_output_0
     .split(d0, d0_o, d0_i, 32, TailStrategy::ShiftInwards)
-    .split(d1, d1_o, d1_i, 6, TailStrategy::ShiftInwards)
+    .split(d1, d1_o, d1_i, 8, TailStrategy::ShiftInwards)
     .reorder(d0_i, d1_i, d0_o, d1_o)
     .vectorize(d0_i)
     .unroll(d1_i)

@@ -7,7 +7,7 @@ _Mul_1_output_0_fused
 _fc1_MatMul_output_0.compute_root();
 _fc1_MatMul_output_0
     .split(d0, d0_o, d0_i, 32, TailStrategy::ShiftInwards)
-    .split(d1, d1_o, d1_i, 6, TailStrategy::ShiftInwards)
+    .split(d1, d1_o, d1_i, 8, TailStrategy::ShiftInwards)
     .reorder(d0_i, d1_i, d0_o, d1_o)
     .vectorize(d0_i)
     .unroll(d1_i)
@@ -23,7 +23,7 @@ _fc1_MatMul_output_0_acc.update(0)
 _fc2_MatMul_output_0.compute_root();
 _fc2_MatMul_output_0
     .split(d0, d0_o, d0_i, 32, TailStrategy::ShiftInwards)
-    .split(d1, d1_o, d1_i, 6, TailStrategy::ShiftInwards)
+    .split(d1, d1_o, d1_i, 8, TailStrategy::ShiftInwards)
     .reorder(d0_i, d1_i, d0_o, d1_o)
     .vectorize(d0_i)
     .unroll(d1_i)

@@ -2,7 +2,7 @@
 _dw_Conv_output_0.compute_root();
 _dw_Conv_output_0
     .split(d0, d0_o, d0_i, 32, TailStrategy::ShiftInwards)
-    .split(d1, d1_o, d1_i, 6, TailStrategy::ShiftInwards)
+    .split(d1, d1_o, d1_i, 8, TailStrategy::ShiftInwards)
     .reorder(d0_i, d1_i, d0_o, d1_o)
     .vectorize(d0_i)
     .unroll(d1_i)
@@ -18,7 +18,7 @@ _dw_Conv_output_0_acc.update(0)
 _expand_Conv_output_0.compute_root();
 _expand_Conv_output_0
     .split(d0, d0_o, d0_i, 32, TailStrategy::ShiftInwards)
-    .split(d1, d1_o, d1_i, 6, TailStrategy::ShiftInwards)
+    .split(d1, d1_o, d1_i, 8, TailStrategy::ShiftInwards)
     .reorder(d0_i, d1_i, d0_o, d1_o)
     .vectorize(d0_i)
     .unroll(d1_i)
@@ -38,7 +38,7 @@ out_output
     .parallel(d2);
 output.compute_root();
 output
-    .split(d0, d0_o, d0_i, 16, TailStrategy::ShiftInwards)
+    .split(d0, d0_o, d0_i, 24, TailStrategy::ShiftInwards)
     .split(d1, d1_o, d1_i, 8, TailStrategy::ShiftInwards)
     .reorder(d0_i, d1_i, d0_o, d1_o)
     .vectorize(d0_i)

@@ -714,6 +714,26 @@ private:
                                     1.0, 0));
     }
 
+    // A row reduction long enough to fill vectors (at least 4 vectors, a whole number of
+    // them): partial results per lane in a vector (rfactor), then one reduction across the
+    // lanes, instead of a serial scalar chain over the row. Shorter rows stay scalar: the
+    // final across-lanes step would cost as much as it saves.
+    bool rfactor_row(FuncSchedule &fs, const Info &stat) const {
+        const auto &rvars = stat.func.function().update(0).schedule().rvars();
+        if (rvars.size() != 1) return false;
+        const auto extent = Halide::Internal::as_const_int(rvars[0].extent);
+        if (!extent || *extent < 4 * lanes() || *extent % lanes() != 0) return false;
+        const std::string r = rvars[0].var;
+        StageSchedule update{1, {}};
+        LoopStep split;
+        split.kind = LoopStep::Kind::Split, split.vars = {r, r + "o", r + "i"}, split.factor = lanes(), split.tail = "auto";
+        LoopStep rf;
+        rf.kind = LoopStep::Kind::RFactor, rf.vars = {r + "i", stat.canon + "_lane"};
+        update.steps = {split, rf};
+        fs.stages.push_back(update);
+        return true;
+    }
+
     // A normalization's statistics (and softmax's exponentials): per row of the stage.
     void place_statistics(MegakernelPlan &p, const Info &stage) {
         for (auto &[name, i] : info_) {
@@ -721,10 +741,14 @@ private:
             placed_.insert(name);
             const std::string row = stage.func.args().size() > 1 ? stage.func.args()[1].name() : stage.func.args()[0].name();
             FuncSchedule fs{i.canon, Placement::At, {stage.canon, row}, {}, {}};
-            if (!i.func.has_update_definition()) strategies::vectorize_stages(fs, i.func, shape_of(stage), target_);
+            std::string how = "row statistic, computed per row inside " + stage.canon;
+            if (!i.func.has_update_definition()) {
+                strategies::vectorize_stages(fs, i.func, shape_of(stage), target_);
+            } else if (rfactor_row(fs, i)) {
+                how += "; its reduction split into " + std::to_string(lanes()) + " vector lanes (rfactor), summed across them once";
+            }
             p.schedule.funcs.push_back(fs);
-            p.stages.push_back(decision(i, "rows of " + stage.canon, "row statistic, computed per row inside " + stage.canon, 1.0,
-                                        stage.full.extent(0) * kElementBytes));
+            p.stages.push_back(decision(i, "rows of " + stage.canon, how, 1.0, stage.full.extent(0) * kElementBytes));
         }
     }
 
@@ -747,7 +771,10 @@ std::string explain(const MegakernelPlan &plan, const TargetSpec &target) {
     std::ostringstream o;
     o << "megakernel plan for target " << target.name << " (" << target.vector_bytes * 8 << "-bit vectors, " << target.registers
       << " registers, L1 " << bytes_text(target.l1_bytes) << ", L2 " << bytes_text(target.l2_bytes) << ", " << target.threads
-      << " thread" << (target.threads == 1 ? "" : "s") << ")\n\n";
+      << " thread" << (target.threads == 1 ? "" : "s");
+    if (target.vtcm_bytes) o << ", VTCM " << bytes_text(target.vtcm_bytes);
+    if (target.sme_vector_bits) o << ", SME vector length " << target.sme_vector_bits << " bits";
+    o << ")\n\n";
     o << "stages:\n";
     for (const StageDecision &d : plan.stages) {
         o << "  " << d.func << ": " << d.placement << "\n      " << d.reason;

@@ -31,6 +31,7 @@ const char *step_name(LoopStep::Kind k) {
     case LoopStep::Kind::Vectorize: return "vectorize";
     case LoopStep::Kind::Unroll: return "unroll";
     case LoopStep::Kind::Parallel: return "parallel";
+    case LoopStep::Kind::RFactor: return "rfactor";
     }
     return "?";
 }
@@ -148,6 +149,7 @@ Schedule Schedule::from_json(const std::string &text, const std::string &source)
                 else if (op == "vectorize") step.kind = LoopStep::Kind::Vectorize;
                 else if (op == "unroll") step.kind = LoopStep::Kind::Unroll;
                 else if (op == "parallel") step.kind = LoopStep::Kind::Parallel;
+                else if (op == "rfactor") step.kind = LoopStep::Kind::RFactor;
                 else throw ScheduleError(where + ": unknown step '" + op + "'");
                 st.steps.push_back(step);
             }
@@ -179,6 +181,15 @@ std::string Schedule::to_cpp() const {
             if (s.steps.empty()) continue;
             out << stage_label(f.func, s.index);
             for (const LoopStep &st : s.steps) {
+                if (st.kind == LoopStep::Kind::RFactor) {
+                    // The intermediate is a new Func: end the chain, schedule it, go on.
+                    const std::string intm = f.func + "_intm";
+                    out << ";\n{\n    Var " << st.vars[1] << ";\n    Func " << intm << " = " << stage_label(f.func, s.index)
+                        << ".rfactor(" << st.vars[0] << ", " << st.vars[1] << ");\n    " << intm << ".compute_at(" << f.func
+                        << ", Var::outermost()).vectorize(" << st.vars[1] << ");\n    " << intm << ".update(0).vectorize("
+                        << st.vars[1] << ");\n}\n" << stage_label(f.func, s.index);
+                    continue;
+                }
                 out << "\n    ." << step_name(st.kind) << "(";
                 for (size_t i = 0; i < st.vars.size(); ++i) out << (i ? ", " : "") << st.vars[i];
                 if (st.kind == LoopStep::Kind::Split) out << ", " << st.factor << ", " << cpp_tail(st.tail);
@@ -347,6 +358,25 @@ private:
                 // Halide cannot move a reduction variable across another whose order matters.
                 break;
             }
+            case LoopStep::Kind::RFactor: {
+                if (st.index == 0) fail(func, label + ".rfactor: only an update stage reduces");
+                if (step.vars.size() != 2) fail(func, label + ".rfactor needs {rvar, var}");
+                const size_t at = find(step.vars[0], name);
+                if (loops[at].name.find('$') == std::string::npos) {
+                    fail(func, label + ".rfactor(" + step.vars[0] + "): not a reduction variable");
+                }
+                for (const LoopVar &l : loops) {
+                    if (l.name == step.vars[1]) fail(func, label + ".rfactor: loop '" + step.vars[1] + "' already exists");
+                }
+                // The other reduction loops move into the intermediate; the stage keeps its
+                // pure loops and now reduces the intermediate over `rvar`.
+                std::vector<LoopVar> kept;
+                for (const LoopVar &l : loops) {
+                    if (l.name.find('$') == std::string::npos || l.name == step.vars[0]) kept.push_back(l);
+                }
+                loops = kept;
+                break;
+            }
             case LoopStep::Kind::Vectorize:
             case LoopStep::Kind::Parallel:
             case LoopStep::Kind::Unroll: {
@@ -460,6 +490,13 @@ void apply_schedule(const Schedule &schedule, LoweredGraph &lowered) {
                 case LoopStep::Kind::Vectorize: stage.vectorize(loop(step.vars[0])); break;
                 case LoopStep::Kind::Unroll: stage.unroll(loop(step.vars[0])); break;
                 case LoopStep::Kind::Parallel: stage.parallel(loop(step.vars[0])); break;
+                case LoopStep::Kind::RFactor: {
+                    const Halide::Var lane(step.vars[1]);
+                    Halide::Func intm = stage.rfactor(Halide::RVar(step.vars[0]), lane);
+                    intm.compute_at(f, Halide::Var::outermost()).vectorize(lane);
+                    intm.update(0).vectorize(lane);
+                    break;
+                }
                 }
             }
         }

@@ -9,7 +9,8 @@ For each block (PyTorch modules from apps/bench/blocks.py, exported to ONNX):
     changes where intermediates live, so anything larger is a scheduling bug), and both match
     PyTorch within rtol 1e-4, atol 1e-4 x max|output| (fp32 sums of up to 2048 terms);
   - structure: the stages the block is built to fuse are computed inside the output's tiles
-    under megakernel (placement "at") and at root under per_op;
+    under megakernel (placement "at") and at root under per_op; long row statistics
+    (layernorm, softmax) are vectorized with rfactor;
   - the chosen schedule survives a JSON round trip: saved, loaded back, the same text, and
     the same output bit for bit.
 The cost model's plan is what is checked: tuned schedules are kept out (MEGALIDE_SCHEDULE_DIR
@@ -31,6 +32,11 @@ FUSED = {
     "B3": ["_norm_LayerNormalization_output_0", "_Mul_1_output_0_fused"],
     "B4": ["_norm_LayerNormalization_output_0", "_Div_output_0", "_Softmax_output_0", "_MatMul_1_output_0"],
     "B5": ["_expand_Conv_output_0", "_dw_Conv_output_0", "_dw_Conv_output_0_acc_pad"],
+}
+# Row statistics whose reduction is vectorized by rfactor (rows of 256 or 512 elements).
+RFACTOR = {
+    "B3": ["_norm_LayerNormalization_output_0_mean", "_norm_LayerNormalization_output_0_sq_dev"],
+    "B4": ["_norm_LayerNormalization_output_0_mean", "_Softmax_output_0_max", "_Softmax_output_0_sum"],
 }
 # Stages computed as a sliding window (stored per tile, computed per row).
 SLIDING = {"B1": ["_expand_Conv_output_0"], "B2": ["_conv1_Conv_output_0"], "B5": ["_expand_Conv_output_0"]}
@@ -69,6 +75,10 @@ def check_block(megalide, blocks, torch, block, work):
         if not mk.get(stage, {}).get("store_at"):
             failures.append(f"megakernel does not slide a window over {stage}: {mk.get(stage)}")
 
+    for stage in RFACTOR.get(block, []):
+        ops = [step["op"] for st in mk.get(stage, {}).get("stages", []) for step in st["steps"]]
+        if "rfactor" not in ops:
+            failures.append(f"megakernel does not rfactor the row reduction {stage}: {ops}")
     saved = work / f"{block}.megakernel.json"
     saved.write_text(fused.schedule_json)
     replay = model.compile(str(saved), 2)

@@ -227,6 +227,16 @@ TEST(Schedule, IllegalSchedulesAreRejectedBeforeHalide) {
             s.funcs[0].stages.at(0).steps.insert(s.funcs[0].stages.at(0).steps.begin(), {LoopStep::Kind::Split, {"zz", "a", "b"}, 4, "auto"});
         }), lowered);
     }, "no loop 'zz'");
+    expect_schedule_error([&] {
+        check_schedule(with([&](Schedule &s) {
+            s.funcs[acc_index(s)].stages.back().steps.push_back({LoopStep::Kind::RFactor, {"c", "lane"}, 0, "auto"});
+        }), lowered);
+    }, "rfactor(c): not a reduction variable");
+    expect_schedule_error([&] {
+        check_schedule(with([&](Schedule &s) {
+            s.funcs[0].stages.at(0).steps.push_back({LoopStep::Kind::RFactor, {"d0", "lane"}, 0, "auto"});
+        }), lowered);
+    }, "only an update stage reduces");
     expect_schedule_error([] { Schedule::from_json("{ not json", "bad.json"); }, "bad.json: not valid JSON");
     expect_schedule_error([] { Schedule::from_json("{\"format\": \"other\"}", "bad.json"); }, "not a megalide schedule");
     // A schedule saved for another graph.

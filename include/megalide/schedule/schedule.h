@@ -31,9 +31,14 @@ struct LoopRef {
 
 /// One loop transformation of a stage, applied in order.
 struct LoopStep {
-    enum class Kind { Split, Reorder, Vectorize, Unroll, Parallel };
+    /// RFactor {rvar, var} (update stages): the reduction over `rvar` moves into a new
+    /// intermediate Func indexed by the pure variable `var`, which accumulates partial results
+    /// over the stage's other reduction loops, vectorized over `var`, computed once per
+    /// evaluation of the stage; the stage then reduces the intermediate over `rvar`. Split the
+    /// reduction first so that `rvar` is the inner, vector-wide part.
+    enum class Kind { Split, Reorder, Vectorize, Unroll, Parallel, RFactor };
     Kind kind = Kind::Split;
-    std::vector<std::string> vars;  ///< Split: {var, outer, inner}; Reorder: innermost first; else {var}
+    std::vector<std::string> vars;  ///< Split: {var, outer, inner}; Reorder: innermost first; RFactor: {rvar, var}; else {var}
     int factor = 0;                 ///< Split only
     std::string tail = "auto";      ///< Split only: auto | round_up | guard_with_if | shift_inwards
 };

@@ -18,6 +18,11 @@ struct TargetSpec {
     int l1_bytes = 32 << 10;
     int l2_bytes = 1 << 20;
     int threads = 1;
+    /// Facts of the edge targets, 0 where the target has none: Hexagon's VTCM (tightly
+    /// coupled vector memory) and Arm SME's streaming vector length. The x86 cost model does
+    /// not read them; the Hexagon and SME targets plug in here.
+    int vtcm_bytes = 0;
+    int sme_vector_bits = 0;
     int float_lanes() const { return vector_bytes / 4; }
 };
 

@@ -674,7 +674,8 @@ private:
                 if (fs.func == f.canon) fs.fold_var = fold_var, fs.fold_factor = fold;
             }
         } else {
-            FuncSchedule fs{f.canon, placement, compute, store, fold_var, fold, {}};
+            FuncSchedule fs{f.canon, placement, compute, store};
+            fs.fold_var = fold_var, fs.fold_factor = fold;
             strategies::vectorize_stages(fs, f.func, shape_of(f), target_);
             p.schedule.funcs.push_back(fs);
             loops_[f.name] = {"", ""};
@@ -697,7 +698,7 @@ private:
         section_of_[f.name] = f.name;
         sections_[f.name] = Section{{f.name, 0, 1, false, 0}, {}};
         loops_[f.name] = {"", ""};
-        FuncSchedule fs{f.canon, Placement::Root, {}, {}, {}};
+        FuncSchedule fs{f.canon, Placement::Root};
         strategies::vectorize_stages(fs, f.func, shape_of(f), target_);
         p.schedule.funcs.push_back(fs);
         notes_.push_back(f.canon + " is a reduction the planner does not fuse (neither an accumulation nor a row statistic): "
@@ -725,11 +726,8 @@ private:
         if (!extent || *extent < 4 * lanes() || *extent % lanes() != 0) return false;
         const std::string r = rvars[0].var;
         StageSchedule update{1, {}};
-        LoopStep split;
-        split.kind = LoopStep::Kind::Split, split.vars = {r, r + "o", r + "i"}, split.factor = lanes(), split.tail = "auto";
-        LoopStep rf;
-        rf.kind = LoopStep::Kind::RFactor, rf.vars = {r + "i", stat.canon + "_lane"};
-        update.steps = {split, rf};
+        update.steps = {strategies::step(LoopStep::Kind::Split, {r, r + "o", r + "i"}, lanes()),
+                        strategies::step(LoopStep::Kind::RFactor, {r + "i", stat.canon + "_lane"})};
         fs.stages.push_back(update);
         return true;
     }
@@ -740,7 +738,7 @@ private:
             if (i.norm_stage != stage.name || placed_.count(name)) continue;
             placed_.insert(name);
             const std::string row = stage.func.args().size() > 1 ? stage.func.args()[1].name() : stage.func.args()[0].name();
-            FuncSchedule fs{i.canon, Placement::At, {stage.canon, row}, {}, {}};
+            FuncSchedule fs{i.canon, Placement::At, {stage.canon, row}};
             std::string how = "row statistic, computed per row inside " + stage.canon;
             if (!i.func.has_update_definition()) {
                 strategies::vectorize_stages(fs, i.func, shape_of(stage), target_);

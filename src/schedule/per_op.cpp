@@ -20,42 +20,6 @@ namespace megalide::strategies {
 
 namespace {
 
-LoopStep step(LoopStep::Kind kind, std::vector<std::string> vars, int factor = 0, const char *tail = "auto") {
-    LoopStep s;
-    s.kind = kind, s.vars = std::move(vars), s.factor = factor, s.tail = tail;
-    return s;
-}
-
-std::vector<std::string> arg_names(const Halide::Func &f) {
-    std::vector<std::string> names;
-    for (const Halide::Var &v : f.args()) names.push_back(v.name());
-    return names;
-}
-
-std::vector<std::string> rvar_names(const Halide::Func &f, int update) {
-    std::vector<std::string> names;
-    for (const auto &d : const_cast<Halide::Func &>(f).update(update).get_schedule().dims()) {
-        if (d.var.find('$') != std::string::npos) names.push_back(d.var);
-    }
-    return names;
-}
-
-// The outermost dimension (beyond `from`) with extent > 1, or `fallback`.
-int parallel_dim(const Shape &shape, int from, int fallback) {
-    for (int d = static_cast<int>(shape.size()) - 1; d >= from; --d) {
-        if (shape[static_cast<size_t>(d)] > 1) return d;
-    }
-    return fallback;
-}
-
-// Vectorize the innermost dimension by whole vectors; GuardWithIf covers a ragged end.
-void vectorize_inner(StageSchedule &st, const std::string &var, int extent, int lanes) {
-    if (extent < 4) return;
-    const int width = std::min(lanes, extent >= lanes ? lanes : 8);
-    st.steps.push_back(step(LoopStep::Kind::Split, {var, var + "_vo", var + "_vi"}, width, "guard_with_if"));
-    st.steps.push_back(step(LoopStep::Kind::Vectorize, {var + "_vi"}));
-}
-
 // A per-row statistic of a layer with output `shape`: a reduction over the innermost
 // dimension (one RVar spanning it) keeping the others, or a pure Func over the full shape
 // (softmax's exponentials).
@@ -70,7 +34,7 @@ bool row_statistic(const Halide::Func &f, const Shape &shape) {
 
 // Computes `f` inside the row loop (dimension 1) of the layer output `stage`.
 void place_in_row(Schedule &s, const Halide::Func &f, const std::string &stage, const Shape &shape, const TargetSpec &target) {
-    FuncSchedule fs{canonical_func_name(f.name()), Placement::At, {stage, "d1"}, {}, {}};
+    FuncSchedule fs{canonical_func_name(f.name()), Placement::At, {stage, "d1"}};
     if (!f.has_update_definition()) {
         StageSchedule st{0, {}};
         vectorize_inner(st, f.args()[0].name(), shape[0], target.float_lanes());
@@ -87,22 +51,11 @@ void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Hali
 }
 
 void schedule_standalone(Schedule &s, const Halide::Func &f, const Shape &shape, const TargetSpec &target, bool root) {
-    const int lanes = target.float_lanes();
-    const std::vector<std::string> vars = arg_names(f);
-    FuncSchedule fs{canonical_func_name(f.name()), root ? Placement::Root : Placement::Inline, {}, {}, {}};
-    const int par = parallel_dim(shape, 1, -1);
-    const int stages = 1 + static_cast<int>(f.function().updates().size());
-    for (int index = 0; index < stages; ++index) {
-        StageSchedule st{index, {}};
-        if (index > 0) {
-            // Channels innermost, inside the reduction loops, so they vectorize.
-            std::vector<std::string> order = {vars[0]};
-            for (const std::string &r : rvar_names(f, index - 1)) order.push_back(r);
-            if (order.size() > 1) st.steps.push_back(step(LoopStep::Kind::Reorder, order));
-        }
-        if (!vars.empty() && !shape.empty()) vectorize_inner(st, vars[0], shape[0], lanes);
-        if (par > 0) st.steps.push_back(step(LoopStep::Kind::Parallel, {vars[static_cast<size_t>(par)]}));
-        fs.stages.push_back(st);
+    FuncSchedule fs{canonical_func_name(f.name()), root ? Placement::Root : Placement::Inline};
+    vectorize_stages(fs, f, shape, target);
+    const int par = outer_dim(shape, 1, -1);
+    if (par > 0) {
+        for (StageSchedule &st : fs.stages) st.steps.push_back(step(LoopStep::Kind::Parallel, {arg_names(f)[static_cast<size_t>(par)]}));
     }
     s.funcs.push_back(fs);
 }
@@ -190,7 +143,7 @@ Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
         if (scheduled.count(name)) continue;
         const bool is_pad = name.size() > 4 && name.compare(name.size() - 4, 4, "_pad") == 0;
         if (f.has_update_definition() || is_pad) {
-            FuncSchedule fs{name, Placement::Root, {}, {}, {}};
+            FuncSchedule fs{name, Placement::Root};
             s.funcs.push_back(fs);
             scheduled.insert(name);
         }

@@ -72,7 +72,7 @@ Schedule root_schedule(const LoweredGraph &lowered) {
     for (const auto &[value, f] : lowered.stages) stages.insert(canonical_func_name(f.name()));
     for (const auto &[name, f] : pipeline_funcs(lowered)) {
         if (outputs.count(name)) continue;
-        if (stages.count(name) || f.has_update_definition()) s.funcs.push_back({name, Placement::Root, {}, {}, {}});
+        if (stages.count(name) || f.has_update_definition()) s.funcs.emplace_back(name, Placement::Root);
     }
     return s;
 }

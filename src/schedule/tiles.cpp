@@ -5,9 +5,7 @@
 
 namespace megalide::strategies {
 
-namespace {
-
-LoopStep step(LoopStep::Kind kind, std::vector<std::string> vars, int factor = 0, const char *tail = "auto") {
+LoopStep step(LoopStep::Kind kind, std::vector<std::string> vars, int factor, const char *tail) {
     LoopStep s;
     s.kind = kind, s.vars = std::move(vars), s.factor = factor, s.tail = tail;
     return s;
@@ -27,7 +25,6 @@ std::vector<std::string> rvar_names(const Halide::Func &f, int update) {
     return names;
 }
 
-// The outermost dimension (beyond `from`) with extent > 1, or `fallback`.
 int outer_dim(const Shape &shape, int from, int fallback) {
     for (int d = static_cast<int>(shape.size()) - 1; d >= from; --d) {
         if (shape[static_cast<size_t>(d)] > 1) return d;
@@ -35,8 +32,6 @@ int outer_dim(const Shape &shape, int from, int fallback) {
     return fallback;
 }
 
-// Vectorize the innermost dimension by whole vectors; GuardWithIf covers a ragged end.
-// Returns the name of the loop over vectors (or `var` if not split).
 std::string vectorize_inner(StageSchedule &st, const std::string &var, int extent, int lanes) {
     if (extent < 4) return var;
     const int width = std::min(lanes, extent >= lanes ? lanes : 8);
@@ -45,11 +40,9 @@ std::string vectorize_inner(StageSchedule &st, const std::string &var, int exten
     return var + "_vo";
 }
 
-}  // namespace
-
 RegisterTile register_tile(const TargetSpec &target, int channel_extent) {
     const int lanes = target.float_lanes();
-    if (channel_extent < lanes) return {channel_extent, std::max(1, std::min(8, (target.registers - 3) / 1))};
+    if (channel_extent < lanes) return {channel_extent, std::max(1, std::min(8, target.registers - 3))};
     // Candidate widths: one to three whole vectors, or all the channels when a few vectors
     // and a half cover them (24 = 16 + 8 lanes). Each reduction step loads `vectors` weight
     // vectors and broadcasts `rows` inputs for vectors x rows FMAs; two FMA pipes and about
@@ -78,7 +71,7 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     const RegisterTile reg = register_tile(target, c_extent);
     const int cw = reg.channels, xw = std::min(row_extent, reg.rows);
 
-    FuncSchedule e{canonical_func_name(epilogue.name()), tiling.placement, tiling.at, tiling.store, {}};
+    FuncSchedule e{canonical_func_name(epilogue.name()), tiling.placement, tiling.at, tiling.store};
     StageSchedule es{0, {}};
     const std::string c = ev[0], x = ev.size() > 1 ? ev[1] : "";
     TileLoops loops;
@@ -116,7 +109,7 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     s.funcs.push_back(e);
 
     const std::string innermost_tile = x.empty() ? c + "_o" : tiling.panel_outer ? x + "_o" : c + "_o";
-    FuncSchedule a{canonical_func_name(acc.name()), Placement::At, {canonical_func_name(epilogue.name()), innermost_tile}, {}, {}};
+    FuncSchedule a{canonical_func_name(acc.name()), Placement::At, {canonical_func_name(epilogue.name()), innermost_tile}};
     StageSchedule pure{0, {}}, update{1, {}};
     if (cw >= 4) pure.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
     if (av.size() > 1) pure.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
@@ -134,7 +127,7 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
 TileLoops schedule_row_tiles(Schedule &s, const Halide::Func &f, const Shape &shape, const TargetSpec &target, int dim,
                              int rows, bool parallel) {
     const std::vector<std::string> vars = arg_names(f);
-    FuncSchedule fs{canonical_func_name(f.name()), Placement::Root, {}, {}, {}};
+    FuncSchedule fs{canonical_func_name(f.name()), Placement::Root};
     StageSchedule st{0, {}};
     const std::string d = vars[static_cast<size_t>(dim)];
     std::vector<std::string> order;

@@ -3,10 +3,27 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "megalide/schedule/strategy.h"
 
 namespace megalide::strategies {
+
+/// One loop step (see LoopStep).
+LoopStep step(LoopStep::Kind kind, std::vector<std::string> vars, int factor = 0, const char *tail = "auto");
+
+/// The pure variables of `f`, innermost first.
+std::vector<std::string> arg_names(const Halide::Func &f);
+
+/// The reduction variables of update `update` of `f`, innermost first.
+std::vector<std::string> rvar_names(const Halide::Func &f, int update);
+
+/// The outermost dimension (at or beyond `from`) with extent > 1, or `fallback`.
+int outer_dim(const Shape &shape, int from, int fallback);
+
+/// Vectorizes loop `var` (extent `extent`) by whole vectors, GuardWithIf covering a ragged
+/// end; returns the loop over vectors (or `var` when too short to vectorize).
+std::string vectorize_inner(StageSchedule &st, const std::string &var, int extent, int lanes);
 
 /// Register blocking of an accumulation: `channels` output channels (a multiple of the
 /// vector width where the layer has that many) by `rows` rows of accumulators.

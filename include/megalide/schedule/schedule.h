@@ -8,6 +8,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "megalide/error.h"
@@ -49,6 +50,10 @@ struct StageSchedule {
 };
 
 struct FuncSchedule {
+    FuncSchedule() = default;
+    FuncSchedule(std::string f, Placement p, LoopRef at = {}, LoopRef store = {})
+        : func(std::move(f)), placement(p), compute_at(std::move(at)), store_at(std::move(store)) {}
+
     std::string func;
     Placement placement = Placement::Inline;
     LoopRef compute_at;  ///< for Placement::At

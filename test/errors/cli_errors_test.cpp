@@ -269,6 +269,13 @@ TEST_F(Cli, TuneTimesCandidatesSavesTheFastestAndReusesIt) {
     r = megalide("run " + m + " " + x + " --output " + path("o2") + " --schedule megakernel --threads 1");
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_EQ(npy::read(path("o1/y.npy")).to_doubles(), npy::read(path("o2/y.npy")).to_doubles());
+    // A corrupted tuned schedule is an error naming the file, not a silent fallback.
+    for (const auto &entry : fs::directory_iterator(path("tuned"))) std::ofstream(entry.path()) << "{ truncated";
+    r = megalide("run " + m + " " + x + " --output " + path("o4") + " --schedule megakernel --threads 1");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find(path("tuned")), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("not valid JSON"), std::string::npos) << r.output;
+    EXPECT_TRUE(empty_dir(path("o4")));
     // --tune only for megakernel, with a count, on a target this machine can time.
     EXPECT_EQ(megalide("run " + m + " " + x + " --output " + path("o3") + " --schedule per_op --tune 2").status, 2);
     EXPECT_EQ(megalide("run " + m + " " + x + " --output " + path("o3") + " --schedule megakernel --tune 0").status, 2);

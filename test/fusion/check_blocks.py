@@ -93,6 +93,31 @@ def check_block(megalide, blocks, torch, block, work):
     return not failures
 
 
+def check_bad_input(megalide, path):
+    """The Python entry points added with megakernel reject bad arguments with megalide.Error."""
+    model = megalide.Model(path)
+    failures = []
+    for kwargs, fragment in (({"strategy": "per_op", "candidate": 2}, "megakernel strategy only"),
+                             ({"strategy": "megakernel", "candidate": -1}, "candidate must be >= 0"),
+                             ({"strategy": "/nonexistent/s.json"}, "cannot open")):
+        try:
+            model.compile(threads=1, **kwargs)
+            failures.append(f"compile({kwargs}) did not fail")
+        except megalide.Error as e:
+            if fragment not in str(e):
+                failures.append(f"compile({kwargs}): message {e!r} lacks {fragment!r}")
+    try:
+        model.explain(1, "hexagon-v99")
+        failures.append("explain on an unknown target did not fail")
+    except megalide.Error as e:
+        if "unknown target 'hexagon-v99'" not in str(e):
+            failures.append(f"explain: message {e!r}")
+    for f in failures:
+        print(f"  bad input: {f}")
+    print(f"bad input to compile/explain: {'OK' if not failures else 'FAILED'}")
+    return not failures
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -108,6 +133,7 @@ def main(argv):
         ok = True
         for block in argv[2:] or ["B1", "B2", "B3", "B4", "B5"]:
             ok &= check_block(megalide, blocks, torch, block, pathlib.Path(tmp))
+        ok &= check_bad_input(megalide, str(next(pathlib.Path(tmp).glob("*.onnx"))))
     return 0 if ok else 1
 
 

@@ -2,6 +2,9 @@
 //
 //   megalide run MODEL.onnx [--input NAME=FILE.npy]... [FILE.npy]... --output DIR [options]
 //   megalide info MODEL.onnx [options]
+//   megalide compile MODEL.onnx [--target T] [--schedule S] [--name NAME] -o OUTDIR
+//   megalide explain MODEL.onnx [options]
+//   megalide bench [options]
 //
 // Exit status: 0 on success, 1 when the model, an input or the output directory is wrong
 // (the message names it), 2 for a malformed command line.
@@ -21,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "megalide/compile.h"
 #include "megalide/error.h"
 #include "megalide/lower/lower.h"
 #include "megalide/npy.h"
@@ -34,9 +38,18 @@ using namespace megalide;
 
 namespace {
 
-const char *kUsage =
+std::string join(const std::vector<std::string> &names) {
+    std::string s;
+    for (const std::string &n : names) s += (s.empty() ? "" : ", ") + n;
+    return s;
+}
+
+// The target list comes from the TargetSpec table, so a new target needs no change here.
+std::string usage() {
+    return std::string(
     "usage: megalide run MODEL.onnx [--input NAME=FILE.npy]... [FILE.npy]... --output DIR [options]\n"
     "       megalide info MODEL.onnx [options]\n"
+    "       megalide compile MODEL.onnx [--target T] [--schedule S] [--threads N] [--name NAME] -o OUTDIR\n"
     "       megalide explain MODEL.onnx [--target T] [--threads N] [--candidate K] [--tune N]\n"
     "       megalide bench [--blocks B1,...] [--strategies ...] [--peers ...] [--threads 1,2] [--runs N]\n"
     "                      [--csv FILE] [--markdown FILE] [--chart FILE.png]   (see megalide bench --help)\n"
@@ -46,30 +59,39 @@ const char *kUsage =
     "       characters outside [A-Za-z0-9._-] in the name become '_'). Inputs are given by\n"
     "       name, or positionally in graph order.\n"
     "info   prints the graph after rewrites, with shapes.\n"
+    "compile builds a static library for --target: OUTDIR/NAME.a and NAME.h with one entry\n"
+    "       function NAME (Halide's calling convention: inputs then outputs as halide_buffer_t*,\n"
+    "       in graph order, documented in the header), the schedule as NAME.schedule.json and\n"
+    "       .cpp, Halide's lowered statement NAME.stmt, the assembly NAME.s, and NAME.report.txt\n"
+    "       (placement per stage; where the code runs here, its measured time). --name defaults\n"
+    "       to the model file's stem made a C identifier; --schedule defaults to megakernel.\n"
     "explain prints the megakernel plan: per stage its placement and why (bytes at root,\n"
     "       halo recompute, working set against the caches), the cost model's candidates for\n"
     "       the main section, and the resulting loop nest.\n"
     "\n"
     "options:\n"
     "  --schedule S       strategy (root, per_op, megakernel, adams2019, mullapudi2016, li2018) or a saved\n"
-    "                     schedule .json (default: per_op)\n"
+    "                     schedule .json (default: per_op; compile: megakernel)\n"
     "  --threads N        worker threads (default: one per core)\n"
-    "  --target T         the target schedules are planned for (host, x86-64-avx512,\n"
-    "                     x86-64-avx2; default host); run JIT-compiles for this machine\n"
+    "  --target T         the target schedules are planned (and compile builds) for: " + join(target_names()) + ";\n"
+    "                     default host; run JIT-compiles for this machine\n"
     "  --candidate K      explain: plan with the cost model's K-th ranked tiling (default 0)\n"
     "  --tune N           megakernel: time the cost model's top N tilings here, keep the fastest;\n"
     "                     it is saved under schedules/tuned (or $MEGALIDE_SCHEDULE_DIR) and used\n"
     "                     by --schedule megakernel from then on\n"
     "  --save-schedule F  write the schedule used as JSON to F (and its Halide C++ to F.cpp)\n"
     "  --no-rewrite       skip the graph rewrites\n"
-    "  --quiet            no progress output\n";
+    "  --name NAME        compile: the entry function and file names (a C identifier)\n"
+    "  -o, --output DIR   run: where outputs go; compile: where the library goes\n"
+    "  --quiet            no progress output\n");
+}
 
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
 struct Options {
-    std::string command, model, output_dir, schedule = "per_op", save_schedule, target = "host";
+    std::string command, model, output_dir, schedule, save_schedule, target = "host", name;
     int threads = 0, candidate = 0, tune = 0;
     std::vector<std::pair<std::string, std::string>> named_inputs;  // name, file
     std::vector<std::string> positional_inputs;
@@ -81,7 +103,7 @@ Options parse(int argc, char **argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") throw UsageError("");
     o.command = args[0];
-    if (o.command != "run" && o.command != "info" && o.command != "explain") throw UsageError("unknown command '" + o.command + "'");
+    if (o.command != "run" && o.command != "info" && o.command != "explain" && o.command != "compile") throw UsageError("unknown command '" + o.command + "'");
     for (size_t i = 1; i < args.size(); ++i) {
         const std::string &a = args[i];
         auto value = [&]() -> const std::string & {
@@ -93,10 +115,12 @@ Options parse(int argc, char **argv) {
             const size_t eq = v.find('=');
             if (eq == std::string::npos || eq == 0) throw UsageError("--input needs NAME=FILE.npy, got '" + v + "'");
             o.named_inputs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
-        } else if (a == "--output") {
+        } else if (a == "--output" || a == "-o") {
             o.output_dir = value();
         } else if (a == "--schedule") {
             o.schedule = value();
+        } else if (a == "--name") {
+            o.name = value();
         } else if (a == "--save-schedule") {
             o.save_schedule = value();
         } else if (a == "--threads") {
@@ -134,12 +158,20 @@ Options parse(int argc, char **argv) {
         }
     }
     if (o.model.empty()) throw UsageError("no model given");
+    if (o.schedule.empty()) o.schedule = o.command == "compile" ? "megakernel" : "per_op";
+    if (!o.name.empty() && o.command != "compile") throw UsageError("--name applies to compile");
+    if (o.command == "compile") {
+        if (o.output_dir.empty()) throw UsageError("compile needs -o OUTDIR");
+        if (o.tune || !o.named_inputs.empty() || !o.save_schedule.empty()) {
+            throw UsageError("compile takes no inputs, --tune or --save-schedule (tune with run; the schedule is saved in OUTDIR)");
+        }
+    }
     if (o.tune && o.command == "run" && o.schedule != "megakernel") {
         throw UsageError("--tune applies to --schedule megakernel (got --schedule " + o.schedule + ")");
     }
     if (o.tune && o.command == "info") throw UsageError("info does not tune");
     if (o.command == "run" && o.output_dir.empty()) throw UsageError("run needs --output DIR");
-    if (o.command != "run" && (!o.named_inputs.empty() || !o.output_dir.empty())) {
+    if (o.command != "run" && o.command != "compile" && (!o.named_inputs.empty() || !o.output_dir.empty())) {
         throw UsageError(o.command + " takes no inputs or output directory");
     }
     return o;
@@ -251,6 +283,16 @@ int run_command(const Options &o) {
         Graph g = load(o, import, progress);
         progress.finish();
         std::printf("%s", g.dump().c_str());
+        return 0;
+    }
+    if (o.command == "compile") {
+        CompileOptions c;
+        c.target = o.target, c.schedule = o.schedule, c.name = o.name, c.threads = o.threads, c.rewrite = o.rewrite;
+        c.progress = [&](const std::string &what) { progress.step(what); };
+        const CompiledLibrary lib = compile_model(o.model, o.output_dir, c);
+        progress.finish();
+        for (const std::string &f : lib.files) std::printf("wrote %s\n", f.c_str());
+        if (lib.median_ms >= 0) std::printf("%s: median %.3f ms (min %.3f, max %.3f) on this machine\n", lib.name.c_str(), lib.median_ms, lib.min_ms, lib.max_ms);
         return 0;
     }
     if (o.command == "explain") {
@@ -366,7 +408,7 @@ int main(int argc, char **argv) {
         return run_command(options);
     } catch (const UsageError &e) {
         if (*e.what()) std::fprintf(stderr, "megalide: %s\n\n", e.what());
-        std::fprintf(stderr, "%s", kUsage);
+        std::fprintf(stderr, "%s", usage().c_str());
         return *e.what() ? 2 : 0;
     } catch (const Error &e) {
         std::fprintf(stderr, "megalide: error: %s\n", e.what());

@@ -9,7 +9,8 @@
 #   --with-bench: the --with-torch set plus ONNX Runtime and matplotlib (the bench's peer and
 #           its chart).
 #   --with-torch: also PyTorch and torchvision (the reference for the exported-model tests
-#           and, later, a bench peer), with the `onnx` Python package for export.
+#           and, later, a bench peer), with the `onnx` Python package for export, and
+#           scikit-learn (its bundled digits data set trains apps/digits; nothing is downloaded).
 #
 # Later capabilities add their packages here (clang-19, QEMU, ...), each where it is first
 # needed, so a fresh machine never installs what no build step uses.
@@ -85,6 +86,11 @@ if ((WITH_TORCH)) && ! python3 -c "import torch, torchvision, onnx" 2>/dev/null;
         log "the lean set does not import here; installing the full PyTorch wheels"
         python3 -m pip install --quiet --disable-pip-version-check torch==2.11.0 torchvision==0.26.0 onnx >&2
     fi
+fi
+
+if ((WITH_TORCH)) && ! python3 -c "import sklearn" 2>/dev/null; then
+    log "installing scikit-learn (the digits data set for scripts/train_digits.py)"
+    python3 -m pip install --quiet --disable-pip-version-check scikit-learn >&2
 fi
 
 if ((WITH_BENCH)) && ! python3 -c "import onnxruntime, matplotlib" 2>/dev/null; then

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <sstream>
 
 #include "megalide/error.h"
 #include "megalide/layers.h"
@@ -63,13 +64,17 @@ Shape halide_shape(const Dims &onnx_shape, const std::vector<int> &layout) {
 
 class Lowerer {
 public:
-    explicit Lowerer(const Graph &g) : g_(g) {}
+    Lowerer(const Graph &g, const LowerOptions &options) : g_(g), options_(options) {}
 
     LoweredGraph run() {
         LoweredGraph out;
+        if (!options_.inputs.empty() && options_.inputs.size() != g_.inputs.size()) {
+            throw Error("lowering was given " + std::to_string(options_.inputs.size()) + " input parameters for a graph with " +
+                        std::to_string(g_.inputs.size()) + " inputs");
+        }
         for (const std::string &name : g_.inputs) {
             const Value &v = g_.value(name);
-            Halide::ImageParam p(halide_type(v.dtype), static_cast<int>(v.shape.size()), func_name("in_" + name));
+            Halide::ImageParam p = given_input(out.inputs.size(), v);
             out.input_names.push_back(name);
             out.inputs.push_back(p);
             out.input_dtypes.push_back(v.dtype);
@@ -119,10 +124,26 @@ public:
 
 private:
     const Graph &g_;
+    const LowerOptions &options_;
     std::map<std::string, Lowered> values_;
     std::set<std::string> used_names_;
     std::map<std::string, std::string> stage_names_;
     std::map<std::string, std::string> accumulators_;  // epilogue stage -> accumulator Func
+
+    // The parameter input `index` reads from: the caller's, checked, or a new one.
+    Halide::ImageParam given_input(size_t index, const Value &v) {
+        const int rank = static_cast<int>(v.shape.size());
+        if (options_.inputs.empty()) return Halide::ImageParam(halide_type(v.dtype), rank, func_name("in_" + v.name));
+        const Halide::ImageParam &p = options_.inputs[index];
+        if (p.type() != halide_type(v.dtype) || p.dimensions() != rank) {
+            std::ostringstream msg;
+            msg << "input '" << v.name << "' is " << halide_type(v.dtype) << " with " << rank << " dimensions, but its parameter '"
+                << p.name() << "' is " << p.type() << " with " << p.dimensions();
+            throw Error(msg.str());
+        }
+        used_names_.insert(p.name());
+        return p;
+    }
 
     // Halide names: letters, digits and '_' only, unique, never starting with a digit.
     std::string func_name(const std::string &stem) {
@@ -683,7 +704,7 @@ void Lowerer::lower_node(const Node &n) {
 
 }  // namespace
 
-LoweredGraph lower(const Graph &graph) { return Lowerer(graph).run(); }
+LoweredGraph lower(const Graph &graph, const LowerOptions &options) { return Lowerer(graph, options).run(); }
 
 void schedule_stages_at_root(LoweredGraph &lowered) {
     std::set<std::string> outputs;

@@ -16,6 +16,9 @@ namespace megalide {
 
 using strategies::CallGraph;
 using strategies::Region;
+using strategies::reads_contiguously;
+using strategies::reads_vectors_of;
+using strategies::relabel;
 
 namespace {
 
@@ -49,27 +52,6 @@ struct Section {
     std::set<std::string> members;  ///< materialized Funcs computed per tile (not the root)
 };
 
-// True when some call `consumer` makes to `producer` indexes it with the consumer's
-// innermost variable: the consumer loads vectors of it (else it broadcasts scalars).
-bool reads_vectors_of(const Halide::Internal::Function &consumer, const std::string &producer) {
-    struct Visitor : Halide::Internal::IRGraphVisitor {
-        const std::string &producer, &inner;
-        bool found = false;
-        Visitor(const std::string &p, const std::string &i) : producer(p), inner(i) {}
-        using IRGraphVisitor::visit;
-        void visit(const Halide::Internal::Call *c) override {
-            IRGraphVisitor::visit(c);
-            if (c->name != producer) return;
-            for (const Halide::Expr &a : c->args) found |= Halide::Internal::expr_uses_var(a, inner);
-        }
-    } visitor(producer, consumer.args().at(0));
-    for (const Halide::Expr &e : consumer.definition().values()) e.accept(&visitor);
-    for (const auto &u : consumer.updates()) {
-        for (const Halide::Expr &e : u.values()) e.accept(&visitor);
-    }
-    return visitor.found;
-}
-
 // True when every call `consumer` makes to `producer` passes the consumer's own pure
 // variables in order (or a constant along a dimension of extent 1): an elementwise use,
 // e.g. a bias, activation or residual add.
@@ -96,21 +78,6 @@ bool pointwise_of(const Halide::Internal::Function &consumer, const Region &cons
     if (consumer.has_update_definition()) return false;
     for (const Halide::Expr &e : consumer.definition().values()) e.accept(&visitor);
     return visitor.ok;
-}
-
-// A relabeling: the value is one call to another Func or image (a transpose, slice or
-// reshape). `contiguous`: its innermost dimension is the callee's innermost, unchanged.
-bool relabel(const Halide::Internal::Function &f, bool *contiguous) {
-    if (f.has_update_definition() || f.definition().values().size() != 1) return false;
-    Halide::Expr e = f.definition().values()[0];
-    if (const auto *cast = e.as<Halide::Internal::Cast>()) e = cast->value;
-    const auto *call = e.as<Halide::Internal::Call>();
-    if (!call || (call->call_type != Halide::Internal::Call::Halide && call->call_type != Halide::Internal::Call::Image)) {
-        return false;
-    }
-    const auto *inner = call->args.empty() ? nullptr : call->args[0].as<Halide::Internal::Variable>();
-    *contiguous = inner && !f.args().empty() && inner->name == f.args()[0];
-    return true;
 }
 
 Region full_region(const Shape &shape) {
@@ -297,6 +264,7 @@ private:
         }
         bool contiguous = false;
         const bool is_relabel = relabel(f.func.function(), &contiguous);
+        contiguous = contiguous && reads_contiguously(f.func.function());
         // An accumulation reads its operands many times: a computed operand (a padding's
         // select) is computed once and stored; a relabeled one is packed when it is loaded as
         // vectors across its layout, and read in place when it is contiguous or broadcast.

@@ -102,6 +102,21 @@ Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
             scheduled.insert(name);
         }
     }
+    // Likewise any accumulation reading, as vectors, an operand whose relabelings scatter
+    // its innermost dimension in memory: a weight passed at run time in ONNX's layout
+    // (out, in, kh, kw) to a convolution vectorized over output channels. Packing it once
+    // per call costs one pass over the weights instead of a gather per multiply-add.
+    for (const auto &[stage, acc] : accumulator_of) {
+        if (!funcs.count(acc)) continue;
+        for (const auto &[callee, fn] : Halide::Internal::find_direct_calls(funcs.at(acc).function())) {
+            const std::string name = canonical_func_name(callee);
+            bool contiguous = false;
+            if (scheduled.count(name) || !funcs.count(name) || !relabel(fn, &contiguous)) continue;
+            if (!reads_vectors_of(funcs.at(acc).function(), fn.name()) || reads_contiguously(fn)) continue;
+            schedule_standalone(s, funcs.at(name), {target.float_lanes(), 2}, target, true);
+            scheduled.insert(name);
+        }
+    }
     // Row statistics of a normalization layer (softmax max/sum and exponentials, layernorm
     // mean and variance) are computed per row inside the layer's own output loop, in cache
     // and in parallel with the rows, as a tuned norm kernel does.

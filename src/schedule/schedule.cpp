@@ -76,6 +76,20 @@ LoopRef loop_ref_from(const Json &j, const std::string &where) {
 
 }  // namespace
 
+std::string Schedule::placements() const {
+    if (!autoscheduler.empty()) return "(placements chosen by Halide's " + autoscheduler + " autoscheduler when applied)\n";
+    std::ostringstream out;
+    for (const FuncSchedule &f : funcs) {
+        out << f.func << ": " << placement_name(f.placement);
+        if (f.placement == Placement::At) out << " " << f.compute_at.func << "." << f.compute_at.var;
+        if (!f.store_at.empty()) out << " (store_at " << f.store_at.func << "." << f.store_at.var;
+        if (f.fold_factor) out << (f.store_at.empty() ? " (" : ", ") << "fold " << f.fold_var << " % " << f.fold_factor;
+        if (!f.store_at.empty() || f.fold_factor) out << ")";
+        out << "\n";
+    }
+    return out.str();
+}
+
 std::string Schedule::to_json() const {
     Json funcs_json = Json::array();
     for (const FuncSchedule &f : funcs) {

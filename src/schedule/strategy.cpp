@@ -1,5 +1,6 @@
 #include "megalide/schedule/strategy.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -14,32 +15,69 @@
 
 namespace megalide {
 
-TargetSpec host_target_spec(int threads) {
+Halide::Target TargetSpec::halide() const {
+    return halide_target == "host" ? Halide::get_host_target() : Halide::Target(halide_target);
+}
+
+TargetSpec target_spec_for(const Halide::Target &target, int threads) {
     TargetSpec t;
-    const Halide::Target host = Halide::get_host_target();
-    t.vector_bytes = host.has_feature(Halide::Target::AVX512) ? 64 : host.has_feature(Halide::Target::AVX2) ? 32 : 16;
-    t.registers = host.has_feature(Halide::Target::AVX512) ? 32 : 16;
+    const bool avx512 = target.has_feature(Halide::Target::AVX512), avx2 = target.has_feature(Halide::Target::AVX2);
+    t.vector_bytes = avx512 ? 64 : avx2 ? 32 : 16;
+    t.registers = avx512 ? 32 : 16;
     t.threads = std::max(1, threads);
+    const Halide::Target host = Halide::get_host_target();
+    if (target.without_feature(Halide::Target::JIT) == host) {
+        t.name = t.halide_target = "host";
+    } else {
+        t.name = t.halide_target = target.to_string();
+        // Runs here if it is this OS and architecture and asks for no ISA extension the host lacks.
+        using F = Halide::Target::Feature;
+        const F isa[] = {F::SSE41, F::AVX, F::F16C, F::FMA, F::AVX2, F::AVX512, F::AVX512_Skylake, F::AVX512_Cannonlake,
+                         F::AVX512_SapphireRapids, F::AVX512_Zen4, F::AVX512_Zen5, F::AVXVNNI};
+        t.runs_here = target.os == host.os && target.arch == host.arch && target.bits == host.bits &&
+                      std::all_of(std::begin(isa), std::end(isa), [&](F f) { return !target.has_feature(f) || host.has_feature(f); });
+    }
     return t;
 }
 
-std::vector<std::string> target_names() { return {"host", "x86-64-avx512", "x86-64-avx2"}; }
+TargetSpec host_target_spec(int threads) {
+    return target_spec_for(Halide::get_host_target(), threads);
+}
+
+// The named targets: data, so that an edge target is one more entry here (its Halide target
+// string and facts), not a change to the CLI.
+namespace {
+
+struct NamedTarget {
+    const char *name, *halide_target;
+    int vector_bytes, registers;
+};
+
+const NamedTarget kTargets[] = {
+    {"x86-64-avx512", "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake", 64, 32},
+    {"x86-64-avx2", "x86-64-linux-sse41-avx-f16c-fma-avx2", 32, 16},
+};
+
+}  // namespace
+
+std::vector<std::string> target_names() {
+    std::vector<std::string> names = {"host"};
+    for (const NamedTarget &t : kTargets) names.push_back(t.name);
+    return names;
+}
 
 TargetSpec target_spec(const std::string &name, int threads) {
     if (name == "host") return host_target_spec(threads);
-    TargetSpec t;
-    t.name = name;
-    t.threads = std::max(1, threads);
-    if (name == "x86-64-avx512") {
-        t.vector_bytes = 64, t.registers = 32;
-    } else if (name == "x86-64-avx2") {
-        t.vector_bytes = 32, t.registers = 16;
-    } else {
-        std::string names;
-        for (const std::string &n : target_names()) names += (names.empty() ? "" : ", ") + n;
-        throw Error("unknown target '" + name + "' (known: " + names + ")");
+    for (const NamedTarget &n : kTargets) {
+        if (name != n.name) continue;
+        TargetSpec t = target_spec_for(Halide::Target(n.halide_target), threads);
+        t.name = n.name;
+        t.vector_bytes = n.vector_bytes, t.registers = n.registers;
+        return t;
     }
-    return t;
+    std::string names;
+    for (const std::string &n : target_names()) names += (names.empty() ? "" : ", ") + n;
+    throw Error("unknown target '" + name + "' (known: " + names + ")");
 }
 
 std::vector<std::string> strategy_names() { return {"root", "per_op", "megakernel", "adams2019", "mullapudi2016", "li2018"}; }
@@ -158,8 +196,7 @@ void apply(const Schedule &schedule, const Graph &graph, LoweredGraph &lowered, 
         }
     }
     set_estimates(lowered);
-    Halide::Target t = Halide::get_jit_target_from_environment();
-    (void)target;
+    const Halide::Target t = target.name == "host" ? Halide::get_jit_target_from_environment() : target.halide();
     lowered.pipeline.apply_autoscheduler(t, Halide::AutoschedulerParams(a->plugin_name, schedule.autoscheduler_params));
 }
 

@@ -5,6 +5,53 @@
 
 namespace megalide::strategies {
 
+// True when some call `consumer` makes to `producer` indexes it with the consumer's
+// innermost variable: the consumer loads vectors of it (else it broadcasts scalars).
+bool reads_vectors_of(const Halide::Internal::Function &consumer, const std::string &producer) {
+    struct Visitor : Halide::Internal::IRGraphVisitor {
+        const std::string &producer, &inner;
+        bool found = false;
+        Visitor(const std::string &p, const std::string &i) : producer(p), inner(i) {}
+        using IRGraphVisitor::visit;
+        void visit(const Halide::Internal::Call *c) override {
+            IRGraphVisitor::visit(c);
+            if (c->name != producer) return;
+            for (const Halide::Expr &a : c->args) found |= Halide::Internal::expr_uses_var(a, inner);
+        }
+    } visitor(producer, consumer.args().at(0));
+    for (const Halide::Expr &e : consumer.definition().values()) e.accept(&visitor);
+    for (const auto &u : consumer.updates()) {
+        for (const Halide::Expr &e : u.values()) e.accept(&visitor);
+    }
+    return visitor.found;
+}
+
+// A relabeling: the value is one call to another Func or image (a transpose, slice or
+// reshape). `contiguous`: its innermost dimension is the callee's innermost, unchanged.
+bool relabel(const Halide::Internal::Function &f, bool *contiguous) {
+    if (f.has_update_definition() || f.definition().values().size() != 1) return false;
+    Halide::Expr e = f.definition().values()[0];
+    if (const auto *cast = e.as<Halide::Internal::Cast>()) e = cast->value;
+    const auto *call = e.as<Halide::Internal::Call>();
+    if (!call || (call->call_type != Halide::Internal::Call::Halide && call->call_type != Halide::Internal::Call::Image)) {
+        return false;
+    }
+    const auto *inner = call->args.empty() ? nullptr : call->args[0].as<Halide::Internal::Variable>();
+    *contiguous = inner && !f.args().empty() && inner->name == f.args()[0];
+    return true;
+}
+
+bool reads_contiguously(const Halide::Internal::Function &f) {
+    bool contiguous = false;
+    if (!relabel(f, &contiguous)) return true;  // computed: stored in its own order
+    if (!contiguous) return false;
+    Halide::Expr e = f.definition().values()[0];
+    if (const auto *cast = e.as<Halide::Internal::Cast>()) e = cast->value;
+    const auto *call = e.as<Halide::Internal::Call>();
+    return call->call_type != Halide::Internal::Call::Halide || reads_contiguously(Halide::Internal::Function(call->func));
+}
+
+
 LoopStep step(LoopStep::Kind kind, std::vector<std::string> vars, int factor, const char *tail) {
     LoopStep s;
     s.kind = kind, s.vars = std::move(vars), s.factor = factor, s.tail = tail;

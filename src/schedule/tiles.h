@@ -9,6 +9,20 @@
 
 namespace megalide::strategies {
 
+/// True when some call `consumer` makes to `producer` indexes it with the consumer's
+/// innermost variable: the consumer loads vectors of it (else it broadcasts scalars).
+bool reads_vectors_of(const Halide::Internal::Function &consumer, const std::string &producer);
+
+/// A relabeling: the value is one call to another Func or image (a transpose, slice or
+/// reshape). `contiguous`: its innermost dimension is the callee's innermost, unchanged.
+bool relabel(const Halide::Internal::Function &f, bool *contiguous);
+
+/// True when reading `f` along its innermost dimension reads consecutive memory: every
+/// relabeling from `f` down to the first computed Func or buffer keeps the innermost
+/// dimension innermost (a weight read in ONNX's (out, in, kh, kw) order by a layer that
+/// vectorizes over output channels does not).
+bool reads_contiguously(const Halide::Internal::Function &f);
+
 /// One loop step (see LoopStep).
 LoopStep step(LoopStep::Kind kind, std::vector<std::string> vars, int factor = 0, const char *tail = "auto");
 

@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
+#include <png.h>
 
 #include "megalide/npy.h"
 
@@ -22,8 +24,21 @@ struct Result {
     std::string output;  // stdout and stderr
 };
 
-Result megalide(const std::string &args) {
-    const std::string command = std::string(MEGALIDE_CLI) + " " + args + " --quiet 2>&1";
+Result shell(const std::string &command);
+
+Result megalide(const std::string &args) { return shell(std::string(MEGALIDE_CLI) + " " + args + " --quiet 2>&1"); }
+
+// The PNG driver linked with the digits classifier (apps/classify_png.cpp).
+Result classify(const std::string &args) { return shell(std::string(MEGALIDE_CLASSIFY_DIGITS) + " " + args + " 2>&1"); }
+
+std::string read_text(const std::string &path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+Result shell(const std::string &command) {
     FILE *pipe = popen(command.c_str(), "r");
     std::string out;
     char buffer[4096];
@@ -295,6 +310,85 @@ TEST_F(Cli, BenchRejectsUnknownNames) {
     r = megalide("bench --peers tensorflow");
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.output.find("unknown peer 'tensorflow'"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, CompileWritesALibraryHeaderScheduleStatementAndReport) {
+    const std::string m = model("relu.onnx", "Relu", {2, 3});
+    Result r = megalide("compile " + m + " --schedule per_op -o " + path("lib"));
+    ASSERT_EQ(r.status, 0) << r.output;
+    const std::vector<std::string> files = {"relu.a", "relu.h", "relu.schedule.json", "relu.schedule.cpp", "relu.stmt", "relu.s", "relu.report.txt"};
+    for (const std::string &f : files) EXPECT_TRUE(fs::exists(path("lib/" + f))) << f;
+    EXPECT_EQ(static_cast<size_t>(std::distance(fs::directory_iterator(path("lib")), fs::directory_iterator())), files.size())
+        << "only the library's files, no staging left behind";
+    const std::string header = read_text(path("lib/relu.h"));
+    EXPECT_NE(header.find("int relu(struct halide_buffer_t *_in_x_buffer, struct halide_buffer_t *_out_y_buffer)"), std::string::npos) << header.substr(0, 2000);
+    EXPECT_NE(header.find("input  'x': float32 [2, 3]"), std::string::npos);
+    const std::string report = read_text(path("lib/relu.report.txt"));
+    EXPECT_NE(report.find("placement per stage"), std::string::npos) << report;
+    EXPECT_NE(report.find("time:     median"), std::string::npos) << report;
+    // --name sets the entry function and the file names; a saved schedule is accepted.
+    r = megalide("compile " + m + " --name my_relu --schedule " + path("lib/relu.schedule.json") + " -o " + path("lib2"));
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(read_text(path("lib2/my_relu.h")).find("int my_relu("), std::string::npos);
+}
+
+TEST_F(Cli, CompileRejectsBadInputAndWritesNothing) {
+    const std::string m = model("relu.onnx", "Relu", {2, 3});
+    Result r = megalide("compile " + m + " --target riscv64-rvv -o " + path("out"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("unknown target 'riscv64-rvv' (known: host, x86-64-avx512"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(path("out")));
+    r = megalide("compile " + model("nms.onnx", "NonMaxSuppression", {2, 3}) + " -o " + path("out"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("unsupported op 'NonMaxSuppression'"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(path("out")));
+    r = megalide("compile " + m + " --name 9lives -o " + path("out"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("'9lives' is not a C identifier"), std::string::npos) << r.output;
+    // Output directories that cannot be written; one that exists keeps only what it had.
+    std::ofstream(path("a_file")) << "x";
+    r = megalide("compile " + m + " -o " + path("a_file"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("is not a directory"), std::string::npos) << r.output;
+    r = megalide("compile " + m + " -o " + path("a_file/sub"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("cannot be created"), std::string::npos) << r.output;
+    r = megalide("compile " + m + " -o /proc/megalide_no_such_dir");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("output directory '/proc/megalide_no_such_dir'"), std::string::npos) << r.output;
+    fs::create_directory(path("kept"));
+    std::ofstream(path("kept/notes.txt")) << "mine";
+    r = megalide("compile " + model("nms2.onnx", "NonMaxSuppression", {2, 3}) + " -o " + path("kept"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_EQ(static_cast<size_t>(std::distance(fs::directory_iterator(path("kept")), fs::directory_iterator())), 1u);
+    EXPECT_EQ(megalide("compile " + m).status, 2);  // no -o
+    EXPECT_EQ(megalide("compile " + m + " -o " + path("o") + " --tune 2").status, 2);
+}
+
+TEST_F(Cli, PngDriverClassifiesAndRejectsBadImages) {
+    const std::string pngs = std::string(MEGALIDE_DIGITS_DIR) + "/heldout_png/";
+    Result r = classify(pngs + "0_001.png " + pngs + "7_009.png");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("0_001.png: 0 (label 0)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("accuracy: "), std::string::npos) << r.output;
+    // A PNG of the wrong size.
+    png_image image{};
+    image.version = PNG_IMAGE_VERSION;
+    image.width = 9, image.height = 8, image.format = PNG_FORMAT_GRAY;
+    std::vector<uint8_t> pixels(9 * 8, 128);
+    ASSERT_TRUE(png_image_write_to_file(&image, path("wide.png").c_str(), 0, pixels.data(), 0, nullptr));
+    r = classify(path("wide.png"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("the image is 9x8 pixels; the model takes 8x8"), std::string::npos) << r.output;
+    // Not a PNG at all, and a missing file.
+    std::ofstream(path("fake.png")) << "GIF89a, not a PNG";
+    r = classify(path("fake.png"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("fake.png: not a readable PNG file"), std::string::npos) << r.output;
+    r = classify(path("missing.png"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("missing.png: not a readable PNG file"), std::string::npos) << r.output;
+    EXPECT_EQ(classify("").status, 2);
 }
 
 TEST_F(Cli, MalformedCommandLines) {

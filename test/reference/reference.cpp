@@ -112,6 +112,21 @@ Array gemm(const Array &a, const Array &b, const Array *c, bool trans_a, bool tr
 }
 
 Array matmul(const Array &a_in, const Array &b_in) {
+    if (a_in.rank() >= 2 && b_in.rank() == 2) {
+        // A matrix B (a Linear layer's weight): every leading axis of A is a row; plain loops.
+        const int K = a_in.shape.back(), N = b_in.shape[1];
+        if (b_in.shape[0] != K) throw std::invalid_argument("matmul: inner dimensions differ");
+        std::vector<int> shape = a_in.shape;
+        shape.back() = N;
+        Array out(shape);
+        const long long rows = a_in.size() / K;
+        for (long long i = 0; i < rows; ++i)
+            for (int k = 0; k < K; ++k) {
+                const double av = a_in.data[i * K + k];
+                for (int j = 0; j < N; ++j) out.data[i * N + j] += av * b_in.data[static_cast<long long>(k) * N + j];
+            }
+        return out;
+    }
     Array a = a_in, b = b_in;
     if (a.rank() == 1) a.shape.insert(a.shape.begin(), 1);
     if (b.rank() == 1) b.shape.push_back(1);

@@ -36,9 +36,17 @@ struct LoweredGraph {
     Halide::Pipeline pipeline;
 };
 
+struct LowerOptions {
+    /// The parameters to read the graph inputs from, in graph order (e.g. a Generator's
+    /// Input<Buffer<>>s converted to ImageParam); empty: lowering makes them ("in_<name>").
+    /// Each must have the input's type and rank.
+    std::vector<Halide::ImageParam> inputs;
+};
+
 /// Lowers `graph` (shapes inferred) to one pipeline. Throws Error naming the node for an
-/// op or variant megalide cannot lower. No schedule is applied.
-LoweredGraph lower(const Graph &graph);
+/// op or variant megalide cannot lower, or the input whose given parameter does not fit.
+/// No schedule is applied.
+LoweredGraph lower(const Graph &graph, const LowerOptions &options = {});
 
 /// A baseline schedule so that any lowered graph runs in reasonable time: every stage
 /// with a reduction, and every node output, is computed at root (no recomputation across

@@ -76,6 +76,9 @@ struct Schedule {
     /// schedule saved for another graph.
     std::string graph;
 
+    /// One line per scheduled Func: "name: root", "name: at consumer.y (store_at consumer.yo,
+    /// fold y % 4)", ...; Funcs not listed are inlined. Autoscheduler schedules say so.
+    std::string placements() const;
     std::string to_json() const;
     /// Parses JSON written by to_json(); `source` names the file in error messages.
     static Schedule from_json(const std::string &text, const std::string &source);

@@ -23,11 +23,20 @@ struct TargetSpec {
     /// not read them; the Hexagon and SME targets plug in here.
     int vtcm_bytes = 0;
     int sme_vector_bits = 0;
+    /// Halide's target for ahead-of-time code ("host": the machine that compiles), and
+    /// whether that code runs on this machine (then `megalide compile` times it here).
+    std::string halide_target = "host";
+    bool runs_here = true;
     int float_lanes() const { return vector_bytes / 4; }
+    Halide::Target halide() const;
 };
 
 /// The host as Halide's JIT target sees it, with `threads` threads.
 TargetSpec host_target_spec(int threads);
+
+/// The facts of an arbitrary Halide target (a Generator's `target`): "host" if it is this
+/// machine, else named after the target string; vector width and registers from its features.
+TargetSpec target_spec_for(const Halide::Target &target, int threads);
 
 /// The targets schedules can be made for, by name ("host", "x86-64-avx512", "x86-64-avx2").
 std::vector<std::string> target_names();

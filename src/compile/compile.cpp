@@ -1,0 +1,279 @@
+#include "megalide/compile.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#include "megalide/error.h"
+#include "megalide/lower/lower.h"
+#include "megalide/onnx_import.h"
+#include "megalide/rewrite/rewrite.h"
+#include "megalide/schedule/strategy.h"
+
+namespace megalide {
+
+namespace fs = std::filesystem;
+
+std::string c_identifier(const std::string &stem) {
+    std::string s;
+    for (char c : stem) s += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) s = "model_" + s;
+    return s;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+bool is_c_identifier(const std::string &s) {
+    if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+std::string shape_text(const std::vector<int64_t> &shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
+// The output directory must be a writable directory, or creatable; nothing is created here.
+void check_output_dir(const fs::path &dir) {
+    std::error_code ec;
+    if (fs::exists(dir, ec)) {
+        if (!fs::is_directory(dir, ec)) throw Error("output directory '" + dir.string() + "' exists and is not a directory");
+        if (::access(dir.c_str(), W_OK) != 0) throw Error("output directory '" + dir.string() + "' is not writable");
+        return;
+    }
+    fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
+    while (!fs::exists(parent, ec) && parent.has_parent_path() && parent != parent.parent_path()) parent = parent.parent_path();
+    if (!fs::is_directory(parent, ec) || ::access(parent.c_str(), W_OK) != 0) {
+        throw Error("output directory '" + dir.string() + "' cannot be created ('" + parent.string() + "' is not a writable directory)");
+    }
+}
+
+// A staging directory inside the output directory; on destruction without commit(), it and
+// the output directory (if this call created it) are removed.
+class Staging {
+public:
+    explicit Staging(const fs::path &outdir) : outdir_(outdir) {
+        std::error_code ec;
+        created_outdir_ = !fs::exists(outdir_, ec);
+        fs::create_directories(outdir_, ec);
+        if (ec) throw Error("output directory '" + outdir_.string() + "': cannot create it (" + ec.message() + ")");
+        std::string tmpl = (outdir_ / ".megalide-staging-XXXXXX").string();
+        if (!::mkdtemp(tmpl.data())) throw Error("output directory '" + outdir_.string() + "': cannot write to it");
+        dir_ = tmpl;
+    }
+    ~Staging() {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+        if (!committed_ && created_outdir_) fs::remove(outdir_, ec);  // only if empty
+    }
+    fs::path path(const std::string &file) const { return dir_ / file; }
+    /// Moves every staged file into the output directory; returns their final paths.
+    std::vector<std::string> commit(const std::vector<std::string> &files) {
+        std::vector<std::string> out;
+        for (const std::string &f : files) {
+            std::error_code ec;
+            fs::rename(dir_ / f, outdir_ / f, ec);
+            if (ec) throw Error("cannot move '" + f + "' into '" + outdir_.string() + "' (" + ec.message() + ")");
+            out.push_back((outdir_ / f).string());
+        }
+        committed_ = true;
+        return out;
+    }
+
+private:
+    fs::path outdir_, dir_;
+    bool created_outdir_ = false, committed_ = false;
+};
+
+std::string read_file(const fs::path &path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void write_file(const fs::path &path, const std::string &text) {
+    std::ofstream out(path);
+    out << text;
+    if (!out) throw Error("cannot write '" + path.string() + "'");
+}
+
+// Random inputs of the graph's types and shapes, and outputs to match (reversed ONNX shapes).
+std::vector<Halide::Buffer<>> make_buffers(const std::vector<DType> &dtypes, const std::vector<std::vector<int64_t>> &shapes,
+                                          std::mt19937 *rng) {
+    std::vector<Halide::Buffer<>> buffers;
+    for (size_t i = 0; i < dtypes.size(); ++i) {
+        std::vector<int> extents(shapes[i].rbegin(), shapes[i].rend());
+        Halide::Buffer<> b(halide_type(dtypes[i]), extents);
+        if (rng && b.type() == Halide::Float(32)) {
+            std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+            Halide::Buffer<float> f(b);
+            f.for_each_value([&](float &v) { v = dist(*rng); });
+        } else {
+            std::memset(b.data(), 0, b.size_in_bytes());
+        }
+        buffers.push_back(b);
+    }
+    return buffers;
+}
+
+// Halide names the header's include guard after the file's path (here, the staging
+// directory); name it after the function instead.
+std::string stable_include_guard(std::string header, const std::string &name) {
+    const size_t at = header.find("#ifndef ");
+    if (at == std::string::npos) return header;
+    const size_t end = header.find('\n', at);
+    const std::string guard = header.substr(at + 8, end - at - 8);
+    const std::string wanted = "MEGALIDE_GENERATED_" + name + "_H";
+    for (size_t p = header.find(guard); p != std::string::npos; p = header.find(guard, p + wanted.size())) {
+        header.replace(p, guard.size(), wanted);
+    }
+    return header;
+}
+
+// The Halide region of a tensor with ONNX shape `shape` (dimensions reversed).
+Halide::Region onnx_region(const std::vector<int64_t> &shape) {
+    Halide::Region r;
+    for (size_t d = shape.size(); d-- > 0;) r.emplace_back(0, static_cast<int>(shape[d]));
+    return r;
+}
+
+// The header's doc comment: what the function is, its arguments, how to call and link it.
+std::string header_comment(const std::string &name, const std::string &model, const TargetSpec &target,
+                           const std::string &schedule, const LoweredGraph &lowered) {
+    std::ostringstream c;
+    c << "// " << name << ".h: generated by `megalide compile` from " << fs::path(model).filename().string() << " for target "
+      << target.name << " (Halide target " << target.halide().to_string() << "), schedule " << schedule << ".\n"
+      << "//\n"
+      << "// int " << name << "(inputs..., outputs...): each argument is a halide_buffer_t * holding a dense,\n"
+      << "// C-ordered array (Halide dimension 0 is the ONNX shape's last axis, with stride 1). Returns 0,\n"
+      << "// or a Halide error code after printing the message through halide_error.\n"
+      << "//\n";
+    auto arg = [&](const char *kind, const std::string &onnx_name, const std::string &param, DType t, const std::vector<int64_t> &shape) {
+        c << "//   " << kind << " '" << onnx_name << "': " << to_string(t) << " " << shape_text(shape) << " (ONNX order), argument _"
+          << param << "_buffer\n";
+    };
+    for (size_t i = 0; i < lowered.inputs.size(); ++i) {
+        arg("input ", lowered.input_names[i], lowered.inputs[i].name(), lowered.input_dtypes[i], lowered.input_shapes[i]);
+    }
+    for (size_t i = 0; i < lowered.outputs.size(); ++i) {
+        arg("output", lowered.output_names[i], lowered.outputs[i].name(), lowered.output_dtypes[i], lowered.output_shapes[i]);
+    }
+    c << "//\n"
+      << "// Link with " << name << ".a -lpthread -ldl (the library carries Halide's runtime). Work runs on\n"
+      << "// Halide's thread pool: HL_NUM_THREADS threads, else one per core; the schedule was planned for "
+      << target.threads << ".\n"
+      << "// Buffers can be made with Halide's HalideBuffer.h (Halide::Runtime::Buffer) or filled in by hand.\n\n";
+    return c.str();
+}
+
+}  // namespace
+
+CompiledLibrary compile_model(const std::string &model_path, const std::string &outdir, const CompileOptions &options) {
+    auto step = [&](const std::string &what) {
+        if (options.progress) options.progress(what);
+    };
+    const int threads = options.threads > 0 ? options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    const TargetSpec target = target_spec(options.target, threads);
+    CompiledLibrary lib;
+    lib.name = options.name.empty() ? c_identifier(fs::path(model_path).stem().string()) : options.name;
+    if (!is_c_identifier(lib.name)) throw Error("--name '" + lib.name + "' is not a C identifier (letters, digits, '_'; no leading digit)");
+    check_output_dir(outdir);
+
+    // Everything that can fail on bad input fails before a file is written.
+    step("importing " + model_path);
+    Clock::time_point t0 = Clock::now();
+    Graph graph = import_onnx(model_path);
+    if (options.rewrite) {
+        step("rewriting");
+        rewrite_to_fixpoint(graph, default_rules());
+    }
+    step("lowering to one Halide pipeline");
+    LoweredGraph lowered = lower(graph);
+    const double lower_ms = ms_since(t0);
+    // Shape estimates land in the library's metadata (NAME_metadata()), where a driver can
+    // read the shapes it must pass.
+    for (size_t i = 0; i < lowered.inputs.size(); ++i) lowered.inputs[i].set_estimates(onnx_region(lowered.input_shapes[i]));
+    for (size_t i = 0; i < lowered.outputs.size(); ++i) lowered.outputs[i].set_estimates(onnx_region(lowered.output_shapes[i]));
+    step("scheduling (" + options.schedule + ")");
+    t0 = Clock::now();
+    const Schedule schedule = load_or_make_schedule(options.schedule, graph, lowered, target);
+    apply(schedule, graph, lowered, target);
+    const double schedule_ms = ms_since(t0);
+
+    Staging staging(outdir);
+    const std::string &n = lib.name;
+    step("compiling for " + target.halide().to_string() + " (Halide, LLVM)");
+    t0 = Clock::now();
+    std::vector<Halide::Argument> args(lowered.inputs.begin(), lowered.inputs.end());
+    const fs::path raw_header = staging.path(n + ".halide.h");
+    lowered.pipeline.compile_to({{Halide::OutputFileType::static_library, staging.path(n + ".a").string()},
+                                 {Halide::OutputFileType::c_header, raw_header.string()},
+                                 {Halide::OutputFileType::stmt, staging.path(n + ".stmt").string()},
+                                 {Halide::OutputFileType::assembly, staging.path(n + ".s").string()}},
+                                args, n, target.halide());
+    const double codegen_ms = ms_since(t0);
+    write_file(staging.path(n + ".h"), header_comment(n, model_path, target, schedule.strategy, lowered) +
+                                           stable_include_guard(read_file(raw_header), n));
+    fs::remove(raw_header);
+    write_file(staging.path(n + ".schedule.json"), schedule.to_json());
+    write_file(staging.path(n + ".schedule.cpp"), schedule.to_cpp());
+
+    if (target.runs_here && options.timing_runs > 0) {
+        step("timing " + std::to_string(options.timing_runs) + " runs on this machine");
+        std::mt19937 rng(1);
+        const std::vector<Halide::Buffer<>> inputs = make_buffers(lowered.input_dtypes, lowered.input_shapes, &rng);
+        std::vector<Halide::Buffer<>> outputs = make_buffers(lowered.output_dtypes, lowered.output_shapes, nullptr);
+        run_buffers(lowered, inputs, outputs);  // JIT compile and warm up
+        std::vector<double> ms;
+        for (int i = 0; i < options.timing_runs; ++i) {
+            const Clock::time_point start = Clock::now();
+            run_buffers(lowered, inputs, outputs);
+            ms.push_back(ms_since(start));
+        }
+        std::sort(ms.begin(), ms.end());
+        lib.median_ms = ms[ms.size() / 2], lib.min_ms = ms.front(), lib.max_ms = ms.back();
+    }
+
+    std::ostringstream r;
+    r << "megalide compile report\n"
+      << "model:    " << model_path << " (" << graph.nodes.size() << " nodes after rewrites)\n"
+      << "entry:    int " << n << "(" << lowered.inputs.size() << " inputs, " << lowered.outputs.size() << " outputs), see " << n << ".h\n"
+      << "target:   " << target.name << " (Halide target " << target.halide().to_string() << ")\n"
+      << "schedule: " << options.schedule << " (strategy " << schedule.strategy << "), planned for " << target.threads << " threads\n";
+    char line[256];
+    std::snprintf(line, sizeof line, "compile:  import+lower %.0f ms, schedule %.0f ms, Halide codegen %.0f ms\n", lower_ms, schedule_ms, codegen_ms);
+    r << line;
+    if (lib.median_ms >= 0) {
+        std::snprintf(line, sizeof line,
+                      "time:     median %.3f ms (min %.3f, max %.3f) over %d runs on this machine: the same pipeline and\n"
+                      "          schedule JIT-compiled, random inputs, Halide's thread pool (HL_NUM_THREADS or one per core)\n",
+                      lib.median_ms, lib.min_ms, lib.max_ms, options.timing_runs);
+        r << line;
+    } else {
+        r << "time:     not measured (" << (target.runs_here ? "timing disabled" : "this machine cannot run the target's code") << ")\n";
+    }
+    r << "\nplacement per stage (Funcs not listed are inlined into their consumers):\n" << schedule.placements();
+    lib.report = r.str();
+    write_file(staging.path(n + ".report.txt"), lib.report);
+
+    lib.files = staging.commit({n + ".a", n + ".h", n + ".schedule.json", n + ".schedule.cpp", n + ".stmt", n + ".s", n + ".report.txt"});
+    return lib;
+}
+
+}  // namespace megalide

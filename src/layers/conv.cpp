@@ -64,9 +64,9 @@ Tensor conv2d(const std::string &name, const Tensor &input, const Tensor &weight
     Expr in_y = y * p.stride_y + r.z * p.dilation_y - p.pad_top;
 
     Func out(name);
-    out(c, x, y, n) = bias ? (*bias)({c}) : Expr(0.0f);
+    out(c, x, y, n) = bias ? (*bias)({c}) : Halide::cast(input.type, 0);
     out(c, x, y, n) += weights({c, r.x, r.y, r.z}) * padded(ci, in_x, in_y, n);
-    return {out, {cout, g.out_width, g.out_height, input.dim(3)}};
+    return {out, {cout, g.out_width, g.out_height, input.dim(3)}, input.type};
 }
 
 Tensor depthwise_conv2d(const std::string &name, const Tensor &input, const Tensor &weights,
@@ -92,9 +92,9 @@ Tensor depthwise_conv2d(const std::string &name, const Tensor &input, const Tens
     Expr in_y = y * p.stride_y + r.y * p.dilation_y - p.pad_top;
 
     Func out(name);
-    out(c, x, y, n) = bias ? (*bias)({c}) : Expr(0.0f);
+    out(c, x, y, n) = bias ? (*bias)({c}) : Halide::cast(input.type, 0);
     out(c, x, y, n) += weights({c, r.x, r.y}) * padded(ci, in_x, in_y, n);
-    return {out, {cout, g.out_width, g.out_height, input.dim(3)}};
+    return {out, {cout, g.out_width, g.out_height, input.dim(3)}, input.type};
 }
 
 Tensor pointwise_conv2d(const std::string &name, const Tensor &input, const Tensor &weights,
@@ -114,9 +114,9 @@ Tensor pointwise_conv2d(const std::string &name, const Tensor &input, const Tens
     Var c("c"), x("x"), y("y"), n("n");
     RDom r(0, input.dim(0), name + "_r");
     Func out(name);
-    out(c, x, y, n) = bias ? (*bias)({c}) : Expr(0.0f);
+    out(c, x, y, n) = bias ? (*bias)({c}) : Halide::cast(input.type, 0);
     out(c, x, y, n) += weights({c, r.x}) * input({r.x, x, y, n});
-    return {out, {cout, input.dim(1), input.dim(2), input.dim(3)}};
+    return {out, {cout, input.dim(1), input.dim(2), input.dim(3)}, input.type};
 }
 
 }  // namespace megalide::layers

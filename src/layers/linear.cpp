@@ -127,12 +127,12 @@ Tensor matmul(const std::string &name, const Tensor &a_in, const Tensor &b_in) {
     std::vector<Var> acc_vars = {j, i};
     acc_vars.insert(acc_vars.end(), batch_vars.begin(), batch_vars.end());
     Func acc(a_vector || b_vector ? name + "_acc" : name);
-    acc(acc_vars) = 0.0f;
+    acc(acc_vars) = Halide::cast(a_in.type, 0);
     acc(acc_vars) += a_ik * b_kj;
 
     Shape shape = {n, m};
     shape.insert(shape.end(), batch.begin(), batch.end());
-    if (!a_vector && !b_vector) return {acc, shape};
+    if (!a_vector && !b_vector) return {acc, shape, a_in.type};
 
     // Drop the promoted dimensions from the result.
     Shape dropped;
@@ -155,7 +155,7 @@ Tensor matmul(const std::string &name, const Tensor &a_in, const Tensor &b_in) {
     } else {
         out(out_vars) = acc(coords);
     }
-    return {out, dropped};
+    return {out, dropped, a_in.type};
 }
 
 }  // namespace megalide::layers

@@ -14,11 +14,12 @@ namespace megalide {
 const std::set<std::string> &supported_ops() {
     static const std::set<std::string> ops = {
         "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv",
-        "Div", "Erf", "Exp", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool",
-        "GlobalMaxPool", "HardSigmoid", "HardSwish", "Identity", "LayerNormalization",
-        "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mod", "Mul", "Pad", "Pow", "ReduceMax",
-        "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
-        "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze"};
+        "ConvInteger", "DequantizeLinear", "Div", "DynamicQuantizeLinear", "Erf", "Exp", "Flatten",
+        "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "HardSwish",
+        "Identity", "LayerNormalization", "LeakyRelu", "LogSoftmax", "MatMul", "MatMulInteger",
+        "MaxPool", "Mod", "Mul", "Pad", "Pow", "QLinearConv", "QLinearMatMul", "QuantizeLinear",
+        "ReduceMax", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice",
+        "Softmax", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze"};
     return ops;
 }
 
@@ -406,6 +407,60 @@ std::optional<HostArray> evaluate_constant(const Graph &g, const Node &n) {
     return HostArray::from_doubles(out.dtype, out.shape, r);
 }
 
+// The output shape of a 2-D convolution of x by w (bias at input `bias`, if any); records
+// the group attribute.
+Dims conv_output(Node &n, const Value &x, const Value &w, size_t bias, const Graph &g) {
+    if (x.shape.size() != 4 || w.shape.size() != 4) {
+        fail(n, "only 2-D convolution is supported: input " + dims_str(x.shape) + ", weights " + dims_str(w.shape));
+    }
+    const int64_t group = n.get_int("group", 1);
+    if (group < 1 || x.shape[1] != w.shape[1] * group || w.shape[0] % group) {
+        fail(n, "channel mismatch: input " + dims_str(x.shape) + " has " + std::to_string(x.shape[1]) +
+                    " channels, weights " + dims_str(w.shape) + " with group " + std::to_string(group) +
+                    " expect " + std::to_string(w.shape[1] * group));
+    }
+    if (bias != SIZE_MAX && has_input(n, bias) && input(g, n, bias).shape != Dims{w.shape[0]}) {
+        fail(n, "bias must have shape [" + std::to_string(w.shape[0]) + "]");
+    }
+    Dims out = window_op(n, x.shape, n.get_ints("kernel_shape", {w.shape[2], w.shape[3]}), false);
+    out[1] = w.shape[0];
+    n.attrs["group"] = Attribute::of(group);
+    return out;
+}
+
+// A quantization's scale (input `scale`) and zero point (input `zero_point`; SIZE_MAX: none):
+// float32 scales, 8-bit zero points, each per tensor or with `channels` entries; constant
+// scales must be positive and finite. `prefix` names them as ONNX does ("w_" -> w_scale).
+void check_quant_params(const Graph &g, const Node &n, size_t scale, size_t zero_point, int64_t channels, const std::string &prefix) {
+    auto count_ok = [&](const Value &v) {
+        const int64_t count = v.shape.empty() ? 1 : v.shape.size() == 1 ? v.shape[0] : -1;
+        return count == 1 || count == channels;
+    };
+    auto count_error = [&](const Value &v, const std::string &what) {
+        fail(n, what + " '" + v.name + "' has shape " + dims_str(v.shape) + ": it must be a scalar or have one entry per channel (" +
+                    std::to_string(channels) + ")");
+    };
+    if (scale != SIZE_MAX) {
+        const Value &s = input(g, n, scale);
+        if (s.dtype != DType::Float32) fail(n, prefix + "scale '" + s.name + "' must be float32, got " + to_string(s.dtype));
+        if (!count_ok(s)) count_error(s, prefix + "scale");
+        if (s.constant) {
+            for (double v : s.constant->to_doubles()) {
+                if (!(v > 0) || !std::isfinite(v)) {
+                    fail(n, prefix + "scale '" + s.name + "' must be positive and finite, got " + std::to_string(v));
+                }
+            }
+        }
+    }
+    if (zero_point != SIZE_MAX && has_input(n, zero_point)) {
+        const Value &z = input(g, n, zero_point);
+        if (z.dtype != DType::UInt8 && z.dtype != DType::Int8) {
+            fail(n, prefix + "zero_point '" + z.name + "' must be uint8 or int8, got " + to_string(z.dtype));
+        }
+        if (!count_ok(z)) count_error(z, prefix + "zero_point");
+    }
+}
+
 void infer_node(Graph &g, Node &n) {
     const std::string &op = n.op;
     if (!supported_ops().count(op)) fail(n, "unsupported op type '" + op + "'");
@@ -438,22 +493,70 @@ void infer_node(Graph &g, Node &n) {
     } else if (op == "Shape") {
         const Dims d = evaluate_constant(g, n)->shape;
         set_output(g, n, 0, DType::Int64, d);
+    } else if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+        const Value &x = input(g, n, 0);
+        const int64_t rank = static_cast<int64_t>(x.shape.size());
+        // The axis matters (and must be valid) only for per-axis parameters.
+        const Dims &scale_shape = input(g, n, 1).shape;
+        const bool per_axis = std::accumulate(scale_shape.begin(), scale_shape.end(), int64_t{1}, std::multiplies<int64_t>()) > 1;
+        const int64_t axis = per_axis ? normalize_axis(n, n.get_int("axis", 1), rank) : 0;
+        check_quant_params(g, n, 1, has_input(n, 2) ? 2 : SIZE_MAX, per_axis ? x.shape[static_cast<size_t>(axis)] : 1,
+                           op == "QuantizeLinear" ? "y_" : "x_");
+        if (op == "DequantizeLinear") {
+            if (x.dtype != DType::UInt8 && x.dtype != DType::Int8 && x.dtype != DType::Int32) fail(n, "x must be uint8, int8 or int32, got " + to_string(x.dtype));
+            set_output(g, n, 0, DType::Float32, x.shape);
+        } else {
+            if (x.dtype != DType::Float32 && x.dtype != DType::Int32) fail(n, "x must be float32 or int32, got " + to_string(x.dtype));
+            set_output(g, n, 0, has_input(n, 2) ? input(g, n, 2).dtype : DType::UInt8, x.shape);
+        }
+    } else if (op == "DynamicQuantizeLinear") {
+        const Value &x = input(g, n, 0);
+        if (x.dtype != DType::Float32) fail(n, "x must be float32, got " + to_string(x.dtype));
+        set_output(g, n, 0, DType::UInt8, x.shape);
+        set_output(g, n, 1, DType::Float32, {});
+        set_output(g, n, 2, DType::UInt8, {});
+    } else if (op == "ConvInteger" || op == "QLinearConv") {
+        const bool q = op == "QLinearConv";
+        const Value &x = input(g, n, 0), &w = input(g, n, q ? 3 : 1);
+        for (const Value *v : {&x, &w}) {
+            if (v->dtype != DType::UInt8 && v->dtype != DType::Int8) fail(n, "'" + v->name + "' must be uint8 or int8, got " + to_string(v->dtype));
+        }
+        const int64_t cout = w.shape.empty() ? 0 : w.shape[0];
+        if (q) {
+            check_quant_params(g, n, 1, 2, 1, "x_");
+            check_quant_params(g, n, 4, 5, cout, "w_");
+            check_quant_params(g, n, 6, 7, 1, "y_");
+            if (has_input(n, 8) && (input(g, n, 8).dtype != DType::Int32 || input(g, n, 8).shape != Dims{cout})) {
+                fail(n, "B must be int32 of shape [" + std::to_string(cout) + "]");
+            }
+        } else {
+            check_quant_params(g, n, SIZE_MAX, has_input(n, 2) ? 2 : SIZE_MAX, 1, "x_");
+            check_quant_params(g, n, SIZE_MAX, has_input(n, 3) ? 3 : SIZE_MAX, cout, "w_");
+        }
+        set_output(g, n, 0, q ? input(g, n, 7).dtype : DType::Int32, conv_output(n, x, w, SIZE_MAX, g));
+    } else if (op == "MatMulInteger" || op == "QLinearMatMul") {
+        const bool q = op == "QLinearMatMul";
+        const Value &a = input(g, n, 0), &b = input(g, n, q ? 3 : 1);
+        for (const Value *v : {&a, &b}) {
+            if (v->dtype != DType::UInt8 && v->dtype != DType::Int8) fail(n, "'" + v->name + "' must be uint8 or int8, got " + to_string(v->dtype));
+            if (v->shape.size() < 2) fail(n, "'" + v->name + "' must have rank >= 2");
+        }
+        const int64_t rows = a.shape[a.shape.size() - 2], cols = b.shape.back();
+        if (q) {
+            check_quant_params(g, n, 1, 2, 1, "a_");
+            check_quant_params(g, n, 4, 5, cols, "b_");
+            check_quant_params(g, n, 6, 7, 1, "y_");
+        } else {
+            check_quant_params(g, n, SIZE_MAX, has_input(n, 2) ? 2 : SIZE_MAX, rows, "a_");
+            check_quant_params(g, n, SIZE_MAX, has_input(n, 3) ? 3 : SIZE_MAX, cols, "b_");
+        }
+        if (a.shape.back() != b.shape[b.shape.size() - 2]) fail(n, "inner dimensions differ: " + dims_str(a.shape) + " and " + dims_str(b.shape));
+        Dims out = broadcast_shape(n.label(), Dims(a.shape.begin(), a.shape.end() - 2), Dims(b.shape.begin(), b.shape.end() - 2));
+        out.push_back(rows);
+        out.push_back(cols);
+        set_output(g, n, 0, q ? input(g, n, 7).dtype : DType::Int32, out);
     } else if (op == "Conv") {
-        const Value &x = input(g, n, 0), &w = input(g, n, 1);
-        if (x.shape.size() != 4 || w.shape.size() != 4) {
-            fail(n, "only 2-D convolution is supported: input " + dims_str(x.shape) + ", weights " + dims_str(w.shape));
-        }
-        const int64_t group = n.get_int("group", 1);
-        if (group < 1 || x.shape[1] != w.shape[1] * group || w.shape[0] % group) {
-            fail(n, "channel mismatch: input " + dims_str(x.shape) + " has " + std::to_string(x.shape[1]) +
-                        " channels, weights " + dims_str(w.shape) + " with group " + std::to_string(group) +
-                        " expect " + std::to_string(w.shape[1] * group));
-        }
-        if (has_input(n, 2) && input(g, n, 2).shape != Dims{w.shape[0]}) fail(n, "bias must have shape [" + std::to_string(w.shape[0]) + "]");
-        Dims out = window_op(n, x.shape, n.get_ints("kernel_shape", {w.shape[2], w.shape[3]}), false);
-        out[1] = w.shape[0];
-        n.attrs["group"] = Attribute::of(group);
-        set_output(g, n, 0, x.dtype, out);
+        set_output(g, n, 0, input(g, n, 0).dtype, conv_output(n, input(g, n, 0), input(g, n, 1), 2, g));
     } else if (op == "MaxPool" || op == "AveragePool") {
         const Value &x = input(g, n, 0);
         if (x.shape.size() != 4) fail(n, "only 2-D pooling is supported, input " + dims_str(x.shape));

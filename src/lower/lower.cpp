@@ -10,6 +10,7 @@
 
 #include "megalide/error.h"
 #include "megalide/layers.h"
+#include "megalide/layers/quantize.h"
 
 namespace megalide {
 
@@ -261,15 +262,59 @@ private:
     // The pure stage after an accumulation (conv, gemm, matmul): optional bias along the
     // innermost dimension, then the fused activation. It carries the node's stage name, so
     // a schedule can tile it and compute the accumulator per tile.
-    Tensor epilogue(const Node &n, const Tensor &acc, const std::optional<Tensor> &bias = std::nullopt) {
+    // `post` (requantization) maps the value after bias and activation, given the stage's vars.
+    using Post = std::function<Expr(Expr, const std::vector<Var> &)>;
+    Tensor epilogue(const Node &n, const Tensor &acc, const std::optional<Tensor> &bias = std::nullopt, const Post &post = {}) {
         std::vector<Var> vars = make_vars(acc.rank());
         Expr v = acc(as_exprs(vars));
         if (bias) v += (*bias)({vars[0]});
+        v = activation(n, v);
+        if (post) v = post(v, vars);
         Func out(stage(n));
-        out(vars) = activation(n, v);
+        out(vars) = v;
         Func acc_func = acc.func;
         if (acc_func.has_update_definition()) accumulators_[out.name()] = acc_func.name();
-        return {out, acc.shape, acc.type};
+        return {out, acc.shape, v.type()};
+    }
+
+    // A quantization parameter (scale or zero point) as read at `coords`: a rank-0 tensor is
+    // per tensor; a rank-1 tensor is per channel along Halide dimension `dim`. An omitted
+    // one is `fallback`.
+    Expr qparam(const std::string &name, const std::vector<Expr> &coords, int dim, Expr fallback) {
+        if (name.empty()) return fallback;
+        Lowered p = get(name);
+        if (p.rank() == 0) return p.t({});
+        if (p.t.shape[0] == 1) return p.t({0});  // one entry: per tensor
+        return p.t({coords.at(static_cast<size_t>(dim))});
+    }
+
+    // Requantization of an int32 accumulator read at `coords` (channel along `dim`) to the
+    // type of `y_zero_point`: multiplier (a_scale * b_scale) / y_scale, in the lowering's
+    // mode. fixed_point needs the scales as constants (its multipliers are made on the host).
+    Expr requantize(const Node &n, Expr acc, const std::vector<Expr> &coords, int dim, const std::string &a_scale,
+                    const std::string &b_scale, const std::string &y_scale, const std::string &y_zero_point) {
+        const Halide::Type type = halide_type(info(y_zero_point).dtype);
+        Expr zp = qparam(y_zero_point, coords, dim, Expr(0));
+        if (options_.requantization == layers::Requantization::Onnx) {
+            Expr m = (qparam(a_scale, coords, dim, Expr(1.0f)) * qparam(b_scale, coords, dim, Expr(1.0f))) /
+                     qparam(y_scale, coords, dim, Expr(1.0f));
+            return layers::requantize_onnx(acc, Halide::strict_float(m), zp, type);
+        }
+        for (const std::string *s : {&a_scale, &b_scale, &y_scale}) {
+            if (!info(*s).constant) fail(n, "fixed_point requantization needs constant scales ('" + *s + "' is computed at run time)");
+        }
+        const std::vector<double> sa = info(a_scale).constant->to_doubles(), sb = info(b_scale).constant->to_doubles(),
+                                  sy = info(y_scale).constant->to_doubles();
+        const size_t channels = std::max({sa.size(), sb.size(), sy.size()});
+        Halide::Buffer<int32_t> mult(static_cast<int>(channels)), shift(static_cast<int>(channels));
+        for (size_t c = 0; c < channels; ++c) {
+            auto at = [&](const std::vector<double> &v) { return static_cast<float>(v[v.size() == 1 ? 0 : c]); };
+            const float m = (at(sa) * at(sb)) / at(sy);  // the float32 multiplier of onnx mode
+            const layers::FixedPointMultiplier f = layers::fixed_point_multiplier(m, n.label());
+            mult(static_cast<int>(c)) = f.multiplier, shift(static_cast<int>(c)) = f.shift;
+        }
+        Expr channel = channels == 1 ? Expr(0) : coords.at(static_cast<size_t>(dim));
+        return layers::requantize_fixed_point(acc, mult(channel), shift(channel), zp, type);
     }
 
     // Clip bounds from inputs (opset >= 11) or attributes; must be constants.
@@ -284,6 +329,11 @@ private:
     void lower_node(const Node &n);
     void lower_binary(const Node &n);
     void lower_conv(const Node &n);
+    Tensor conv_accumulation(const Node &n, size_t x_input, size_t w_input, size_t bias_input,
+                             const std::function<Expr(Expr)> &x_map, const std::function<Expr(Expr, Expr)> &w_map);
+    void lower_quantized(const Node &n);
+    Tensor matmul_accumulation(const Node &n, size_t a_input, size_t b_input, const std::string &a_zero_point,
+                               const std::string &b_zero_point);
     void lower_pool(const Node &n);
     void lower_gather(const Node &n);
     void lower_slice(const Node &n);
@@ -353,7 +403,14 @@ void Lowerer::lower_binary(const Node &n) {
 const std::vector<int> kConvWeightLayout = {0, 1, 3, 2};
 
 void Lowerer::lower_conv(const Node &n) {
-    const Value &xv = info(n.input(0)), &wv = info(n.input(1));
+    define(n, epilogue(n, conv_accumulation(n, 0, 1, 2, {}, {})), channels_innermost_layout(4));
+}
+
+// The accumulation of a convolution reading x, w (and bias) from the given inputs; x_map
+// and w_map (value, output channel) turn 8-bit operands into zero-point-free int32 ones.
+Tensor Lowerer::conv_accumulation(const Node &n, size_t x_input, size_t w_input, size_t bias_input,
+                                  const std::function<Expr(Expr)> &x_map, const std::function<Expr(Expr, Expr)> &w_map) {
+    const Value &xv = info(n.input(x_input)), &wv = info(n.input(w_input));
     const Dims k = n.get_ints("kernel_shape", {}), s = n.get_ints("strides", {}), d = n.get_ints("dilations", {}),
                p = n.get_ints("pads", {});
     const int64_t group = n.get_int("group", 1);
@@ -363,32 +420,135 @@ void Lowerer::lower_conv(const Node &n) {
     params.pad_top = static_cast<int>(p[0]), params.pad_left = static_cast<int>(p[1]);
     params.pad_bottom = static_cast<int>(p[2]), params.pad_right = static_cast<int>(p[3]);
     params.groups = static_cast<int>(group);
-    Tensor x = as_layout(get(n.input(0)), channels_innermost_layout(4)).t;
+    Tensor x = as_layout(get(n.input(x_input)), channels_innermost_layout(4)).t;
+    if (x_map) {
+        x = layers::map_elements("widen", func_name(stage(n) + "_x"), x, x_map);
+        x.type = Halide::Int(32);
+    }
     std::optional<Tensor> bias;
-    if (!n.input(2).empty()) bias = operand_in_layout(n.input(2), plain_layout(1));
+    if (!n.input(bias_input).empty()) bias = operand_in_layout(n.input(bias_input), plain_layout(1));
+    // OIHW weights as (co, ci, kx, ky), zero points removed where there are any.
+    auto weights = [&]() {
+        Tensor w = operand_in_layout(n.input(w_input), kConvWeightLayout);
+        if (!w_map) return w;
+        std::vector<Var> v = make_vars(4);
+        Func f(func_name(stage(n) + "_wq"));
+        f(v) = w_map(w(as_exprs(v)), v[0]);
+        return Tensor{f, w.shape, Halide::Int(32)};
+    };
     const int64_t cin = xv.shape[1], cout = wv.shape[0];
     const std::string name = stage(n);
     Tensor out;
     const bool pointwise = k == Dims{1, 1} && s == Dims{1, 1} && p == Dims{0, 0, 0, 0} && group == 1;
     if (group == cin && wv.shape[1] == 1 && cout % cin == 0 && group > 1) {
         // Depthwise: OIHW (C*M, 1, KH, KW) read as (co, kx, ky).
-        Tensor w3 = operand_in_layout(n.input(1), kConvWeightLayout);  // (co, 1, kx, ky)
+        Tensor w3 = weights();  // (co, 1, kx, ky)
         std::vector<Var> vars = make_vars(3);
         Func wf(func_name(name + "_w"));
         wf(vars) = w3({vars[0], 0, vars[1], vars[2]});
-        Tensor wt{wf, {static_cast<int>(cout), static_cast<int>(k[1]), static_cast<int>(k[0])}};
+        Tensor wt{wf, {static_cast<int>(cout), static_cast<int>(k[1]), static_cast<int>(k[0])}, w3.type};
         out = layers::depthwise_conv2d(name + "_acc", x, wt, bias, params);
     } else if (pointwise) {
-        Tensor w4 = operand_in_layout(n.input(1), kConvWeightLayout);  // (co, ci, 1, 1)
+        Tensor w4 = weights();  // (co, ci, 1, 1)
         std::vector<Var> vars = make_vars(2);
         Func wf(func_name(name + "_w"));
         wf(vars) = w4({vars[0], vars[1], 0, 0});
-        out = layers::pointwise_conv2d(name + "_acc", x, {wf, {static_cast<int>(cout), static_cast<int>(cin)}}, bias);
+        out = layers::pointwise_conv2d(name + "_acc", x, {wf, {static_cast<int>(cout), static_cast<int>(cin)}, w4.type}, bias);
     } else {
-        Tensor w = operand_in_layout(n.input(1), kConvWeightLayout);
-        out = layers::conv2d(name + "_acc", x, w, bias, params);
+        out = layers::conv2d(name + "_acc", x, weights(), bias, params);
     }
-    define(n, epilogue(n, out), channels_innermost_layout(4));
+    return out;
+}
+
+// Quantized ops (layers/quantize.h). Integer products accumulate in int32 with the zero
+// points subtracted from the widened operands; padding reads the zero point (0 after the
+// subtraction), as ONNX specifies.
+void Lowerer::lower_quantized(const Node &n) {
+    const std::string &op = n.op;
+    const std::string name = stage(n);
+    if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+        Lowered x = get(n.input(0));
+        const int rank = x.rank();
+        int64_t axis = n.get_int("axis", 1);
+        if (axis < 0) axis += rank;
+        const int dim = rank && axis < rank ? x.dim_of_axis[static_cast<size_t>(axis)] : 0;
+        std::vector<Var> vars = make_vars(rank);
+        const std::vector<Expr> coords = as_exprs(vars);
+        Expr scale = qparam(n.input(1), coords, dim, Expr(1.0f));
+        Expr zp = qparam(n.input(2), coords, dim, Halide::cast<uint8_t>(0));
+        const Halide::Type type = halide_type(info(n.outputs[0]).dtype);
+        Func f(name);
+        Expr v = x.t(coords);
+        Expr e = op == "QuantizeLinear" ? layers::quantize_value(Halide::cast<float>(v), scale, zp, type) : layers::dequantize_value(v, scale, zp);
+        if (rank) f(vars) = e; else f() = e;
+        define(n, Tensor{f, x.t.shape, type}, x.dim_of_axis);
+    } else if (op == "ConvInteger" || op == "QLinearConv") {
+        // ConvInteger(x, w, x_zero_point, w_zero_point); QLinearConv(x, x_scale, x_zero_point,
+        // w, w_scale, w_zero_point, y_scale, y_zero_point, B).
+        const bool qlinear = op == "QLinearConv";
+        const std::string xz = n.input(qlinear ? 2 : 2), wz = n.input(qlinear ? 5 : 3);
+        Expr x_zp = qparam(xz, {}, 0, Expr(0));
+        auto x_map = [=](Expr v) { return Halide::cast<int32_t>(v) - Halide::cast<int32_t>(x_zp); };
+        auto w_map = [&, wz](Expr v, Expr co) {
+            return Halide::cast<int32_t>(v) - Halide::cast<int32_t>(qparam(wz, {co}, 0, Expr(0)));
+        };
+        Tensor acc = conv_accumulation(n, 0, qlinear ? 3 : 1, qlinear ? 8 : 99, x_map, w_map);
+        Post post;
+        if (qlinear) {
+            post = [&](Expr v, const std::vector<Var> &vars) {
+                return requantize(n, v, as_exprs(vars), 0, n.input(1), n.input(4), n.input(6), n.input(7));
+            };
+        }
+        define(n, epilogue(n, acc, std::nullopt, post), channels_innermost_layout(4));
+    } else if (op == "MatMulInteger" || op == "QLinearMatMul") {
+        // MatMulInteger(a, b, a_zero_point, b_zero_point); QLinearMatMul(a, a_scale,
+        // a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point).
+        const bool qlinear = op == "QLinearMatMul";
+        Tensor acc = matmul_accumulation(n, 0, qlinear ? 3 : 1, n.input(2), n.input(qlinear ? 5 : 3));
+        Post post;
+        if (qlinear) {
+            post = [&](Expr v, const std::vector<Var> &vars) {
+                return requantize(n, v, as_exprs(vars), 0, n.input(1), n.input(4), n.input(6), n.input(7));
+            };
+        }
+        define(n, epilogue(n, acc, std::nullopt, post), plain_layout(static_cast<int>(info(n.outputs[0]).shape.size())));
+    } else if (op == "DynamicQuantizeLinear") {
+        // y_scale = (max(0, max x) - min(0, min x)) / 255, y_zero_point = saturate(round(-min / y_scale)),
+        // y = saturate(round(x / y_scale) + y_zero_point), all uint8 (ONNX's definition).
+        Lowered x = get(n.input(0));
+        std::vector<Halide::Range> ranges;
+        for (int e : x.t.shape) ranges.emplace_back(0, e);
+        Halide::RDom r(ranges);
+        std::vector<Expr> at;
+        for (int d = 0; d < r.dimensions(); ++d) at.push_back(r[d]);
+        Func lo(func_name(name + "_min")), hi(func_name(name + "_max")), scale(func_name(name + "_scale")), zp(func_name(name + "_zero_point"));
+        lo() = Halide::min(0.0f, Halide::minimum(x.t(at)));
+        hi() = Halide::max(0.0f, Halide::maximum(x.t(at)));
+        scale() = Halide::strict_float((hi() - lo()) / 255.0f);
+        zp() = Halide::saturating_cast<uint8_t>(Halide::strict_float(Halide::round(Halide::clamp(0.0f - lo() / scale(), 0.0f, 255.0f))));
+        std::vector<Var> vars = make_vars(x.rank());
+        Func y(name);
+        y(vars) = layers::quantize_value(x.t(as_exprs(vars)), scale(), zp(), Halide::UInt(8));
+        define(n, Tensor{y, x.t.shape, Halide::UInt(8)}, x.dim_of_axis);
+        if (n.outputs.size() > 1 && !n.outputs[1].empty()) values_[n.outputs[1]] = {Tensor{scale, {}, Halide::Float(32)}, {}};
+        if (n.outputs.size() > 2 && !n.outputs[2].empty()) values_[n.outputs[2]] = {Tensor{zp, {}, Halide::UInt(8)}, {}};
+    }
+}
+
+// The int32 accumulation of a matrix product of 8-bit operands with their zero points
+// subtracted: a's per row (its second-to-last axis) or per tensor, b's per column.
+Tensor Lowerer::matmul_accumulation(const Node &n, size_t a_input, size_t b_input, const std::string &a_zero_point,
+                                    const std::string &b_zero_point) {
+    Tensor a = as_layout(get(n.input(a_input)), plain_layout(get(n.input(a_input)).rank())).t;
+    Tensor b = as_layout(get(n.input(b_input)), plain_layout(get(n.input(b_input)).rank())).t;
+    auto widen = [&](const Tensor &t, const std::string &zero_point, int dim, const std::string &suffix) {
+        std::vector<Var> vars = make_vars(t.rank());
+        const std::vector<Expr> coords = as_exprs(vars);
+        Func f(func_name(stage(n) + suffix));
+        f(vars) = Halide::cast<int32_t>(t(coords)) - Halide::cast<int32_t>(qparam(zero_point, coords, std::min(dim, t.rank() - 1), Expr(0)));
+        return Tensor{f, t.shape, Halide::Int(32)};
+    };
+    return layers::matmul(stage(n) + "_acc", widen(a, a_zero_point, 1, "_a"), widen(b, b_zero_point, 0, "_b"));
 }
 
 void Lowerer::lower_pool(const Node &n) {
@@ -567,6 +727,9 @@ void Lowerer::lower_node(const Node &n) {
         Tensor out = epilogue(n, g);
         accumulators_[out.name()] = name + "_gemm_acc";
         define(n, out, plain_layout(2));
+    } else if (op == "QuantizeLinear" || op == "DequantizeLinear" || op == "ConvInteger" || op == "QLinearConv" ||
+               op == "MatMulInteger" || op == "QLinearMatMul" || op == "DynamicQuantizeLinear") {
+        lower_quantized(n);
     } else if (op == "MatMul") {
         float_only();
         Lowered a = get(n.input(0)), b = get(n.input(1));

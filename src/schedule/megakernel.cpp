@@ -119,6 +119,12 @@ public:
                 place_fallback(p, f);
                 continue;
             }
+            if (f.full.min.empty()) {  // a scalar (e.g. a dynamic quantization scale): computed once
+                if (f.role != Role::Output) p.schedule.funcs.emplace_back(f.canon, Placement::Root);
+                p.stages.push_back({f.canon, "root", "a scalar, computed once", kElementBytes, 0, 1.0, ""});
+                placed_.insert(f.name);
+                continue;
+            }
             std::string section = section_of_consumers(f);
             if (!section.empty() && sections_.at(section).members.count(f.name)) {
                 place_member(p, f, sections_.at(section));

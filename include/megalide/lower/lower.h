@@ -13,6 +13,7 @@
 
 #include "Halide.h"
 #include "megalide/graph/graph.h"
+#include "megalide/layers/quantize.h"
 #include "megalide/tensor.h"
 
 namespace megalide {
@@ -41,6 +42,8 @@ struct LowerOptions {
     /// Input<Buffer<>>s converted to ImageParam); empty: lowering makes them ("in_<name>").
     /// Each must have the input's type and rank.
     std::vector<Halide::ImageParam> inputs;
+    /// How int32 accumulators of quantized ops become 8-bit values (layers/quantize.h).
+    layers::Requantization requantization = layers::Requantization::Onnx;
 };
 
 /// Lowers `graph` (shapes inferred) to one pipeline. Throws Error naming the node for an

@@ -1,0 +1,56 @@
+// Affine quantization, algorithm only: real = scale * (q - zero_point), q an 8-bit integer
+// (uint8 or int8). Expr helpers with one contract each, used by the lowering of ONNX's
+// QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul, ... and by the quantized ops
+// the QDQ rewrites introduce.
+//
+// Requantization (an int32 accumulator of integer products becomes an 8-bit output) comes in
+// two modes:
+//   onnx         float32 multiplier, round half to even, saturate: bit-exact with the ONNX
+//                specification and ONNX Runtime (the default);
+//   fixed_point  an int32 multiplier in Q31 and a power-of-two shift, rounding half up, as
+//                TFLite and gemmlowp do: integer-only, the fast path on HVX. At most 1 LSB from
+//                onnx mode (two roundings of at most half an LSB each, plus the multiplier's
+//                2^-31 relative error), checked over large random ranges by the unit tests.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "Halide.h"
+
+namespace megalide::layers {
+
+enum class Requantization { Onnx, FixedPoint };
+
+/// "onnx" or "fixed_point".
+std::string to_string(Requantization mode);
+/// Parses "onnx" / "fixed_point"; throws Error naming the value otherwise.
+Requantization requantization_from_string(const std::string &name);
+
+/// A positive real multiplier m as m = multiplier * 2^-(31 + shift), multiplier in [2^30, 2^31).
+/// A negative shift (m >= 1) shifts left.
+struct FixedPointMultiplier {
+    int32_t multiplier = 0;
+    int shift = 0;
+};
+
+/// The fixed-point form of `m`; throws Error mentioning `what` if m is not positive and
+/// finite, or so large or small that the shift leaves [-31, 62].
+FixedPointMultiplier fixed_point_multiplier(double m, const std::string &what);
+
+/// q = saturate(round_half_even(x / scale) + zero_point) as `type` (ONNX QuantizeLinear).
+Halide::Expr quantize_value(Halide::Expr x, Halide::Expr scale, Halide::Expr zero_point, Halide::Type type);
+
+/// (int32(q) - zero_point) * scale in float32 (ONNX DequantizeLinear).
+Halide::Expr dequantize_value(Halide::Expr q, Halide::Expr scale, Halide::Expr zero_point);
+
+/// onnx mode: saturate(round_half_even(float32(acc) * multiplier) + zero_point) as `type`.
+Halide::Expr requantize_onnx(Halide::Expr acc, Halide::Expr multiplier, Halide::Expr zero_point, Halide::Type type);
+
+/// fixed_point mode: saturate(rounding_shift_right(rounding_mul_shift_right(acc', M, 31),
+/// shift') + zero_point) as `type`, where a negative shift is applied (saturating, to the
+/// left) to acc first: acc' = acc << -shift, shift' = 0. M, shift: fixed_point_multiplier().
+Halide::Expr requantize_fixed_point(Halide::Expr acc, Halide::Expr multiplier, Halide::Expr shift, Halide::Expr zero_point,
+                                    Halide::Type type);
+
+}  // namespace megalide::layers

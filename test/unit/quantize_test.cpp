@@ -1,0 +1,110 @@
+// Quantization helpers against naive C++ written from the ONNX specification, and the two
+// requantization modes against each other over large random ranges.
+#include <cfenv>
+#include <cmath>
+
+#include "megalide/error.h"
+#include "megalide/layers/quantize.h"
+#include "test_util.h"
+
+namespace megalide::test {
+namespace {
+
+using layers::FixedPointMultiplier;
+
+// ONNX: saturate(round_half_even(x / scale) + zero_point), in float32 as the spec's reference.
+int naive_quantize(float x, float scale, int zero_point, bool is_signed) {
+    const float q = std::nearbyint(x / scale) + static_cast<float>(zero_point);  // FE_TONEAREST: half to even
+    const float lo = is_signed ? -128.0f : 0.0f, hi = is_signed ? 127.0f : 255.0f;
+    return static_cast<int>(std::min(std::max(q, lo), hi));
+}
+
+int naive_requantize(int32_t acc, float multiplier, int zero_point, bool is_signed) {
+    const long long q = std::llrint(std::nearbyint(static_cast<float>(acc) * multiplier)) + zero_point;
+    return static_cast<int>(std::min<long long>(std::max<long long>(q, is_signed ? -128 : 0), is_signed ? 127 : 255));
+}
+
+TEST(Quantize, QuantizeRoundsHalfToEvenAndSaturates) {
+    ASSERT_EQ(std::fegetround(), FE_TONEAREST);
+    Seeded s;
+    MEGALIDE_SEED_TRACE(s);
+    // Ties first (x / scale = k + 0.5 exactly), then random values across and beyond the range.
+    std::vector<float> xs = {2.5f, 3.5f, -2.5f, -3.5f, 0.5f, -0.5f, 127.5f, 254.5f, 1000.0f, -1000.0f, 0.0f};
+    for (int i = 0; i < 4000; ++i) xs.push_back(s.uniform(-400.0f, 400.0f));
+    Halide::Buffer<float> in(static_cast<int>(xs.size()));
+    for (size_t i = 0; i < xs.size(); ++i) in(static_cast<int>(i)) = xs[i];
+    for (const bool is_signed : {false, true}) {
+        const float scale = is_signed ? 1.0f : 0.5f;
+        const int zero_point = is_signed ? -3 : 7;
+        const Halide::Type t = is_signed ? Halide::Int(8) : Halide::UInt(8);
+        Halide::Var i;
+        Halide::Func q;
+        q(i) = Halide::cast<int>(layers::quantize_value(in(i), scale, zero_point, t));
+        Halide::Buffer<int> out = q.realize({in.width()});
+        for (int k = 0; k < in.width(); ++k) {
+            ASSERT_EQ(out(k), naive_quantize(xs[static_cast<size_t>(k)], scale, zero_point, is_signed))
+                << "x " << xs[static_cast<size_t>(k)] << " scale " << scale << " zero point " << zero_point;
+        }
+    }
+}
+
+TEST(Quantize, DequantizeIsScaleTimesOffset) {
+    Halide::Buffer<uint8_t> in(256);
+    for (int k = 0; k < 256; ++k) in(k) = static_cast<uint8_t>(k);
+    Halide::Var i;
+    Halide::Func d;
+    d(i) = layers::dequantize_value(in(i), 0.25f, static_cast<uint8_t>(128));
+    Halide::Buffer<float> out = d.realize({256});
+    for (int k = 0; k < 256; ++k) ASSERT_EQ(out(k), static_cast<float>(k - 128) * 0.25f);
+}
+
+TEST(Quantize, FixedPointMultiplierReconstructsTheReal) {
+    Seeded s;
+    MEGALIDE_SEED_TRACE(s);
+    for (int k = 0; k < 10000; ++k) {
+        const double m = std::exp(s.uniform(-20.0f, 5.0f));
+        const FixedPointMultiplier f = layers::fixed_point_multiplier(m, "test");
+        ASSERT_GE(f.multiplier, 1 << 30);
+        const double back = f.multiplier * std::ldexp(1.0, -31 - f.shift);
+        ASSERT_LE(std::abs(back - m), m * std::ldexp(1.0, -31)) << "m " << m;
+    }
+    for (double bad : {0.0, -1.0, double(INFINITY), double(NAN), 1e30}) {
+        expect_throws_with<Error>([&] { layers::fixed_point_multiplier(bad, "conv 'c1'"); }, {"conv 'c1'", "multiplier"});
+    }
+}
+
+// Over a million random accumulators per setting, multipliers from 1e-6 to 4 (log-uniform,
+// plus exact powers of two where ties are common), both output types and random zero
+// points: fixed_point within 1 LSB of onnx everywhere, and onnx equal to the naive loop.
+TEST(Quantize, RequantizationModesAgreeWithin1Lsb) {
+    Seeded s;
+    MEGALIDE_SEED_TRACE(s);
+    const int n = 1 << 20;
+    for (int setting = 0; setting < 12; ++setting) {
+        const bool is_signed = setting % 2 == 1;
+        const float multiplier = setting < 2 ? 0.25f : setting < 4 ? 2.0f : std::exp(s.uniform(-13.8f, 1.4f));
+        const int zero_point = is_signed ? s.uniform_int(-20, 20) : s.uniform_int(0, 255);
+        // Accumulators spanning the output range (and 4x beyond, to exercise saturation).
+        const float span = 4 * 256 / multiplier;
+        Halide::Buffer<int32_t> acc(n);
+        for (int k = 0; k < n; ++k) acc(k) = static_cast<int32_t>(std::max(std::min(s.uniform(-span, span), 2.0e9f), -2.0e9f));
+        const FixedPointMultiplier f = layers::fixed_point_multiplier(multiplier, "test");
+        const Halide::Type t = is_signed ? Halide::Int(8) : Halide::UInt(8);
+        Halide::Var i;
+        Halide::Func onnx, fixed;
+        onnx(i) = Halide::cast<int>(layers::requantize_onnx(acc(i), multiplier, zero_point, t));
+        fixed(i) = Halide::cast<int>(layers::requantize_fixed_point(acc(i), f.multiplier, f.shift, zero_point, t));
+        Halide::Buffer<int> a = onnx.realize({n}), b = fixed.realize({n});
+        int differ = 0;
+        for (int k = 0; k < n; ++k) {
+            ASSERT_EQ(a(k), naive_requantize(acc(k), multiplier, zero_point, is_signed)) << "acc " << acc(k) << " multiplier " << multiplier;
+            ASSERT_LE(std::abs(a(k) - b(k)), 1) << "acc " << acc(k) << " multiplier " << multiplier << " (M " << f.multiplier
+                                                << ", shift " << f.shift << ") zero point " << zero_point;
+            differ += a(k) != b(k);
+        }
+        RecordProperty("differ_" + std::to_string(setting), differ);
+    }
+}
+
+}  // namespace
+}  // namespace megalide::test

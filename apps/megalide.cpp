@@ -3,6 +3,7 @@
 //   megalide run MODEL.onnx [--input NAME=FILE.npy]... [FILE.npy]... --output DIR [options]
 //   megalide info MODEL.onnx [options]
 //   megalide compile MODEL.onnx [--target T] [--schedule S] [--name NAME] -o OUTDIR
+//   megalide quantize MODEL.onnx --calib DIR -o OUT.onnx [--eval DIR] [--method minmax|percentile]
 //   megalide explain MODEL.onnx [options]
 //   megalide bench [options]
 //
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "megalide/compile.h"
+#include "megalide/quantize.h"
 #include "megalide/error.h"
 #include "megalide/lower/lower.h"
 #include "megalide/npy.h"
@@ -50,6 +52,8 @@ std::string usage() {
     "usage: megalide run MODEL.onnx [--input NAME=FILE.npy]... [FILE.npy]... --output DIR [options]\n"
     "       megalide info MODEL.onnx [options]\n"
     "       megalide compile MODEL.onnx [--target T] [--schedule S] [--threads N] [--name NAME] -o OUTDIR\n"
+    "       megalide quantize MODEL.onnx --calib DIR -o OUT.onnx [--eval DIR] [--method minmax|percentile]\n"
+    "                         [--percentile P]\n"
     "       megalide explain MODEL.onnx [--target T] [--threads N] [--candidate K] [--tune N]\n"
     "       megalide bench [--blocks B1,...] [--strategies ...] [--peers ...] [--threads 1,2] [--runs N]\n"
     "                      [--csv FILE] [--markdown FILE] [--chart FILE.png]   (see megalide bench --help)\n"
@@ -65,6 +69,10 @@ std::string usage() {
     "       .cpp, Halide's lowered statement NAME.stmt, the assembly NAME.s, and NAME.report.txt\n"
     "       (placement per stage; where the code runs here, its measured time). --name defaults\n"
     "       to the model file's stem made a C identifier; --schedule defaults to megakernel.\n"
+    "quantize writes a QDQ model (uint8 activations, int8 per-channel weights, int32 biases)\n"
+    "       calibrated on DIR's .npy inputs (min/max, or the given percentile of the values\n"
+    "       seen; default 99.99), then prints its error against the float model on --eval's\n"
+    "       inputs (default: the calibration set). megalide runs it as int8 ops; so does ORT.\n"
     "explain prints the megakernel plan: per stage its placement and why (bytes at root,\n"
     "       halo recompute, working set against the caches), the cost model's candidates for\n"
     "       the main section, and the resulting loop nest.\n"
@@ -91,7 +99,8 @@ struct UsageError : std::runtime_error {
 };
 
 struct Options {
-    std::string command, model, output_dir, schedule, save_schedule, target = "host", name;
+    std::string command, model, output_dir, schedule, save_schedule, target = "host", name, calib, eval, method = "minmax";
+    double percentile = 99.99;
     int threads = 0, candidate = 0, tune = 0;
     std::vector<std::pair<std::string, std::string>> named_inputs;  // name, file
     std::vector<std::string> positional_inputs;
@@ -103,7 +112,8 @@ Options parse(int argc, char **argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") throw UsageError("");
     o.command = args[0];
-    if (o.command != "run" && o.command != "info" && o.command != "explain" && o.command != "compile") throw UsageError("unknown command '" + o.command + "'");
+    if (o.command != "run" && o.command != "info" && o.command != "explain" && o.command != "compile" &&
+        o.command != "quantize") throw UsageError("unknown command '" + o.command + "'");
     for (size_t i = 1; i < args.size(); ++i) {
         const std::string &a = args[i];
         auto value = [&]() -> const std::string & {
@@ -119,6 +129,18 @@ Options parse(int argc, char **argv) {
             o.output_dir = value();
         } else if (a == "--schedule") {
             o.schedule = value();
+        } else if (a == "--calib") {
+            o.calib = value();
+        } else if (a == "--eval") {
+            o.eval = value();
+        } else if (a == "--method") {
+            o.method = value();
+            if (o.method != "minmax" && o.method != "percentile") throw UsageError("--method is minmax or percentile, got '" + o.method + "'");
+        } else if (a == "--percentile") {
+            const std::string &v = value();
+            char *end = nullptr;
+            o.percentile = std::strtod(v.c_str(), &end);
+            if (*end || !(o.percentile > 50 && o.percentile <= 100)) throw UsageError("--percentile needs a number in (50, 100], got '" + v + "'");
         } else if (a == "--name") {
             o.name = value();
         } else if (a == "--save-schedule") {
@@ -160,6 +182,12 @@ Options parse(int argc, char **argv) {
     if (o.model.empty()) throw UsageError("no model given");
     if (o.schedule.empty()) o.schedule = o.command == "compile" ? "megakernel" : "per_op";
     if (!o.name.empty() && o.command != "compile") throw UsageError("--name applies to compile");
+    if (o.command == "quantize") {
+        if (o.output_dir.empty()) throw UsageError("quantize needs -o OUT.onnx");
+        if (o.calib.empty()) throw UsageError("quantize needs --calib DIR (a directory of .npy inputs)");
+    } else if (!o.calib.empty() || !o.eval.empty()) {
+        throw UsageError("--calib and --eval apply to quantize");
+    }
     if (o.command == "compile") {
         if (o.output_dir.empty()) throw UsageError("compile needs -o OUTDIR");
         if (o.tune || !o.named_inputs.empty() || !o.save_schedule.empty()) {
@@ -171,7 +199,7 @@ Options parse(int argc, char **argv) {
     }
     if (o.tune && o.command == "info") throw UsageError("info does not tune");
     if (o.command == "run" && o.output_dir.empty()) throw UsageError("run needs --output DIR");
-    if (o.command != "run" && o.command != "compile" && (!o.named_inputs.empty() || !o.output_dir.empty())) {
+    if (o.command != "run" && o.command != "compile" && o.command != "quantize" && (!o.named_inputs.empty() || !o.output_dir.empty())) {
         throw UsageError(o.command + " takes no inputs or output directory");
     }
     return o;
@@ -283,6 +311,22 @@ int run_command(const Options &o) {
         Graph g = load(o, import, progress);
         progress.finish();
         std::printf("%s", g.dump().c_str());
+        return 0;
+    }
+    if (o.command == "quantize") {
+        progress.step("reading " + o.model);
+        Graph g = import_onnx(o.model);
+        if (g.inputs.size() != 1) throw Error(o.model + ": quantize supports models with one input, this one has " + std::to_string(g.inputs.size()));
+        const Value &in = g.value(g.inputs[0]);
+        const std::vector<HostArray> calib = read_samples(o.calib, in.dtype, in.shape);
+        const std::vector<HostArray> eval = o.eval.empty() ? std::vector<HostArray>{} : read_samples(o.eval, in.dtype, in.shape);
+        QuantizeOptions q;
+        q.method = o.method == "percentile" ? QuantizeOptions::Method::Percentile : QuantizeOptions::Method::MinMax;
+        q.percentile = o.percentile;
+        q.progress = [&](const std::string &what) { progress.step(what); };
+        const QuantizeReport report = quantize_model(o.model, calib, o.output_dir, eval, q);
+        progress.finish();
+        std::printf("wrote %s\n%s", o.output_dir.c_str(), report.text().c_str());
         return 0;
     }
     if (o.command == "compile") {

@@ -17,8 +17,8 @@ const std::set<std::string> &supported_ops() {
         "ConvInteger", "DequantizeLinear", "Div", "DynamicQuantizeLinear", "Erf", "Exp", "Flatten",
         "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "HardSwish",
         "Identity", "LayerNormalization", "LeakyRelu", "LogSoftmax", "MatMul", "MatMulInteger",
-        "MaxPool", "Mod", "Mul", "Pad", "Pow", "QLinearConv", "QLinearMatMul", "QuantizeLinear",
-        "ReduceMax", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice",
+        "MaxPool", "Mod", "Mul", "Pad", "Pow", "QLinearAdd", "QLinearAveragePool", "QLinearConv",
+        "QLinearGlobalAveragePool", "QLinearMatMul", "QuantizeLinear", "ReduceMax", "Requantize", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice",
         "Softmax", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze"};
     return ops;
 }
@@ -431,7 +431,8 @@ Dims conv_output(Node &n, const Value &x, const Value &w, size_t bias, const Gra
 // A quantization's scale (input `scale`) and zero point (input `zero_point`; SIZE_MAX: none):
 // float32 scales, 8-bit zero points, each per tensor or with `channels` entries; constant
 // scales must be positive and finite. `prefix` names them as ONNX does ("w_" -> w_scale).
-void check_quant_params(const Graph &g, const Node &n, size_t scale, size_t zero_point, int64_t channels, const std::string &prefix) {
+void check_quant_params(const Graph &g, const Node &n, size_t scale, size_t zero_point, int64_t channels, const std::string &prefix,
+                        bool int32_zero_point = false) {
     auto count_ok = [&](const Value &v) {
         const int64_t count = v.shape.empty() ? 1 : v.shape.size() == 1 ? v.shape[0] : -1;
         return count == 1 || count == channels;
@@ -454,7 +455,7 @@ void check_quant_params(const Graph &g, const Node &n, size_t scale, size_t zero
     }
     if (zero_point != SIZE_MAX && has_input(n, zero_point)) {
         const Value &z = input(g, n, zero_point);
-        if (z.dtype != DType::UInt8 && z.dtype != DType::Int8) {
+        if (z.dtype != DType::UInt8 && z.dtype != DType::Int8 && !(int32_zero_point && z.dtype == DType::Int32)) {
             fail(n, prefix + "zero_point '" + z.name + "' must be uint8 or int8, got " + to_string(z.dtype));
         }
         if (!count_ok(z)) count_error(z, prefix + "zero_point");
@@ -501,7 +502,7 @@ void infer_node(Graph &g, Node &n) {
         const bool per_axis = std::accumulate(scale_shape.begin(), scale_shape.end(), int64_t{1}, std::multiplies<int64_t>()) > 1;
         const int64_t axis = per_axis ? normalize_axis(n, n.get_int("axis", 1), rank) : 0;
         check_quant_params(g, n, 1, has_input(n, 2) ? 2 : SIZE_MAX, per_axis ? x.shape[static_cast<size_t>(axis)] : 1,
-                           op == "QuantizeLinear" ? "y_" : "x_");
+                           op == "QuantizeLinear" ? "y_" : "x_", op == "DequantizeLinear" && x.dtype == DType::Int32);
         if (op == "DequantizeLinear") {
             if (x.dtype != DType::UInt8 && x.dtype != DType::Int8 && x.dtype != DType::Int32) fail(n, "x must be uint8, int8 or int32, got " + to_string(x.dtype));
             set_output(g, n, 0, DType::Float32, x.shape);
@@ -546,6 +547,9 @@ void infer_node(Graph &g, Node &n) {
             check_quant_params(g, n, 1, 2, 1, "a_");
             check_quant_params(g, n, 4, 5, cols, "b_");
             check_quant_params(g, n, 6, 7, 1, "y_");
+            if (has_input(n, 8) && (input(g, n, 8).dtype != DType::Int32 || input(g, n, 8).shape != Dims{cols})) {
+                fail(n, "bias must be int32 of shape [" + std::to_string(cols) + "]");
+            }
         } else {
             check_quant_params(g, n, SIZE_MAX, has_input(n, 2) ? 2 : SIZE_MAX, rows, "a_");
             check_quant_params(g, n, SIZE_MAX, has_input(n, 3) ? 3 : SIZE_MAX, cols, "b_");
@@ -555,6 +559,27 @@ void infer_node(Graph &g, Node &n) {
         out.push_back(rows);
         out.push_back(cols);
         set_output(g, n, 0, q ? input(g, n, 7).dtype : DType::Int32, out);
+    } else if (op == "QLinearAdd") {
+        const Value &a = input(g, n, 0), &b = input(g, n, 3);
+        check_quant_params(g, n, 1, 2, 1, "A_");
+        check_quant_params(g, n, 4, 5, 1, "B_");
+        check_quant_params(g, n, 6, 7, 1, "C_");
+        set_output(g, n, 0, input(g, n, 7).dtype, broadcast_shape(n.label(), a.shape, b.shape));
+    } else if (op == "Requantize") {
+        check_quant_params(g, n, 1, 2, 1, "x_");
+        check_quant_params(g, n, 3, 4, 1, "y_");
+        set_output(g, n, 0, input(g, n, 4).dtype, input(g, n, 0).shape);
+    } else if (op == "QLinearAveragePool" || op == "QLinearGlobalAveragePool") {
+        const Value &x = input(g, n, 0);
+        if (x.shape.size() != 4) fail(n, "only 2-D pooling is supported, input " + dims_str(x.shape));
+        check_quant_params(g, n, 1, 2, 1, "x_");
+        check_quant_params(g, n, 3, 4, 1, "y_");
+        Dims out = {x.shape[0], x.shape[1], 1, 1};
+        if (op == "QLinearAveragePool") {
+            if (!n.has("kernel_shape")) fail(n, "kernel_shape is required");
+            out = window_op(n, x.shape, n.get_ints("kernel_shape", {}), true);
+        }
+        set_output(g, n, 0, input(g, n, 4).dtype, out);
     } else if (op == "Conv") {
         set_output(g, n, 0, input(g, n, 0).dtype, conv_output(n, input(g, n, 0), input(g, n, 1), 2, g));
     } else if (op == "MaxPool" || op == "AveragePool") {

@@ -262,14 +262,14 @@ private:
     // The pure stage after an accumulation (conv, gemm, matmul): optional bias along the
     // innermost dimension, then the fused activation. It carries the node's stage name, so
     // a schedule can tile it and compute the accumulator per tile.
-    // `post` (requantization) maps the value after bias and activation, given the stage's vars.
+    // `post` (requantization, then the fused activation in the quantized domain) maps the value
+    // after the bias, given the stage's vars; without it the fused activation applies.
     using Post = std::function<Expr(Expr, const std::vector<Var> &)>;
     Tensor epilogue(const Node &n, const Tensor &acc, const std::optional<Tensor> &bias = std::nullopt, const Post &post = {}) {
         std::vector<Var> vars = make_vars(acc.rank());
         Expr v = acc(as_exprs(vars));
         if (bias) v += (*bias)({vars[0]});
-        v = activation(n, v);
-        if (post) v = post(v, vars);
+        v = post ? post(v, vars) : activation(n, v);  // a quantized op's post applies its own
         Func out(stage(n));
         out(vars) = v;
         Func acc_func = acc.func;
@@ -286,6 +286,19 @@ private:
         if (p.rank() == 0) return p.t({});
         if (p.t.shape[0] == 1) return p.t({0});  // one entry: per tensor
         return p.t({coords.at(static_cast<size_t>(dim))});
+    }
+
+    // The fused activation of a quantized op, applied to its quantized output q: Q(clamp(r, lo,
+    // hi)) = clamp(Q(r), Q(lo), Q(hi)) since rounding and saturation are monotonic.
+    Expr quantized_activation(const Node &n, Expr q, const std::vector<Expr> &coords, const std::string &y_scale,
+                              const std::string &y_zero_point) {
+        const std::string act = n.get_string("activation", "");
+        if (act.empty()) return q;
+        if (act != "Relu" && act != "Clip") fail(n, "unknown fused activation '" + act + "'");
+        const float lo = act == "Relu" ? 0.0f : static_cast<float>(n.get_float("activation_min", -INFINITY));
+        const float hi = act == "Relu" ? INFINITY : static_cast<float>(n.get_float("activation_max", INFINITY));
+        Expr sy = qparam(y_scale, coords, 0, Expr(1.0f)), zy = qparam(y_zero_point, coords, 0, Expr(0));
+        return Halide::clamp(q, layers::quantize_value(lo, sy, zy, q.type()), layers::quantize_value(hi, sy, zy, q.type()));
     }
 
     // Requantization of an int32 accumulator read at `coords` (channel along `dim`) to the
@@ -496,7 +509,8 @@ void Lowerer::lower_quantized(const Node &n) {
         Post post;
         if (qlinear) {
             post = [&](Expr v, const std::vector<Var> &vars) {
-                return requantize(n, v, as_exprs(vars), 0, n.input(1), n.input(4), n.input(6), n.input(7));
+                Expr q = requantize(n, v, as_exprs(vars), 0, n.input(1), n.input(4), n.input(6), n.input(7));
+                return quantized_activation(n, q, as_exprs(vars), n.input(6), n.input(7));
             };
         }
         define(n, epilogue(n, acc, std::nullopt, post), channels_innermost_layout(4));
@@ -508,10 +522,60 @@ void Lowerer::lower_quantized(const Node &n) {
         Post post;
         if (qlinear) {
             post = [&](Expr v, const std::vector<Var> &vars) {
-                return requantize(n, v, as_exprs(vars), 0, n.input(1), n.input(4), n.input(6), n.input(7));
+                Expr q = requantize(n, v, as_exprs(vars), 0, n.input(1), n.input(4), n.input(6), n.input(7));
+                return quantized_activation(n, q, as_exprs(vars), n.input(6), n.input(7));
             };
         }
-        define(n, epilogue(n, acc, std::nullopt, post), plain_layout(static_cast<int>(info(n.outputs[0]).shape.size())));
+        // megalide's QLinearMatMul may carry an int32 bias per column (input 8, see rules.h).
+        std::optional<Tensor> bias;
+        if (qlinear && !n.input(8).empty()) bias = operand_in_layout(n.input(8), plain_layout(1));
+        define(n, epilogue(n, acc, bias, post), plain_layout(static_cast<int>(info(n.outputs[0]).shape.size())));
+    } else if (op == "QLinearAdd" || op == "Requantize" || op == "QLinearAveragePool" || op == "QLinearGlobalAveragePool") {
+        // megalide's quantized ops (rules.h): dequantize, the float op, quantize — the same
+        // float arithmetic as the DequantizeLinear -> op -> QuantizeLinear they replace, so
+        // folding them changes no bit; the intermediate floats live in registers only.
+        const bool add = op == "QLinearAdd";
+        const size_t ys = add ? 6 : 3, yz = add ? 7 : 4;
+        const Halide::Type type = halide_type(info(n.outputs[0]).dtype);
+        auto dequantized = [&](size_t i, const std::string &suffix) {
+            Lowered x = get(n.input(i));
+            std::vector<Var> vars = make_vars(x.rank());
+            Func f(func_name(name + suffix));
+            f(vars) = layers::dequantize_value(x.t(as_exprs(vars)), qparam(n.input(i + 1), {}, 0, Expr(1.0f)), qparam(n.input(i + 2), {}, 0, Expr(0)));
+            return Lowered{Tensor{f, x.t.shape, Halide::Float(32)}, x.dim_of_axis};
+        };
+        Lowered real;
+        if (add) {
+            Lowered a = dequantized(0, "_a"), b = dequantized(3, "_b");
+            const int rank = std::max(a.rank(), b.rank());
+            std::vector<int> layout = plain_layout(rank);
+            if (rank == 4 && (a.dim_of_axis == channels_innermost_layout(4) || b.dim_of_axis == channels_innermost_layout(4))) {
+                layout = channels_innermost_layout(4);
+            }
+            real = {layers::add(name + "_real", as_layout(expand_rank(a, rank), layout).t, as_layout(expand_rank(b, rank), layout).t), layout};
+        } else if (op == "Requantize") {
+            real = dequantized(0, "_real");
+        } else {
+            Lowered x = dequantized(0, "_x");
+            Tensor xc = as_layout(x, channels_innermost_layout(4)).t;
+            if (op == "QLinearGlobalAveragePool") {
+                real = {layers::global_avg_pool2d(name + "_real", xc), channels_innermost_layout(4)};
+            } else {
+                const Dims k = n.get_ints("kernel_shape", {}), st = n.get_ints("strides", {1, 1}), p = n.get_ints("pads", {0, 0, 0, 0});
+                layers::Pool2DParams params;
+                params.kernel_y = static_cast<int>(k[0]), params.kernel_x = static_cast<int>(k[1]);
+                params.stride_y = static_cast<int>(st[0]), params.stride_x = static_cast<int>(st[1]);
+                params.pad_top = static_cast<int>(p[0]), params.pad_left = static_cast<int>(p[1]);
+                params.pad_bottom = static_cast<int>(p[2]), params.pad_right = static_cast<int>(p[3]);
+                params.ceil_mode = n.get_int("ceil_mode", 0) != 0;
+                params.count_include_pad = n.get_int("count_include_pad", 0) != 0;
+                real = {layers::avg_pool2d(name + "_real", xc, params), channels_innermost_layout(4)};
+            }
+        }
+        std::vector<Var> vars = make_vars(real.rank());
+        Func f(name);
+        f(vars) = layers::quantize_value(real.t(as_exprs(vars)), qparam(n.input(ys), {}, 0, Expr(1.0f)), qparam(n.input(yz), {}, 0, Expr(0)), type);
+        define(n, Tensor{f, real.t.shape, type}, real.dim_of_axis);
     } else if (op == "DynamicQuantizeLinear") {
         // y_scale = (max(0, max x) - min(0, min x)) / 255, y_zero_point = saturate(round(-min / y_scale)),
         // y = saturate(round(x / y_scale) + y_zero_point), all uint8 (ONNX's definition).
@@ -728,7 +792,8 @@ void Lowerer::lower_node(const Node &n) {
         accumulators_[out.name()] = name + "_gemm_acc";
         define(n, out, plain_layout(2));
     } else if (op == "QuantizeLinear" || op == "DequantizeLinear" || op == "ConvInteger" || op == "QLinearConv" ||
-               op == "MatMulInteger" || op == "QLinearMatMul" || op == "DynamicQuantizeLinear") {
+               op == "MatMulInteger" || op == "QLinearMatMul" || op == "DynamicQuantizeLinear" || op == "QLinearAdd" ||
+               op == "Requantize" || op == "QLinearAveragePool" || op == "QLinearGlobalAveragePool") {
         lower_quantized(n);
     } else if (op == "MatMul") {
         float_only();

@@ -16,6 +16,8 @@ std::vector<RewriteRule> default_rules() {
         {"recognize_gelu", rules::recognize_gelu},
         {"fold_batchnorm", rules::fold_batchnorm},
         {"fuse_bias_activation", rules::fuse_bias_activation},
+        {"fold_qdq", rules::fold_qdq},
+        {"fold_requantize", rules::fold_requantize},
     };
 }
 

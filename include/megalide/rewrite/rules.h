@@ -4,7 +4,15 @@
 //     activation_max): the activation applied to the op's result;
 //   MatMul with a third input: a bias added to the product (broadcast over the last axis);
 //   MatMul with attributes transA / transB: the operand's last two axes swapped first;
-//   Gelu with attribute approximate = "none" | "tanh" (as ONNX opset 20 defines it).
+//   Gelu with attribute approximate = "none" | "tanh" (as ONNX opset 20 defines it);
+//   QLinearConv / QLinearMatMul with attribute activation (as above, its bounds applied to the
+//     quantized output), and QLinearMatMul with a ninth input: an int32 bias per column at
+//     scale a_scale * b_scale;
+//   QLinearAdd(A, A_scale, A_zero_point, B, B_scale, B_zero_point, C_scale, C_zero_point),
+//     QLinearAveragePool / QLinearGlobalAveragePool(X, x_scale, x_zero_point, y_scale,
+//     y_zero_point) with AveragePool's attributes (ONNX Runtime's com.microsoft signatures),
+//     and Requantize(x, x_scale, x_zero_point, y_scale, y_zero_point): dequantize, the float
+//     op, quantize, as one op on 8-bit tensors.
 #pragma once
 
 #include "megalide/graph/graph.h"
@@ -42,5 +50,19 @@ namespace megalide::rules {
 /// MatMul reading a Transpose that swaps only its last two axes reads the Transpose's input
 /// with transA/transB set instead. After cancel_transposes.
 [[nodiscard]] bool fold_transpose_into_matmul(Graph &graph);
+
+/// Folds QuantizeLinear(op(DequantizeLinear...)) with constant per-tensor activation
+/// parameters into one quantized op: Conv -> QLinearConv; Gemm and MatMul with 2-D constant
+/// weights -> QLinearMatMul (weights transposed on the host for transB); their bias either an
+/// int32 DequantizeLinear at scale x_scale * w_scale or a float constant quantized to it;
+/// Add -> QLinearAdd; AveragePool / GlobalAveragePool -> QLinear*; MaxPool, GlobalMaxPool,
+/// Relu, Clip, Flatten, Reshape, Transpose with the same parameters on both sides -> the op
+/// on the 8-bit values (Relu and Clip bounds quantized). After fuse_bias_activation, so a
+/// fused activation moves into the quantized op.
+[[nodiscard]] bool fold_qdq(Graph &graph);
+
+/// QuantizeLinear(DequantizeLinear(x)) on 8-bit x with per-tensor parameters: the same
+/// parameters -> x itself; different ones -> Requantize. After fold_qdq.
+[[nodiscard]] bool fold_requantize(Graph &graph);
 
 }  // namespace megalide::rules

@@ -6,11 +6,11 @@
 #           ship in the wheel), CMake >= 3.28 (Halide's CMake files need it; Debian 12 has
 #           3.25), Ninja, and the Python tooling for the bindings and tests.
 #
-#   --with-bench: the --with-torch set plus ONNX Runtime and matplotlib (the bench's peer and
-#           its chart).
+#   --with-bench: the --with-torch set plus matplotlib (the bench's chart).
 #   --with-torch: also PyTorch and torchvision (the reference for the exported-model tests
 #           and, later, a bench peer), with the `onnx` Python package for export, and
-#           scikit-learn (its bundled digits data set trains apps/digits; nothing is downloaded).
+#           scikit-learn (its bundled digits data set trains apps/digits; nothing is downloaded),
+#           and ONNX Runtime (the reference for quantized models; also a bench peer).
 #
 # Later capabilities add their packages here (clang-19, QEMU, ...), each where it is first
 # needed, so a fresh machine never installs what no build step uses.
@@ -88,12 +88,12 @@ if ((WITH_TORCH)) && ! python3 -c "import torch, torchvision, onnx" 2>/dev/null;
     fi
 fi
 
-if ((WITH_TORCH)) && ! python3 -c "import sklearn" 2>/dev/null; then
-    log "installing scikit-learn (the digits data set for scripts/train_digits.py)"
-    python3 -m pip install --quiet --disable-pip-version-check scikit-learn >&2
+if ((WITH_TORCH)) && ! python3 -c "import sklearn, onnxruntime" 2>/dev/null; then
+    log "installing scikit-learn (the digits data set for scripts/train_digits.py) and ONNX Runtime (a test reference)"
+    python3 -m pip install --quiet --disable-pip-version-check scikit-learn onnxruntime >&2
 fi
 
-if ((WITH_BENCH)) && ! python3 -c "import onnxruntime, matplotlib" 2>/dev/null; then
-    log "installing the bench peers (onnxruntime, matplotlib)"
-    python3 -m pip install --quiet --disable-pip-version-check onnxruntime matplotlib >&2
+if ((WITH_BENCH)) && ! python3 -c "import matplotlib" 2>/dev/null; then
+    log "installing the bench's chart library (matplotlib)"
+    python3 -m pip install --quiet --disable-pip-version-check matplotlib >&2
 fi

@@ -2,6 +2,7 @@
 // wrong, exit status 1 (2 for a malformed command line), and leaves no output file behind.
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -58,7 +59,7 @@ protected:
     std::string path(const std::string &name) const { return dir_ + "/" + name; }
 
     // A model: y = op(x) with x float32[dims] (a dim < 0 is symbolic); op "Reshape" reads a
-    // second input "shape" (int64[2]).
+    // second input "shape" (int64[2]), op "Add" a second input "x2" like x.
     std::string model(const std::string &name, const std::string &op, std::vector<int64_t> dims) {
         onnx::ModelProto m;
         m.set_ir_version(8);
@@ -83,6 +84,9 @@ protected:
         if (op == "Reshape") {
             add_input("shape", onnx::TensorProto::INT64, {2});
             node->add_input("shape");
+        } else if (op == "Add") {
+            add_input("x2", onnx::TensorProto::FLOAT, dims);
+            node->add_input("x2");
         }
         node->add_output("y");
         g->add_output()->set_name("y");
@@ -389,6 +393,89 @@ TEST_F(Cli, PngDriverClassifiesAndRejectsBadImages) {
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find("missing.png: not a readable PNG file"), std::string::npos) << r.output;
     EXPECT_EQ(classify("").status, 2);
+}
+
+// y = QuantizeLinear(x, scale, zero_point) with the given constant parameters.
+std::string quantize_model(const std::string &file, const std::vector<float> &scales, int zero_point_type, int axis = 1) {
+    onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(17);
+    onnx::GraphProto *g = m.mutable_graph();
+    g->set_name("q");
+    onnx::ValueInfoProto *vi = g->add_input();
+    vi->set_name("x");
+    auto *tt = vi->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : {2, 3}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+    onnx::TensorProto *s = g->add_initializer();
+    s->set_name("scale");
+    s->set_data_type(onnx::TensorProto::FLOAT);
+    if (scales.size() != 1) s->add_dims(static_cast<int64_t>(scales.size()));
+    for (float v : scales) s->add_float_data(v);
+    onnx::TensorProto *z = g->add_initializer();
+    z->set_name("zero_point");
+    z->set_data_type(zero_point_type);
+    z->add_int32_data(0);
+    onnx::NodeProto *n = g->add_node();
+    n->set_op_type("QuantizeLinear");
+    n->set_name("quant");
+    for (const char *i : {"x", "scale", "zero_point"}) n->add_input(i);
+    n->add_output("y");
+    onnx::AttributeProto *a = n->add_attribute();
+    a->set_name("axis");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(axis);
+    g->add_output()->set_name("y");
+    std::ofstream out(file, std::ios::binary);
+    m.SerializeToOstream(&out);
+    return file;
+}
+
+TEST_F(Cli, BadQuantizationParametersAreNamed) {
+    Result r = megalide("info " + quantize_model(path("zero.onnx"), {0.0f}, onnx::TensorProto::UINT8));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("y_scale 'scale' must be positive and finite, got 0"), std::string::npos) << r.output;
+    r = megalide("info " + quantize_model(path("negative.onnx"), {-0.5f}, onnx::TensorProto::UINT8));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("must be positive and finite, got -0.5"), std::string::npos) << r.output;
+    r = megalide("info " + quantize_model(path("nan.onnx"), {NAN}, onnx::TensorProto::UINT8));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("must be positive and finite, got nan"), std::string::npos) << r.output;
+    r = megalide("info " + quantize_model(path("int32zp.onnx"), {0.5f}, onnx::TensorProto::INT32));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("y_zero_point 'zero_point' must be uint8 or int8, got int32"), std::string::npos) << r.output;
+    // Per-axis scales along axis 1 (3 channels) given 2 entries.
+    r = megalide("info " + quantize_model(path("count.onnx"), {0.5f, 0.25f}, onnx::TensorProto::UINT8));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("y_scale 'scale' has shape [2]: it must be a scalar or have one entry per channel (3)"), std::string::npos)
+        << r.output;
+    EXPECT_EQ(megalide("info " + quantize_model(path("ok.onnx"), {0.5f, 0.25f, 1.0f}, onnx::TensorProto::UINT8)).status, 0);
+}
+
+TEST_F(Cli, QuantizeRejectsBadCalibrationSets) {
+    const std::string m = model("relu.onnx", "Relu", {2, 3});
+    fs::create_directory(path("empty"));
+    Result r = megalide("quantize " + m + " --calib " + path("empty") + " -o " + path("q.onnx"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("holds no .npy files"), std::string::npos) << r.output;
+    r = megalide("quantize " + m + " --calib " + path("nowhere") + " -o " + path("q.onnx"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("'" + path("nowhere") + "' does not exist"), std::string::npos) << r.output;
+    fs::create_directory(path("wrong"));
+    npy::write(path("wrong/a.npy"), HostArray::from_floats({3, 2}, std::vector<float>(6, 1.0f)));
+    r = megalide("quantize " + m + " --calib " + path("wrong") + " -o " + path("q.onnx"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("is float32[3, 2]; the model's input is float32[2, 3]"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(path("q.onnx")));
+    const std::string two = model("add.onnx", "Add", {2, 3});  // inputs x and x2
+    fs::create_directory(path("ok"));
+    npy::write(path("ok/a.npy"), HostArray::from_floats({2, 3}, std::vector<float>(6, 1.0f)));
+    r = megalide("quantize " + two + " --calib " + path("ok") + " -o " + path("q.onnx"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("one input"), std::string::npos) << r.output;
+    EXPECT_EQ(megalide("quantize " + m + " -o " + path("q.onnx")).status, 2);  // no --calib
+    EXPECT_EQ(megalide("quantize " + m + " --calib " + path("ok")).status, 2);  // no -o
+    EXPECT_EQ(megalide("quantize " + m + " --calib " + path("ok") + " -o " + path("q.onnx") + " --method median").status, 2);
 }
 
 TEST_F(Cli, MalformedCommandLines) {

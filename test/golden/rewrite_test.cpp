@@ -60,11 +60,14 @@ std::vector<HostArray> evaluate(const Graph &g, const std::vector<HostArray> &in
 
 // Applies one rule to a fixpoint, checks it fired, writes the golden text, and compares the
 // outputs of both graphs on random inputs (seeded, printed on failure).
-Graph check_rule(const std::string &rule_name, bool (*rule)(Graph &), const Graph &before, double tolerance = 1e-5) {
+// `lsb`: an absolute difference allowed on top (quantized outputs: 1 where a fold may round
+// a tie the other way).
+Graph check_rule(const std::string &rule_name, bool (*rule)(Graph &), const Graph &before, double tolerance = 1e-5, double lsb = 0,
+                 const std::string &golden = "") {
     Graph after = before;
     const auto fired = rewrite_to_fixpoint(after, {{rule_name, rule}});
     EXPECT_GT(fired.count(rule_name) ? fired.at(rule_name) : 0, 0) << rule_name << " did not fire";
-    expect_golden(rule_name, "# before\n" + before.dump() + "# after\n" + after.dump());
+    expect_golden(golden.empty() ? rule_name : golden, "# before\n" + before.dump() + "# after\n" + after.dump());
 
     const unsigned seed = 1234;
     SCOPED_TRACE("input seed " + std::to_string(seed));
@@ -78,7 +81,7 @@ Graph check_rule(const std::string &rule_name, bool (*rule)(Graph &), const Grap
         EXPECT_EQ(v.size(), w.size());
         int reported = 0;
         for (size_t i = 0; i < w.size() && i < v.size() && reported < 3; ++i) {
-            if (std::abs(v[i] - w[i]) > tolerance * (1 + std::abs(w[i]))) {
+            if (std::abs(v[i] - w[i]) > tolerance * (1 + std::abs(w[i])) + lsb) {
                 ADD_FAILURE() << rule_name << ": output " << o << " element " << i << ": " << v[i] << " vs " << w[i];
                 ++reported;
             }
@@ -230,6 +233,126 @@ TEST(Rewrite, FoldTransposeIntoMatMul) {
     Graph after = check_rule("fold_transpose_into_matmul", rules::fold_transpose_into_matmul, g);
     EXPECT_EQ(count_ops(after, "Transpose"), 0);
     EXPECT_EQ(after.nodes.at(0).get_int("transB", 0), 1);
+}
+
+// QuantizeLinear / DequantizeLinear helpers for the QDQ tests: per-tensor uint8 activations,
+// int8 weights per output channel, int32 biases at input scale x weight scale.
+void add_qparams(Graph &g, const std::string &name, float scale, int zero_point, DType type = DType::UInt8) {
+    g.add_constant(name + "_s", scalar(scale));
+    g.add_constant(name + "_z", HostArray::from_doubles(type, {}, {static_cast<double>(zero_point)}));
+}
+
+// x -> Q -> DQ: the quantized activation as the float model sees it.
+std::string qdq(Graph &g, const std::string &x, const std::string &params) {
+    g.add_node("QuantizeLinear", {x, params + "_s", params + "_z"}, {x + "_q"});
+    g.add_node("DequantizeLinear", {x + "_q", params + "_s", params + "_z"}, {x + "_dq"});
+    return x + "_dq";
+}
+
+std::string int8_weights(Graph &g, std::mt19937 &rng, const std::string &name, const Ints &shape, int64_t axis) {
+    HostArray w = HostArray::from_doubles(DType::Int8, shape, std::vector<double>(static_cast<size_t>(HostArray::from_floats(shape, std::vector<float>(1)).element_count()), 0));
+    std::uniform_int_distribution<int> values(-127, 127);
+    for (int64_t i = 0; i < w.element_count(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(values(rng));
+    g.add_constant(name + "_q", w);
+    std::vector<float> scales(static_cast<size_t>(shape[static_cast<size_t>(axis)]));
+    for (size_t c = 0; c < scales.size(); ++c) scales[c] = 0.002f * static_cast<float>(c + 1);
+    g.add_constant(name + "_s", HostArray::from_floats({static_cast<int64_t>(scales.size())}, scales));
+    g.add_constant(name + "_z", HostArray::from_doubles(DType::Int8, {static_cast<int64_t>(scales.size())}, std::vector<double>(scales.size(), 0)));
+    g.add_node("DequantizeLinear", {name + "_q", name + "_s", name + "_z"}, {name}, {{"axis", Attribute::of(axis)}});
+    return name;
+}
+
+TEST(Rewrite, FoldQdqIntoQLinearConvAndMatMul) {
+    std::mt19937 rng(8);
+    Graph g;
+    g.add_input("x", DType::Float32, {1, 3, 6, 6});
+    add_qparams(g, "xq", 0.02f, 128);
+    const std::string w = int8_weights(g, rng, "w", {4, 3, 3, 3}, 0);
+    // An int32 bias at scale 0.02 * w_scale, through its DequantizeLinear.
+    g.add_constant("b_q", HostArray::from_doubles(DType::Int32, {4}, {300, -200, 100, 0}));
+    std::vector<float> bs;
+    for (int c = 0; c < 4; ++c) bs.push_back(0.02f * 0.002f * static_cast<float>(c + 1));
+    g.add_constant("b_s", HostArray::from_floats({4}, bs));
+    g.add_node("DequantizeLinear", {"b_q", "b_s"}, {"b"}, {{"axis", Attribute::of(int64_t{0})}});
+    g.add_node("Conv", {qdq(g, "x", "xq"), w, "b"}, {"c"},
+               {{"pads", ints({1, 1, 1, 1})}, {"activation", Attribute::of(std::string("Relu"))}});
+    add_qparams(g, "cq", 0.01f, 0);
+    g.add_node("QuantizeLinear", {"c", "cq_s", "cq_z"}, {"y"});
+    g.add_output("y");
+    // A Gemm (transB) with a float bias, which the fold quantizes.
+    g.add_input("v", DType::Float32, {2, 8});
+    add_qparams(g, "vq", 0.02f, 100);
+    const std::string fw = int8_weights(g, rng, "fw", {5, 8}, 0);
+    g.add_constant("fb", random_array(rng, {5}, -0.1f, 0.1f));
+    g.add_node("Gemm", {qdq(g, "v", "vq"), fw, "fb"}, {"f"}, {{"transB", Attribute::of(int64_t{1})}});
+    add_qparams(g, "fq", 0.005f, 120);
+    g.add_node("QuantizeLinear", {"f", "fq_s", "fq_z"}, {"z"});
+    g.add_output("z");
+    finish(g);
+    // Integer accumulation rescaled once vs float products summed: the real value differs by
+    // rounding error only, so an output may round a tie the other way: 1 LSB.
+    Graph after = check_rule("fold_qdq", rules::fold_qdq, g, 0, 1, "fold_qdq_conv_matmul");
+    EXPECT_EQ(count_ops(after, "QLinearConv"), 1);
+    EXPECT_EQ(count_ops(after, "QLinearMatMul"), 1);
+    EXPECT_EQ(count_ops(after, "Conv") + count_ops(after, "Gemm"), 0);
+}
+
+TEST(Rewrite, FoldQdqElementwiseAndPoolingExactly) {
+    std::mt19937 rng(9);
+    Graph g;
+    g.add_input("a", DType::Float32, {1, 4, 6, 6});
+    g.add_input("b", DType::Float32, {1, 4, 6, 6});
+    add_qparams(g, "aq", 0.02f, 128);
+    add_qparams(g, "bq", 0.03f, 90);
+    add_qparams(g, "sq", 0.04f, 110);
+    const std::string a = qdq(g, "a", "aq");
+    g.add_node("Add", {a, qdq(g, "b", "bq")}, {"sum"});
+    g.add_node("QuantizeLinear", {"sum", "sq_s", "sq_z"}, {"sum_q"});
+    g.add_node("DequantizeLinear", {"sum_q", "sq_s", "sq_z"}, {"sum_dq"});
+    g.add_node("MaxPool", {"sum_dq"}, {"pooled"}, {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}});
+    g.add_node("QuantizeLinear", {"pooled", "sq_s", "sq_z"}, {"pooled_q"});
+    g.add_node("DequantizeLinear", {"pooled_q", "sq_s", "sq_z"}, {"pooled_dq"});
+    g.add_constant("lo", scalar(-0.5f));
+    g.add_constant("hi", scalar(1.0f));
+    g.add_node("Clip", {"pooled_dq", "lo", "hi"}, {"clipped"});
+    g.add_node("QuantizeLinear", {"clipped", "sq_s", "sq_z"}, {"clipped_q"});
+    g.add_output("clipped_q");
+    g.add_node("AveragePool", {"sum_dq"}, {"avg"}, {{"kernel_shape", ints({3, 3})}, {"pads", ints({1, 1, 1, 1})}});
+    add_qparams(g, "pq", 0.01f, 128);
+    g.add_node("QuantizeLinear", {"avg", "pq_s", "pq_z"}, {"avg_q"});
+    g.add_output("avg_q");
+    g.add_node("GlobalAveragePool", {a}, {"gap"});
+    g.add_node("QuantizeLinear", {"gap", "pq_s", "pq_z"}, {"gap_q"});
+    g.add_output("gap_q");
+    finish(g);
+    // The quantized ops compute the same float arithmetic as the pattern, but the folded
+    // pools evaluate their division inside quantize's strict_float while the unfolded ones
+    // let Halide rewrite it (a reciprocal multiply): an average may round a tie the other
+    // way, 1 LSB. (Add, MaxPool and Clip came out identical here.)
+    Graph after = check_rule("fold_qdq", rules::fold_qdq, g, 0, 1, "fold_qdq_elementwise");
+    EXPECT_EQ(count_ops(after, "QLinearAdd"), 1);
+    EXPECT_EQ(count_ops(after, "QLinearAveragePool"), 1);
+    EXPECT_EQ(count_ops(after, "QLinearGlobalAveragePool"), 1);
+    EXPECT_EQ(count_ops(after, "QuantizeLinear"), 2);  // the graph inputs a and b
+    EXPECT_EQ(after.value("clipped_q").dtype, DType::UInt8);
+}
+
+TEST(Rewrite, FoldRequantizeChains) {
+    Graph g;
+    g.add_input("x", DType::Float32, {2, 16});
+    add_qparams(g, "p1", 0.02f, 128);
+    add_qparams(g, "p2", 0.05f, 10);
+    g.add_node("QuantizeLinear", {"x", "p1_s", "p1_z"}, {"q1"});
+    g.add_node("DequantizeLinear", {"q1", "p1_s", "p1_z"}, {"d1"});
+    g.add_node("QuantizeLinear", {"d1", "p1_s", "p1_z"}, {"same"});  // same parameters: q1 itself
+    g.add_node("QuantizeLinear", {"d1", "p2_s", "p2_z"}, {"other"});  // new parameters: Requantize
+    g.add_node("Add", {"same", "same"}, {"y"});
+    g.add_output("y");
+    g.add_output("other");
+    finish(g);
+    Graph after = check_rule("fold_requantize", rules::fold_requantize, g, 0, 0);
+    EXPECT_EQ(count_ops(after, "Requantize"), 1);
+    EXPECT_EQ(count_ops(after, "QuantizeLinear"), 1);
 }
 
 TEST(Rewrite, DefaultRulesReachAFixpointOnACombinedGraph) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iomanip>
 #include <set>
+#include <cmath>
 #include <sstream>
 
 #include "megalide/error.h"
@@ -278,11 +279,46 @@ std::string Graph::unique_name(const std::string &stem) const {
     }
 }
 
+void check_quant_params(const QuantParams &q, DType type, int64_t channels, const std::string &what) {
+    if (type != DType::UInt8 && type != DType::Int8 && type != DType::Int32) {
+        throw Error(what + ": quantized values must be uint8, int8 or int32, not " + to_string(type));
+    }
+    if (q.scales.empty() || q.scales.size() != q.zero_points.size()) {
+        throw Error(what + ": " + std::to_string(q.scales.size()) + " scales and " + std::to_string(q.zero_points.size()) +
+                    " zero points (they must pair up, at least one)");
+    }
+    if (q.scales.size() > 1 && static_cast<int64_t>(q.scales.size()) != channels) {
+        throw Error(what + ": " + std::to_string(q.scales.size()) + " per-channel scales for " + std::to_string(channels) + " channels");
+    }
+    const int64_t lo = type == DType::UInt8 ? 0 : type == DType::Int8 ? -128 : INT32_MIN;
+    const int64_t hi = type == DType::UInt8 ? 255 : type == DType::Int8 ? 127 : INT32_MAX;
+    for (size_t i = 0; i < q.scales.size(); ++i) {
+        if (!(q.scales[i] > 0) || !std::isfinite(q.scales[i])) {
+            throw Error(what + ": scale " + std::to_string(q.scales[i]) + " must be positive and finite");
+        }
+        if (q.zero_points[i] < lo || q.zero_points[i] > hi) {
+            throw Error(what + ": zero point " + std::to_string(q.zero_points[i]) + " is outside " + to_string(type) + "'s range [" +
+                        std::to_string(lo) + ", " + std::to_string(hi) + "]");
+        }
+    }
+}
+
 std::string Graph::dump() const {
     std::ostringstream out;
     auto type_of = [&](const std::string &name) {
         const Value &v = value(name);
-        return v.shape_known ? describe(v.dtype, v.shape) : to_string(v.dtype) + "[?]";
+        std::string t = v.shape_known ? describe(v.dtype, v.shape) : to_string(v.dtype) + "[?]";
+        if (v.quant) {
+            std::ostringstream q;
+            q.precision(6);
+            if (v.quant->scales.size() == 1) {
+                q << " q(scale=" << v.quant->scales[0] << ", zero_point=" << v.quant->zero_points.at(0) << ")";
+            } else {
+                q << " q(axis=" << v.quant->axis << ", " << v.quant->scales.size() << " channels)";
+            }
+            t += q.str();
+        }
+        return t;
     };
     out << "graph " << name << "\n";
     for (const std::string &in : inputs) out << "  input %" << in << ": " << type_of(in) << "\n";

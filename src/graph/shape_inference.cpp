@@ -462,6 +462,24 @@ void check_quant_params(const Graph &g, const Node &n, size_t scale, size_t zero
     }
 }
 
+// Records the quantization of a quantizing op's output (constant scale at input `scale`,
+// zero point at `zero_point` or none) in the IR, checked.
+void record_quant(Graph &g, const Node &n, size_t scale, size_t zero_point, int axis) {
+    Value &out = g.value(n.outputs[0]);
+    if (!g.is_constant(n.input(scale)) || (has_input(n, zero_point) && !g.is_constant(n.input(zero_point)))) return;
+    QuantParams q;
+    for (double v : g.value(n.input(scale)).constant->to_doubles()) q.scales.push_back(static_cast<float>(v));
+    if (has_input(n, zero_point)) {
+        for (double v : g.value(n.input(zero_point)).constant->to_doubles()) q.zero_points.push_back(static_cast<int32_t>(v));
+    } else {
+        q.zero_points.assign(q.scales.size(), 0);
+    }
+    q.axis = q.scales.size() > 1 ? axis : -1;
+    const int64_t channels = q.scales.size() > 1 ? out.shape.at(static_cast<size_t>(axis)) : 1;
+    check_quant_params(q, out.dtype, channels, n.label());
+    out.quant = q;
+}
+
 void infer_node(Graph &g, Node &n) {
     const std::string &op = n.op;
     if (!supported_ops().count(op)) fail(n, "unsupported op type '" + op + "'");
@@ -509,6 +527,7 @@ void infer_node(Graph &g, Node &n) {
         } else {
             if (x.dtype != DType::Float32 && x.dtype != DType::Int32) fail(n, "x must be float32 or int32, got " + to_string(x.dtype));
             set_output(g, n, 0, has_input(n, 2) ? input(g, n, 2).dtype : DType::UInt8, x.shape);
+            record_quant(g, n, 1, 2, static_cast<int>(axis));
         }
     } else if (op == "DynamicQuantizeLinear") {
         const Value &x = input(g, n, 0);
@@ -535,6 +554,7 @@ void infer_node(Graph &g, Node &n) {
             check_quant_params(g, n, SIZE_MAX, has_input(n, 3) ? 3 : SIZE_MAX, cout, "w_");
         }
         set_output(g, n, 0, q ? input(g, n, 7).dtype : DType::Int32, conv_output(n, x, w, SIZE_MAX, g));
+        if (q) record_quant(g, n, 6, 7, 1);
     } else if (op == "MatMulInteger" || op == "QLinearMatMul") {
         const bool q = op == "QLinearMatMul";
         const Value &a = input(g, n, 0), &b = input(g, n, q ? 3 : 1);
@@ -559,16 +579,19 @@ void infer_node(Graph &g, Node &n) {
         out.push_back(rows);
         out.push_back(cols);
         set_output(g, n, 0, q ? input(g, n, 7).dtype : DType::Int32, out);
+        if (q) record_quant(g, n, 6, 7, -1);
     } else if (op == "QLinearAdd") {
         const Value &a = input(g, n, 0), &b = input(g, n, 3);
         check_quant_params(g, n, 1, 2, 1, "A_");
         check_quant_params(g, n, 4, 5, 1, "B_");
         check_quant_params(g, n, 6, 7, 1, "C_");
         set_output(g, n, 0, input(g, n, 7).dtype, broadcast_shape(n.label(), a.shape, b.shape));
+        record_quant(g, n, 6, 7, -1);
     } else if (op == "Requantize") {
         check_quant_params(g, n, 1, 2, 1, "x_");
         check_quant_params(g, n, 3, 4, 1, "y_");
         set_output(g, n, 0, input(g, n, 4).dtype, input(g, n, 0).shape);
+        record_quant(g, n, 3, 4, -1);
     } else if (op == "QLinearAveragePool" || op == "QLinearGlobalAveragePool") {
         const Value &x = input(g, n, 0);
         if (x.shape.size() != 4) fail(n, "only 2-D pooling is supported, input " + dims_str(x.shape));
@@ -580,6 +603,7 @@ void infer_node(Graph &g, Node &n) {
             out = window_op(n, x.shape, n.get_ints("kernel_shape", {}), true);
         }
         set_output(g, n, 0, input(g, n, 4).dtype, out);
+        record_quant(g, n, 3, 4, -1);
     } else if (op == "Conv") {
         set_output(g, n, 0, input(g, n, 0).dtype, conv_output(n, input(g, n, 0), input(g, n, 1), 2, g));
     } else if (op == "MaxPool" || op == "AveragePool") {

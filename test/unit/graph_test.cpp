@@ -1,5 +1,7 @@
 // The graph IR: the builder, topological sorting, shape inference with errors that name the
 // node, constant folding of shape arithmetic, and the stable text dump.
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "megalide/error.h"
@@ -100,6 +102,33 @@ TEST(Graph, DumpIsStable) {
               "  %c = Conv(%x, %w) {dilations=[1, 1], group=1, kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]} : float32[1, 3, 2, 2]\n"
               "  %y = Relu(%c) : float32[1, 3, 2, 2]\n"
               "  output %y\n");
+}
+
+TEST(Graph, QuantParamsAreCheckedAndRecorded) {
+    check_quant_params({{0.5f}, {128}, -1}, DType::UInt8, 1, "t");
+    check_quant_params({{0.5f, 0.25f}, {0, 0}, 0}, DType::Int8, 2, "t");
+    expect_throws_with<Error>([] { check_quant_params({{0.5f}, {256}, -1}, DType::UInt8, 1, "act"); },
+                              {"act", "zero point 256 is outside uint8's range [0, 255]"});
+    expect_throws_with<Error>([] { check_quant_params({{0.5f}, {-129}, -1}, DType::Int8, 1, "w"); }, {"zero point -129", "int8"});
+    expect_throws_with<Error>([] { check_quant_params({{0.0f}, {0}, -1}, DType::Int8, 1, "w"); }, {"scale 0", "positive and finite"});
+    expect_throws_with<Error>([] { check_quant_params({{INFINITY}, {0}, -1}, DType::Int8, 1, "w"); }, {"positive and finite"});
+    expect_throws_with<Error>([] { check_quant_params({{1.0f, 1.0f, 1.0f}, {0, 0, 0}, 0}, DType::Int8, 4, "w"); },
+                              {"3 per-channel scales for 4 channels"});
+    expect_throws_with<Error>([] { check_quant_params({{1.0f}, {}, -1}, DType::Int8, 1, "w"); }, {"must pair up"});
+    expect_throws_with<Error>([] { check_quant_params({{1.0f}, {0}, -1}, DType::Float32, 1, "w"); }, {"uint8, int8 or int32"});
+
+    // QuantizeLinear with constant parameters records them on its output.
+    Graph g;
+    g.add_input("x", DType::Float32, {2, 3});
+    g.add_constant("s", HostArray::from_floats({}, {0.25f}));
+    g.add_constant("z", HostArray::from_doubles(DType::UInt8, {}, {7}));
+    g.add_node("QuantizeLinear", {"x", "s", "z"}, {"y"});
+    g.add_output("y");
+    g.infer_shapes();
+    ASSERT_TRUE(g.value("y").quant.has_value());
+    EXPECT_EQ(g.value("y").quant->scales, std::vector<float>{0.25f});
+    EXPECT_EQ(g.value("y").quant->zero_points, std::vector<int32_t>{7});
+    EXPECT_NE(g.dump().find("uint8[2, 3] q(scale=0.25, zero_point=7)"), std::string::npos) << g.dump();
 }
 
 }  // namespace

@@ -24,6 +24,12 @@ struct QuantParams {
     int axis = -1;
 };
 
+/// Throws Error starting with `what` unless `q` fits values of `type` with `channels` entries
+/// along its axis: uint8/int8/int32 values; scales positive and finite; zero points inside
+/// the type's range; one pair, or one per channel. Shape inference records QuantParams on
+/// the outputs of quantizing ops whose parameters are constants (shown by Graph::dump).
+void check_quant_params(const QuantParams &q, DType type, int64_t channels, const std::string &what);
+
 struct Value {
     std::string name;
     DType dtype = DType::Float32;

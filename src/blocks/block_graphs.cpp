@@ -67,6 +67,47 @@ Graph inverted_residual_graph(const InvertedResidualShape &s) {
     return finish(std::move(g), s.stride == 1 ? "inverted_residual" : "inverted_residual_s2");
 }
 
+Graph quantized_inverted_residual_graph(const InvertedResidualShape &s) {
+    Graph g;
+    const bool residual = s.stride == 1 && s.cin == s.cout;
+    g.add_input("x", DType::UInt8, {1, s.cin, s.height, s.width});
+    g.add_input("x_scale", DType::Float32, {});
+    g.add_input("x_zero_point", DType::UInt8, {});
+    // One quantized convolution: its weights, weight scales and bias, then its output's
+    // scale and zero point; the weights' zero points are 0 (symmetric int8).
+    auto conv = [&](const std::string &layer, const std::string &in, const std::vector<int64_t> &w_shape,
+                    std::map<std::string, Attribute> attrs, bool relu6) {
+        const int64_t cout = w_shape[0];
+        g.add_input(layer + "_w", DType::Int8, w_shape);
+        g.add_input(layer + "_w_scale", DType::Float32, {cout});
+        g.add_input(layer + "_b", DType::Int32, {cout});
+        g.add_input(layer + "_scale", DType::Float32, {});
+        g.add_input(layer + "_zero_point", DType::UInt8, {});
+        g.add_constant(layer + "_w_zero_point", HostArray::from_doubles(DType::Int8, {cout}, std::vector<double>(static_cast<size_t>(cout), 0.0)));
+        if (relu6) {
+            attrs["activation"] = Attribute::of(std::string("Clip"));
+            attrs["activation_min"] = Attribute::of(0.0);
+            attrs["activation_max"] = Attribute::of(6.0);
+        }
+        const std::string out = layer == "project" && !residual ? "y" : layer;  // also the stem of its scale's name
+        g.add_node("QLinearConv",
+                   {in, in + "_scale", in + "_zero_point", layer + "_w", layer + "_w_scale", layer + "_w_zero_point", layer + "_scale",
+                    layer + "_zero_point", layer + "_b"},
+                   {out}, attrs, layer);
+        return out;
+    };
+    const std::string e = conv("expand", "x", {s.hidden, s.cin, 1, 1}, conv_attrs(1, 1, 1), true);
+    const std::string d = conv("dw", e, {s.hidden, 1, 3, 3}, conv_attrs(3, s.stride, s.hidden), true);
+    conv("project", d, {s.cout, s.hidden, 1, 1}, conv_attrs(1, 1, 1), false);
+    if (residual) {
+        g.add_input("y_scale", DType::Float32, {});
+        g.add_input("y_zero_point", DType::UInt8, {});
+        g.add_node("QLinearAdd", {"x", "x_scale", "x_zero_point", "project", "project_scale", "project_zero_point", "y_scale", "y_zero_point"},
+                   {"y"}, {}, "residual");
+    }
+    return finish(std::move(g), s.stride == 1 ? "quantized_inverted_residual" : "quantized_inverted_residual_s2");
+}
+
 Graph resnet_basic_block_graph(int channels, int height, int width) {
     Graph g;
     const int64_t c = channels;

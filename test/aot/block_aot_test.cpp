@@ -2,7 +2,9 @@
 // and op by op) against (a) the JIT of the same graph and schedule strategy and (b) the
 // naive reference loops composed from the block's definition, on seeded random inputs.
 #include <cmath>
+#include <cstring>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include "b1_megakernel.h"
@@ -15,6 +17,8 @@
 #include "b4_per_op.h"
 #include "b5_megakernel.h"
 #include "b5_per_op.h"
+#include "q1_megakernel.h"
+#include "q1_per_op.h"
 #include "megalide/blocks/block_graphs.h"
 #include "megalide/lower/lower.h"
 #include "megalide/rewrite/rewrite.h"
@@ -172,6 +176,104 @@ TEST_P(BlockAot, MatchesJitAndReference) {
 INSTANTIATE_TEST_SUITE_P(Blocks, BlockAot, ::testing::Range(0, 5), [](const ::testing::TestParamInfo<int> &info) {
     return std::string(cases()[static_cast<size_t>(info.param)].name);
 });
+
+// Q1's arithmetic in the reference's loops: exact integer sums (in double), then the ONNX
+// requantization in float32 (multiplier (s_in * s_w) / s_out, round half to even, saturate).
+int requant(double acc, float s_in, float s_w, float s_out, int zero_point) {
+    const float m = (s_in * s_w) / s_out;
+    return static_cast<int>(std::min(std::max(std::nearbyint(static_cast<float>(acc) * m) + static_cast<float>(zero_point), 0.0f), 255.0f));
+}
+int quantize(float v, float scale, int zero_point) {
+    return static_cast<int>(std::min(std::max(std::nearbyint(v / scale) + static_cast<float>(zero_point), 0.0f), 255.0f));
+}
+
+TEST(BlockAot, Q1MatchesJitExactlyAndQuantizedReferenceLoops) {
+    Seeded s;
+    MEGALIDE_SEED_TRACE(s);
+    std::mt19937 rng(static_cast<unsigned>(s.seed));
+    Graph g = blocks::quantized_inverted_residual_graph({});
+    rewrite_to_fixpoint(g, default_rules());
+    // Scales that keep each layer's output in range: weights ~ 1/sqrt(fan-in) in real terms.
+    const std::map<std::string, float> scalar = {{"x_scale", 0.02f}, {"expand_scale", 6.0f / 255}, {"dw_scale", 6.0f / 255},
+                                                 {"project_scale", 0.03f}, {"y_scale", 0.04f}};
+    const std::map<std::string, int> zero = {{"x_zero_point", 128}, {"expand_zero_point", 0}, {"dw_zero_point", 0},
+                                             {"project_zero_point", 128}, {"y_zero_point", 128}};
+    const std::map<std::string, float> fan_in = {{"expand", 24}, {"dw", 9}, {"project", 144}};
+    std::uniform_int_distribution<int> u8(0, 255), i8(-127, 127);
+    std::vector<HostArray> inputs;
+    std::map<std::string, HostArray> named;
+    for (const std::string &name : g.inputs) {
+        const Value &v = g.value(name);
+        const int64_t n = std::max<int64_t>(1, HostArray::from_doubles(DType::Float32, v.shape, std::vector<double>(1)).element_count());
+        std::vector<double> values(static_cast<size_t>(n));
+        const std::string layer = name.substr(0, name.find('_'));
+        if (scalar.count(name)) values.assign(1, scalar.at(name));
+        else if (zero.count(name)) values.assign(1, zero.at(name));
+        else if (v.dtype == DType::UInt8) for (double &x : values) x = u8(rng);
+        else if (v.dtype == DType::Int8) for (double &x : values) x = i8(rng);
+        else if (name.size() > 8 && name.compare(name.size() - 8, 8, "_w_scale") == 0)
+            for (size_t c = 0; c < values.size(); ++c) values[c] = (1.0 / std::sqrt(fan_in.at(layer)) / 127) * (0.5 + 0.5 * ((c * 7) % 11) / 10.0);
+        else if (v.dtype == DType::Int32) for (double &x : values) x = std::uniform_int_distribution<int>(-2000, 2000)(rng);
+        named[name] = HostArray::from_doubles(v.dtype, v.shape, values);
+        inputs.push_back(named[name]);
+    }
+
+    // AOT, both schedules, against the JIT: integer kernels, so bit for bit.
+    LoweredGraph lowered = lower(g);
+    const TargetSpec target = host_target_spec(static_cast<int>(std::thread::hardware_concurrency()));
+    apply(make_schedule("megakernel", g, lowered, target), g, lowered, target);
+    const HostArray jit = run(lowered, inputs).at(0);
+    for (auto entry : {q1_megakernel_argv, q1_per_op_argv}) {
+        std::vector<Halide::Buffer<>> buffers;
+        std::vector<void *> args;
+        for (const HostArray &h : inputs) {
+            Halide::Buffer<> b(halide_type(h.dtype), std::vector<int>(h.shape.rbegin(), h.shape.rend()));
+            std::memcpy(b.data(), h.bytes.data(), h.bytes.size());
+            buffers.push_back(b);
+        }
+        Halide::Buffer<uint8_t> out(56, 56, 24, 1);
+        for (Halide::Buffer<> &b : buffers) args.push_back(b.raw_buffer());
+        args.push_back(out.raw_buffer());
+        ASSERT_EQ(entry(args.data()), 0);
+        ASSERT_EQ(std::memcmp(out.data(), jit.bytes.data(), jit.bytes.size()), 0) << "AOT and JIT differ";
+    }
+
+    // The reference: convolutions on (x - zero point) and int8 weights summed exactly.
+    auto arr = [&](const std::string &name, double offset = 0) {
+        ref::Array a = ref_array(named.at(name));
+        for (double &v : a.data) v -= offset;
+        return a;
+    };
+    auto layer = [&](const std::string &l, const ref::Array &in, float s_in, int k, int group, bool relu6) {
+        ref::Array acc = ref::conv(in, arr(l + "_w"), arr(l + "_b"), conv_attrs(k, 1, group));
+        const std::vector<double> sw = named.at(l + "_w_scale").to_doubles();
+        const float s_out = scalar.at(l + "_scale");
+        const int z = zero.at(l + "_zero_point");
+        const int hw = acc.shape[2] * acc.shape[3];
+        ref::Array q = acc;
+        for (long long i = 0; i < acc.size(); ++i) {
+            const int c = static_cast<int>((i / hw) % acc.shape[1]);
+            int v = requant(acc.data[static_cast<size_t>(i)], s_in, static_cast<float>(sw[static_cast<size_t>(c)]), s_out, z);
+            if (relu6) v = std::min(std::max(v, quantize(0.0f, s_out, z)), quantize(6.0f, s_out, z));
+            q.data[static_cast<size_t>(i)] = v - z;  // the next layer reads (q - zero point)
+        }
+        return q;
+    };
+    const ref::Array e = layer("expand", arr("x", 128), 0.02f, 1, 1, true);
+    const ref::Array d = layer("dw", e, scalar.at("expand_scale"), 3, 144, true);
+    const ref::Array p = layer("project", d, scalar.at("dw_scale"), 1, 1, false);
+    const ref::Array xq = arr("x", 128);
+    const std::vector<double> got = jit.to_doubles();
+    int worst = 0;
+    for (long long i = 0; i < p.size(); ++i) {
+        const float real = 0.02f * static_cast<float>(xq.data[static_cast<size_t>(i)]) + 0.03f * static_cast<float>(p.data[static_cast<size_t>(i)]);
+        worst = std::max(worst, std::abs(quantize(real, 0.04f, 128) - static_cast<int>(got[static_cast<size_t>(i)])));
+    }
+    // A saturated or constant output would make the comparison vacuous.
+    EXPECT_GE(std::set<double>(got.begin(), got.end()).size(), 32u) << "Q1's output barely varies";
+    // Float32 multipliers and sums evaluated in another order may round a tie the other way.
+    EXPECT_LE(worst, 1) << "Q1 differs from the quantized reference loops by " << worst << " steps";
+}
 
 }  // namespace
 }  // namespace megalide::test

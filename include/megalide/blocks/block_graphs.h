@@ -20,6 +20,19 @@ struct InvertedResidualShape {
 /// Inputs: x, expand_w, expand_b, dw_w, dw_b, project_w, project_b; output y.
 Graph inverted_residual_graph(const InvertedResidualShape &s);
 
+/// Q1: B1 quantized (DESIGN.md): uint8 activations, int8 weights per output channel
+/// (symmetric, zero point 0), int32 biases at input scale x weight scale; ReLU6 as a clamp
+/// of the quantized output, the residual as QLinearAdd. Every quantization parameter is an
+/// input, so the application supplies its calibration. Inputs, in order:
+///   x, x_scale, x_zero_point,
+///   expand_w, expand_w_scale, expand_b, expand_scale, expand_zero_point,
+///   dw_w, dw_w_scale, dw_b, dw_scale, dw_zero_point,
+///   project_w, project_w_scale, project_b, project_scale, project_zero_point,
+///   y_scale, y_zero_point
+/// (x uint8 (1, cin, H, W); *_w int8 as B1's weights; *_w_scale float32 (channels); *_b int32
+/// (channels); scales float32 scalars; zero points uint8 scalars). Output y: uint8, as x.
+Graph quantized_inverted_residual_graph(const InvertedResidualShape &s);
+
 /// B2: relu(x + conv3x3(relu(conv3x3(x)))), `channels` in and out, pad 1.
 /// Inputs: x, conv1_w, conv1_b, conv2_w, conv2_b; output y.
 Graph resnet_basic_block_graph(int channels = 64, int height = 56, int width = 56);

@@ -4,15 +4,18 @@
 # scripts/train_digits.py and committed with 100 held-out PNGs).
 #
 #   1. set-up: install what is missing, build the megalide CLI;
-#   2. `megalide compile` the model with the megakernel schedule, and with per_op to compare;
+#   2. `megalide quantize` it to int8 (calibrated on apps/digits/calib), then `megalide
+#      compile` the float model with the megakernel schedule and with per_op (to compare), and
+#      the int8 model with megakernel;
 #   3. link apps/classify_png.cpp (a libpng driver that includes nothing of megalide but the
 #      generated header) against each static library with the system C++ compiler;
-#   4. run both programs on the bundled PNGs: predictions, accuracy, and latency side by side.
+#   4. run the programs on the bundled PNGs: predictions, accuracy, and latency side by side.
 #
-#   bash scripts/demo.sh [--threads N] [--runs N]   (defaults: Halide's, one thread per core; 2000)
+#   bash scripts/demo.sh [--threads N] [--runs N]   (defaults: 1 thread, 2000 runs; the digits
+#   CNN takes a few microseconds, less than waking a thread pool costs)
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-THREADS=""
+THREADS=1
 RUNS=2000
 while (($#)); do
     case "$1" in
@@ -34,37 +37,47 @@ cmake --build "$BUILD_DIR" --target megalide_cli >&2
 
 THREAD_ARGS=()
 [ -n "$THREADS" ] && THREAD_ARGS=(--threads "$THREADS") && export HL_NUM_THREADS="$THREADS"
-for schedule in megakernel per_op; do
-    step "2/4 megalide compile $(basename "$MODEL") --schedule $schedule -o $OUT/$schedule"
-    "$BUILD_DIR/apps/megalide" compile "$MODEL" --target host --schedule "$schedule" --name digits \
-        "${THREAD_ARGS[@]}" -o "$OUT/$schedule" > /dev/null
+mkdir -p "$OUT"
+step "2/4 megalide quantize $(basename "$MODEL") --calib apps/digits/calib -o $OUT/digits_int8.onnx"
+"$BUILD_DIR/apps/megalide" quantize "$MODEL" --calib "$MEGALIDE_ROOT/apps/digits/calib" -o "$OUT/digits_int8.onnx" \
+    --quiet | sed 's/^/    /' >&2
+VARIANTS=(megakernel per_op int8_megakernel)
+for variant in "${VARIANTS[@]}"; do
+    model="$MODEL" schedule="$variant"
+    [ "$variant" = int8_megakernel ] && model="$OUT/digits_int8.onnx" schedule=megakernel
+    step "2/4 megalide compile $(basename "$model") --schedule $schedule -o $OUT/$variant"
+    "$BUILD_DIR/apps/megalide" compile "$model" --target host --schedule "$schedule" --name digits \
+        "${THREAD_ARGS[@]}" -o "$OUT/$variant" > /dev/null
 done
 
-for schedule in megakernel per_op; do
-    step "3/4 linking apps/classify_png.cpp with $OUT/$schedule/digits.a"
-    c++ -O2 -std=c++17 -I "$OUT/$schedule" -DMODEL_HEADER='"digits.h"' -DMODEL_FN=digits \
-        "$MEGALIDE_ROOT/apps/classify_png.cpp" "$OUT/$schedule/digits.a" -lpng -lpthread -ldl \
-        -o "$OUT/classify_$schedule"
+for variant in "${VARIANTS[@]}"; do
+    step "3/4 linking apps/classify_png.cpp with $OUT/$variant/digits.a"
+    c++ -O2 -std=c++17 -I "$OUT/$variant" -DMODEL_HEADER='"digits.h"' -DMODEL_FN=digits \
+        "$MEGALIDE_ROOT/apps/classify_png.cpp" "$OUT/$variant/digits.a" -lpng -lpthread -ldl \
+        -o "$OUT/classify_$variant"
 done
 
-step "4/4 classifying ${#PNGS[@]} held-out PNGs (megakernel library)"
-"$OUT/classify_megakernel" --runs "$RUNS" "${PNGS[@]}" | sed "s|$MEGALIDE_ROOT/||" > "$OUT/megakernel.txt"
-"$OUT/classify_per_op" --runs "$RUNS" "${PNGS[@]}" > "$OUT/per_op.txt"
+step "4/4 classifying ${#PNGS[@]} held-out PNGs (fp32, megakernel library)"
+for variant in "${VARIANTS[@]}"; do
+    "$OUT/classify_$variant" --runs "$RUNS" "${PNGS[@]}" | sed "s|$MEGALIDE_ROOT/||" > "$OUT/$variant.txt"
+done
 grep -v '^latency' "$OUT/megakernel.txt"
-if ! diff <(grep -v '^latency' "$OUT/megakernel.txt" | sed 's|.*/||') <(grep -v '^latency' "$OUT/per_op.txt" | sed 's|.*/||') > /dev/null; then
+if ! diff <(grep -v '^latency' "$OUT/megakernel.txt") <(grep -v '^latency' "$OUT/per_op.txt") > /dev/null; then
     echo "demo: the megakernel and per_op libraries disagree on a prediction" >&2
     exit 1
 fi
 echo
-echo "per_op gives the same predictions. Latency of one image, ${THREADS:-default} threads, $RUNS runs:"
-python3 - "$OUT/megakernel.txt" "$OUT/per_op.txt" <<'PY'
+echo "per_op gives the same predictions; int8 $(grep '^accuracy' "$OUT/int8_megakernel.txt")"
+echo "Latency of one image (HL_NUM_THREADS=$THREADS, $RUNS runs):"
+python3 - "$OUT" "${VARIANTS[@]}" <<'PY'
 import re, sys
+out, variants = sys.argv[1], sys.argv[2:]
 median = {}
-for name, path in zip(("megakernel", "per_op"), sys.argv[1:]):
-    line = next(l for l in open(path) if l.startswith("latency"))
+for name in variants:
+    line = next(l for l in open(f"{out}/{name}.txt") if l.startswith("latency"))
     m = re.search(r"median ([\d.]+) us \(min ([\d.]+), max ([\d.]+)\)", line)
     median[name] = float(m.group(1))
-    print(f"  {name:<10} median {m.group(1):>8} us  (min {m.group(2)}, max {m.group(3)})")
-print(f"  megakernel is {median['per_op'] / median['megakernel']:.2f}x the speed of per_op")
+    print(f"  {name:<16} median {m.group(1):>8} us  (min {m.group(2)}, max {m.group(3)})")
+print(f"  fp32 megakernel is {median['per_op'] / median['megakernel']:.2f}x the speed of per_op")
 PY
-echo "Libraries, headers, schedules, statements and reports: $OUT/{megakernel,per_op}/"
+echo "Libraries, headers, schedules, statements and reports: $OUT/{megakernel,per_op,int8_megakernel}/"

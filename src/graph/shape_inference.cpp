@@ -474,6 +474,9 @@ void record_quant(Graph &g, const Node &n, size_t scale, size_t zero_point, int 
     } else {
         q.zero_points.assign(q.scales.size(), 0);
     }
+    // A per-tensor scale or zero point pairs with every channel of the other.
+    if (q.zero_points.size() == 1 && q.scales.size() > 1) q.zero_points.assign(q.scales.size(), q.zero_points[0]);
+    if (q.scales.size() == 1 && q.zero_points.size() > 1) q.scales.assign(q.zero_points.size(), q.scales[0]);
     q.axis = q.scales.size() > 1 ? axis : -1;
     const int64_t channels = q.scales.size() > 1 ? out.shape.at(static_cast<size_t>(axis)) : 1;
     check_quant_params(q, out.dtype, channels, n.label());

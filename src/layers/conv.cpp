@@ -36,6 +36,17 @@ bool has_padding(const Conv2DParams &p) {
     return p.pad_left || p.pad_right || p.pad_top || p.pad_bottom;
 }
 
+Halide::Type accumulator_of(const Tensor &input, const Conv2DParams &p) {
+    return p.accumulator.bits() ? p.accumulator : input.type;
+}
+
+// weight * input in the accumulator type (a widening multiply for 8-bit operands).
+Expr product(const Expr &w, const Expr &x, const Halide::Type &acc) {
+    return w.type() == acc && x.type() == acc ? w * x : Halide::cast(acc, w) * Halide::cast(acc, x);
+}
+
+Expr outside_value(const Conv2DParams &p) { return p.padding.defined() ? p.padding : Expr(0.0f); }
+
 }  // namespace
 
 Tensor conv2d(const std::string &name, const Tensor &input, const Tensor &weights,
@@ -55,7 +66,8 @@ Tensor conv2d(const std::string &name, const Tensor &input, const Tensor &weight
     check_bias(label, bias, cout);
     const ConvGeometry g = check_geometry(label, input, weights.dim(2), weights.dim(3), p);
 
-    Func padded = has_padding(p) ? pad_spatial(name + "_pad", input, 0.0f) : input.func;
+    Func padded = has_padding(p) ? pad_spatial(name + "_pad", input, outside_value(p)) : input.func;
+    const Halide::Type acc = accumulator_of(input, p);
     Var c("c"), x("x"), y("y"), n("n");
     RDom r(0, cin_per_group, 0, weights.dim(2), 0, weights.dim(3), name + "_r");
     const int cout_per_group = cout / p.groups;
@@ -64,9 +76,9 @@ Tensor conv2d(const std::string &name, const Tensor &input, const Tensor &weight
     Expr in_y = y * p.stride_y + r.z * p.dilation_y - p.pad_top;
 
     Func out(name);
-    out(c, x, y, n) = bias ? (*bias)({c}) : Halide::cast(input.type, 0);
-    out(c, x, y, n) += weights({c, r.x, r.y, r.z}) * padded(ci, in_x, in_y, n);
-    return {out, {cout, g.out_width, g.out_height, input.dim(3)}, input.type};
+    out(c, x, y, n) = bias ? (*bias)({c}) : Halide::cast(acc, 0);
+    out(c, x, y, n) += product(weights({c, r.x, r.y, r.z}), padded(ci, in_x, in_y, n), acc);
+    return {out, {cout, g.out_width, g.out_height, input.dim(3)}, acc};
 }
 
 Tensor depthwise_conv2d(const std::string &name, const Tensor &input, const Tensor &weights,
@@ -83,7 +95,8 @@ Tensor depthwise_conv2d(const std::string &name, const Tensor &input, const Tens
     check_bias(label, bias, cout);
     const ConvGeometry g = check_geometry(label, input, weights.dim(1), weights.dim(2), p);
 
-    Func padded = has_padding(p) ? pad_spatial(name + "_pad", input, 0.0f) : input.func;
+    Func padded = has_padding(p) ? pad_spatial(name + "_pad", input, outside_value(p)) : input.func;
+    const Halide::Type acc = accumulator_of(input, p);
     Var c("c"), x("x"), y("y"), n("n");
     RDom r(0, weights.dim(1), 0, weights.dim(2), name + "_r");
     const int multiplier = cout / channels;
@@ -92,13 +105,14 @@ Tensor depthwise_conv2d(const std::string &name, const Tensor &input, const Tens
     Expr in_y = y * p.stride_y + r.y * p.dilation_y - p.pad_top;
 
     Func out(name);
-    out(c, x, y, n) = bias ? (*bias)({c}) : Halide::cast(input.type, 0);
-    out(c, x, y, n) += weights({c, r.x, r.y}) * padded(ci, in_x, in_y, n);
-    return {out, {cout, g.out_width, g.out_height, input.dim(3)}, input.type};
+    out(c, x, y, n) = bias ? (*bias)({c}) : Halide::cast(acc, 0);
+    out(c, x, y, n) += product(weights({c, r.x, r.y}), padded(ci, in_x, in_y, n), acc);
+    return {out, {cout, g.out_width, g.out_height, input.dim(3)}, acc};
 }
 
 Tensor pointwise_conv2d(const std::string &name, const Tensor &input, const Tensor &weights,
-                        const std::optional<Tensor> &bias) {
+                        const std::optional<Tensor> &bias,
+                        Halide::Type accumulator) {
     const std::string label = layer_label("pointwise_conv2d", name);
     require_rank(label, "input (c, x, y, n)", input, 4);
     require_rank(label, "weights (co, ci)", weights, 2);
@@ -114,9 +128,10 @@ Tensor pointwise_conv2d(const std::string &name, const Tensor &input, const Tens
     Var c("c"), x("x"), y("y"), n("n");
     RDom r(0, input.dim(0), name + "_r");
     Func out(name);
-    out(c, x, y, n) = bias ? (*bias)({c}) : Halide::cast(input.type, 0);
-    out(c, x, y, n) += weights({c, r.x}) * input({r.x, x, y, n});
-    return {out, {cout, input.dim(1), input.dim(2), input.dim(3)}, input.type};
+    const Halide::Type acc = accumulator.bits() ? accumulator : input.type;
+    out(c, x, y, n) = bias ? (*bias)({c}) : Halide::cast(acc, 0);
+    out(c, x, y, n) += product(weights({c, r.x}), input({r.x, x, y, n}), acc);
+    return {out, {cout, input.dim(1), input.dim(2), input.dim(3)}, acc};
 }
 
 }  // namespace megalide::layers

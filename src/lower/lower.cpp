@@ -343,7 +343,10 @@ private:
     void lower_binary(const Node &n);
     void lower_conv(const Node &n);
     Tensor conv_accumulation(const Node &n, size_t x_input, size_t w_input, size_t bias_input,
-                             const std::function<Expr(Expr)> &x_map, const std::function<Expr(Expr, Expr)> &w_map);
+                             const std::function<Expr(Expr)> &x_map, const std::function<Expr(Expr, Expr)> &w_map,
+                             Halide::Type accumulator = Halide::Type(), Expr padding = Expr(),
+                             const std::optional<Tensor> &bias_override = std::nullopt);
+    std::optional<Tensor> byte_conv_bias(const Node &n);
     void lower_quantized(const Node &n);
     Tensor matmul_accumulation(const Node &n, size_t a_input, size_t b_input, const std::string &a_zero_point,
                                const std::string &b_zero_point);
@@ -422,7 +425,8 @@ void Lowerer::lower_conv(const Node &n) {
 // The accumulation of a convolution reading x, w (and bias) from the given inputs; x_map
 // and w_map (value, output channel) turn 8-bit operands into zero-point-free int32 ones.
 Tensor Lowerer::conv_accumulation(const Node &n, size_t x_input, size_t w_input, size_t bias_input,
-                                  const std::function<Expr(Expr)> &x_map, const std::function<Expr(Expr, Expr)> &w_map) {
+                                  const std::function<Expr(Expr)> &x_map, const std::function<Expr(Expr, Expr)> &w_map,
+                                  Halide::Type accumulator, Expr padding, const std::optional<Tensor> &bias_override) {
     const Value &xv = info(n.input(x_input)), &wv = info(n.input(w_input));
     const Dims k = n.get_ints("kernel_shape", {}), s = n.get_ints("strides", {}), d = n.get_ints("dilations", {}),
                p = n.get_ints("pads", {});
@@ -438,8 +442,10 @@ Tensor Lowerer::conv_accumulation(const Node &n, size_t x_input, size_t w_input,
         x = layers::map_elements("widen", func_name(stage(n) + "_x"), x, x_map);
         x.type = Halide::Int(32);
     }
-    std::optional<Tensor> bias;
-    if (!n.input(bias_input).empty()) bias = operand_in_layout(n.input(bias_input), plain_layout(1));
+    std::optional<Tensor> bias = bias_override;
+    if (!bias && !n.input(bias_input).empty()) bias = operand_in_layout(n.input(bias_input), plain_layout(1));
+    params.accumulator = accumulator;
+    params.padding = padding;
     // OIHW weights as (co, ci, kx, ky), zero points removed where there are any.
     auto weights = [&]() {
         Tensor w = operand_in_layout(n.input(w_input), kConvWeightLayout);
@@ -466,7 +472,7 @@ Tensor Lowerer::conv_accumulation(const Node &n, size_t x_input, size_t w_input,
         std::vector<Var> vars = make_vars(2);
         Func wf(func_name(name + "_w"));
         wf(vars) = w4({vars[0], vars[1], 0, 0});
-        out = layers::pointwise_conv2d(name + "_acc", x, {wf, {static_cast<int>(cout), static_cast<int>(cin)}, w4.type}, bias);
+        out = layers::pointwise_conv2d(name + "_acc", x, {wf, {static_cast<int>(cout), static_cast<int>(cin)}, w4.type}, bias, accumulator);
     } else {
         out = layers::conv2d(name + "_acc", x, weights(), bias, params);
     }
@@ -501,11 +507,19 @@ void Lowerer::lower_quantized(const Node &n) {
         const bool qlinear = op == "QLinearConv";
         const std::string xz = n.input(qlinear ? 2 : 2), wz = n.input(qlinear ? 5 : 3);
         Expr x_zp = qparam(xz, {}, 0, Expr(0));
-        auto x_map = [=](Expr v) { return Halide::cast<int32_t>(v) - Halide::cast<int32_t>(x_zp); };
-        auto w_map = [&, wz](Expr v, Expr co) {
-            return Halide::cast<int32_t>(v) - Halide::cast<int32_t>(qparam(wz, {co}, 0, Expr(0)));
-        };
-        Tensor acc = conv_accumulation(n, 0, qlinear ? 3 : 1, qlinear ? 8 : 99, x_map, w_map);
+        Tensor acc;
+        if (std::optional<Tensor> bias = qlinear ? byte_conv_bias(n) : std::nullopt) {
+            // uint8 x int8 with symmetric weights: the products of the raw bytes accumulate in
+            // int32 (a VNNI dot product), the input's zero point leaves through the bias, and
+            // padding reads the zero point, as (x - zx) = 0 there.
+            acc = conv_accumulation(n, 0, 3, 8, {}, {}, Halide::Int(32), x_zp, bias);
+        } else {
+            auto x_map = [=](Expr v) { return Halide::cast<int32_t>(v) - Halide::cast<int32_t>(x_zp); };
+            auto w_map = [&, wz](Expr v, Expr co) {
+                return Halide::cast<int32_t>(v) - Halide::cast<int32_t>(qparam(wz, {co}, 0, Expr(0)));
+            };
+            acc = conv_accumulation(n, 0, qlinear ? 3 : 1, qlinear ? 8 : 99, x_map, w_map);
+        }
         Post post;
         if (qlinear) {
             post = [&](Expr v, const std::vector<Var> &vars) {
@@ -597,6 +611,44 @@ void Lowerer::lower_quantized(const Node &n) {
         if (n.outputs.size() > 1 && !n.outputs[1].empty()) values_[n.outputs[1]] = {Tensor{scale, {}, Halide::Float(32)}, {}};
         if (n.outputs.size() > 2 && !n.outputs[2].empty()) values_[n.outputs[2]] = {Tensor{zp, {}, Halide::UInt(8)}, {}};
     }
+}
+
+// For a QLinearConv of uint8 x and int8 weights with zero points 0 (the symmetric scheme
+// megalide quantize writes), the bias that makes sum(x * w) equal sum((x - zx) * w):
+// B(c) - zx * sum(w(c, ...)), precomputed on the host when x's zero point, the weights and
+// the bias are constants, else a per-channel reduction. nullopt when the op does not qualify.
+std::optional<Tensor> Lowerer::byte_conv_bias(const Node &n) {
+    const Value &x = info(n.input(0)), &w = info(n.input(3));
+    if (x.dtype != DType::UInt8 || w.dtype != DType::Int8) return std::nullopt;
+    if (!n.input(5).empty()) {
+        if (!info(n.input(5)).constant) return std::nullopt;
+        for (double z : info(n.input(5)).constant->to_doubles()) if (z != 0) return std::nullopt;
+    }
+    const int64_t cout = w.shape[0], per_channel = w.shape[1] * w.shape[2] * w.shape[3];
+    const std::string xz = n.input(2), b = n.input(8);
+    const bool constant = (xz.empty() || info(xz).constant) && w.constant && (b.empty() || info(b).constant);
+    if (constant) {
+        const double zx = xz.empty() ? 0 : info(xz).constant->to_doubles().at(0);
+        const std::vector<double> wv = w.constant->to_doubles();
+        const std::vector<double> bv = b.empty() ? std::vector<double>(static_cast<size_t>(cout), 0) : info(b).constant->to_doubles();
+        Halide::Buffer<int32_t> folded(static_cast<int>(cout));
+        for (int64_t c = 0; c < cout; ++c) {
+            double sum = 0;
+            for (int64_t k = 0; k < per_channel; ++k) sum += wv[static_cast<size_t>(c * per_channel + k)];
+            folded(static_cast<int>(c)) = static_cast<int32_t>(bv[static_cast<size_t>(c)] - zx * sum);
+        }
+        return tensor_from_buffer(func_name(stage(n) + "_bias"), folded);
+    }
+    Tensor wt = operand_in_layout(n.input(3), kConvWeightLayout);  // (co, ci, kx, ky)
+    Halide::RDom r(0, wt.dim(1), 0, wt.dim(2), 0, wt.dim(3));
+    Var c("c");
+    Func wsum(func_name(stage(n) + "_wsum")), folded(func_name(stage(n) + "_bias"));
+    wsum(c) = 0;
+    wsum(c) += Halide::cast<int32_t>(wt({c, r.x, r.y, r.z}));
+    Expr zx = Halide::cast<int32_t>(qparam(xz, {}, 0, Expr(0)));
+    Expr bias = b.empty() ? Expr(0) : operand_in_layout(b, plain_layout(1))({c});
+    folded(c) = bias - zx * wsum(c);
+    return Tensor{folded, {static_cast<int>(cout)}, Halide::Int(32)};
 }
 
 // The int32 accumulation of a matrix product of 8-bit operands with their zero points

@@ -45,6 +45,9 @@ struct Info {
     bool materialized = false;
     std::string inline_reason;
     std::string norm_stage;  ///< a row statistic: the normalization stage it belongs to
+    /// Computed, and read by an accumulation only through relabelings (an input converted,
+    /// e.g. quantized, then transposed): stored once at root, read from there.
+    bool through_relabels = false;
 };
 
 struct Section {
@@ -117,6 +120,10 @@ public:
             if (f.role == Role::Accumulator || !f.norm_stage.empty()) continue;  // placed with their owner
             if (f.role == Role::Statistic) {
                 place_fallback(p, f);
+                continue;
+            }
+            if (f.through_relabels) {
+                place_at_root(p, f, "computed once: an accumulation reads it through relabelings, every element many times");
                 continue;
             }
             if (f.full.min.empty()) {  // a scalar (e.g. a dynamic quantization scale): computed once
@@ -281,6 +288,32 @@ private:
             const bool vectors = !is_relabel || reads_vectors_of(reader.func.function(), f.name);
             read_by_accumulation |= vectors;
             broadcast |= !vectors;
+        }
+        // A computed Func read by an accumulation through relabelings (a quantized input
+        // transposed into channels-innermost order) is recomputed for every product unless
+        // stored: the same as a direct read.
+        std::function<bool(const std::string &)> reaches_accumulation = [&](const std::string &name) {
+            for (const std::string &c : graph_.consumers(name)) {
+                const Info &reader = info_.at(c);
+                bool unused = false;
+                if (reader.role == Role::Accumulator) return true;
+                if (reader.role == Role::Pure && relabel(reader.func.function(), &unused) && reaches_accumulation(c)) return true;
+            }
+            return false;
+        };
+        // Only conversions of graph inputs (every producer, transitively, a relabeling of an
+        // input or a constant): a layer's output keeps its own placement rules.
+        std::function<bool(const std::string &)> reads_only_buffers = [&](const std::string &name) {
+            for (const std::string &p : graph_.producers(name)) {
+                if (!info_.count(p)) continue;  // a buffer
+                const Info &producer = info_.at(p);
+                bool unused = false;
+                if (producer.role != Role::Pure || !relabel(producer.func.function(), &unused) || !reads_only_buffers(p)) return false;
+            }
+            return true;
+        };
+        if (!is_relabel && !read_by_accumulation && reads_only_buffers(f.name)) {
+            read_by_accumulation = f.through_relabels = reaches_accumulation(f.name);
         }
         if (read_by_accumulation && !(is_relabel && contiguous)) {
             f.materialized = true;  // read many times by a reduction: compute once, pack
@@ -667,6 +700,17 @@ private:
     // A reduction that is neither an accumulation nor a row statistic (a global pooling, a
     // reduction over rows): the planner does not tile it and falls back to per_op's choice
     // for it, at root and vectorized; its producers form sections of their own.
+    void place_at_root(MegakernelPlan &p, const Info &f, const std::string &why) {
+        placed_.insert(f.name);
+        section_of_[f.name] = f.name;
+        sections_[f.name] = Section{{f.name, 0, 1, false, 0}, {}};
+        loops_[f.name] = {"", ""};
+        FuncSchedule fs{f.canon, Placement::Root};
+        strategies::vectorize_stages(fs, f.func, shape_of(f), target_);
+        p.schedule.funcs.push_back(fs);
+        p.stages.push_back(decision(f, "root", why, 1.0, 0));
+    }
+
     void place_fallback(MegakernelPlan &p, const Info &f) {
         placed_.insert(f.name);
         section_of_[f.name] = f.name;

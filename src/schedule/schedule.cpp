@@ -32,6 +32,7 @@ const char *step_name(LoopStep::Kind k) {
     case LoopStep::Kind::Unroll: return "unroll";
     case LoopStep::Kind::Parallel: return "parallel";
     case LoopStep::Kind::RFactor: return "rfactor";
+    case LoopStep::Kind::VectorizeReduction: return "vectorize_reduction";
     }
     return "?";
 }
@@ -164,6 +165,7 @@ Schedule Schedule::from_json(const std::string &text, const std::string &source)
                 else if (op == "unroll") step.kind = LoopStep::Kind::Unroll;
                 else if (op == "parallel") step.kind = LoopStep::Kind::Parallel;
                 else if (op == "rfactor") step.kind = LoopStep::Kind::RFactor;
+                else if (op == "vectorize_reduction") step.kind = LoopStep::Kind::VectorizeReduction;
                 else throw ScheduleError(where + ": unknown step '" + op + "'");
                 st.steps.push_back(step);
             }
@@ -202,6 +204,10 @@ std::string Schedule::to_cpp() const {
                         << ".rfactor(" << st.vars[0] << ", " << st.vars[1] << ");\n    " << intm << ".compute_at(" << f.func
                         << ", Var::outermost()).vectorize(" << st.vars[1] << ");\n    " << intm << ".update(0).vectorize("
                         << st.vars[1] << ");\n}\n" << stage_label(f.func, s.index);
+                    continue;
+                }
+                if (st.kind == LoopStep::Kind::VectorizeReduction) {
+                    out << "\n    .atomic().vectorize(" << st.vars.at(0) << ")";
                     continue;
                 }
                 out << "\n    ." << step_name(st.kind) << "(";
@@ -391,6 +397,13 @@ private:
                 loops = kept;
                 break;
             }
+            case LoopStep::Kind::VectorizeReduction: {
+                if (st.index == 0) fail(func, label + ".vectorize_reduction: only an update stage reduces");
+                if (step.vars.size() != 1) fail(func, label + ".vectorize_reduction takes one loop");
+                const size_t at = find(step.vars[0], name);
+                if (!loops[at].impure_rvar) fail(func, label + ".vectorize_reduction(" + step.vars[0] + "): not a reduction variable (use vectorize)");
+                break;
+            }
             case LoopStep::Kind::Vectorize:
             case LoopStep::Kind::Parallel:
             case LoopStep::Kind::Unroll: {
@@ -502,6 +515,7 @@ void apply_schedule(const Schedule &schedule, LoweredGraph &lowered) {
                     break;
                 }
                 case LoopStep::Kind::Vectorize: stage.vectorize(loop(step.vars[0])); break;
+                case LoopStep::Kind::VectorizeReduction: stage.atomic().vectorize(loop(step.vars[0])); break;
                 case LoopStep::Kind::Unroll: stage.unroll(loop(step.vars[0])); break;
                 case LoopStep::Kind::Parallel: stage.parallel(loop(step.vars[0])); break;
                 case LoopStep::Kind::RFactor: {

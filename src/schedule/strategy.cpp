@@ -55,6 +55,8 @@ struct NamedTarget {
 
 const NamedTarget kTargets[] = {
     {"x86-64-avx512", "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake", 64, 32},
+    // AVX-512 with VNNI (Zen 4 and later, Ice Lake and later): int8 dot products (vpdpbusd).
+    {"x86-64-avx512-vnni", "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake-avx512_cannonlake-avx512_zen4", 64, 32},
     {"x86-64-avx2", "x86-64-linux-sse41-avx-f16c-fma-avx2", 32, 16},
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 namespace megalide::strategies {
 
@@ -111,6 +112,26 @@ RegisterTile register_tile(const TargetSpec &target, int channel_extent) {
     return best;
 }
 
+bool byte_dot_product(const Halide::Func &acc) {
+    if (!acc.has_update_definition() || acc.type() != Halide::Int(32)) return false;
+    struct Visitor : Halide::Internal::IRGraphVisitor {
+        bool found = false;
+        using IRGraphVisitor::visit;
+        static bool widened_byte(const Halide::Expr &e) {
+            const auto *c = e.as<Halide::Internal::Cast>();
+            return c && c->type == Halide::Int(32) && c->value.type().bits() == 8;
+        }
+        void visit(const Halide::Internal::Mul *m) override {
+            found |= widened_byte(m->a) && widened_byte(m->b);
+            IRGraphVisitor::visit(m);
+        }
+    } visitor;
+    for (const Halide::Expr &e : acc.function().update(0).values()) e.accept(&visitor);
+    const auto &rvars = acc.function().update(0).schedule().rvars();
+    const auto extent = rvars.empty() ? std::nullopt : Halide::Internal::as_const_int(rvars[0].extent);
+    return visitor.found && extent && *extent % 4 == 0;
+}
+
 TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc,
                                       const Shape &shape, const TargetSpec &target, const AccumulationTiling &tiling) {
     const std::vector<std::string> ev = arg_names(epilogue), av = arg_names(acc);
@@ -162,8 +183,19 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     if (av.size() > 1) pure.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
     std::vector<std::string> order = {av[0]};
     if (av.size() > 1) order.push_back(av[1]);
-    for (const std::string &r : rvar_names(acc, 0)) order.push_back(r);
+    std::vector<std::string> rvars = rvar_names(acc, 0);
+    // 8-bit operands: 4 consecutive products of the channel reduction per int32 lane, the
+    // shape of a VNNI dot product (vpdpbusd: 64 byte pairs per zmm instruction).
+    const bool dot = cw >= 4 && byte_dot_product(acc);
+    if (dot) {
+        const std::string r = rvars.at(0);
+        update.steps.push_back(step(LoopStep::Kind::Split, {r, r + "o", r + "i"}, 4));
+        rvars[0] = r + "o";
+        order.insert(order.begin(), r + "i");
+    }
+    for (const std::string &r : rvars) order.push_back(r);
     update.steps.push_back(step(LoopStep::Kind::Reorder, order));
+    if (dot) update.steps.push_back(step(LoopStep::Kind::VectorizeReduction, {order[0]}));
     if (cw >= 4) update.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
     if (av.size() > 1) update.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
     a.stages = {pure, update};

@@ -23,6 +23,10 @@ bool relabel(const Halide::Internal::Function &f, bool *contiguous);
 /// vectorizes over output channels does not).
 bool reads_contiguously(const Halide::Internal::Function &f);
 
+/// True when `acc` accumulates products of two 8-bit values widened to int32 over a first
+/// reduction variable whose extent is a multiple of 4: a VNNI dot product's shape.
+bool byte_dot_product(const Halide::Func &acc);
+
 /// One loop step (see LoopStep).
 LoopStep step(LoopStep::Kind kind, std::vector<std::string> vars, int factor = 0, const char *tail = "auto");
 

@@ -20,6 +20,11 @@ struct Conv2DParams {
     int pad_left = 0, pad_right = 0, pad_top = 0, pad_bottom = 0;
     int dilation_x = 1, dilation_y = 1;
     int groups = 1;
+    /// Integer convolutions: the accumulator type the products are widened to (e.g. int32
+    /// for uint8 inputs and int8 weights, so a VNNI dot product can compute them), and the
+    /// value outside the input (its zero point). Undefined: the input's type, and 0.
+    Halide::Type accumulator;
+    Halide::Expr padding;
 };
 
 /// out(co, x, y, n) = bias(co) + sum over ci < Cin/groups, kx, ky of
@@ -37,7 +42,9 @@ Tensor depthwise_conv2d(const std::string &name, const Tensor &input, const Tens
 
 /// 1x1 convolution, stride 1, no padding: out(co, x, y, n) = bias(co) + sum_ci
 /// weights(co, ci) * in(ci, x, y, n). input (Cin, W, H, N); weights (Cout, Cin).
+/// `accumulator` as in Conv2DParams.
 Tensor pointwise_conv2d(const std::string &name, const Tensor &input, const Tensor &weights,
-                        const std::optional<Tensor> &bias);
+                        const std::optional<Tensor> &bias,
+                        Halide::Type accumulator = Halide::Type());
 
 }  // namespace megalide::layers

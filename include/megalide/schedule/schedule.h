@@ -37,7 +37,10 @@ struct LoopStep {
     /// over the stage's other reduction loops, vectorized over `var`, computed once per
     /// evaluation of the stage; the stage then reduces the intermediate over `rvar`. Split the
     /// reduction first so that `rvar` is the inner, vector-wide part.
-    enum class Kind { Split, Reorder, Vectorize, Unroll, Parallel, RFactor };
+    /// VectorizeReduction {rvar} (update stages): vectorizes a reduction variable atomically
+    /// (Halide's atomic().vectorize()): the lanes reduce into one element, which the backend
+    /// may do with a dot-product instruction (4 bytes per int32 lane: x86 VNNI vpdpbusd).
+    enum class Kind { Split, Reorder, Vectorize, Unroll, Parallel, RFactor, VectorizeReduction };
     Kind kind = Kind::Split;
     std::vector<std::string> vars;  ///< Split: {var, outer, inner}; Reorder: innermost first; RFactor: {rvar, var}; else {var}
     int factor = 0;                 ///< Split only

@@ -38,6 +38,11 @@ Expr quantize_value(Expr x, Expr scale, Expr zero_point, Halide::Type type) {
     return Halide::saturating_cast(type, q);
 }
 
+Expr quantize_by_reciprocal(Expr x, Expr inverse_scale, Expr zero_point, Halide::Type type) {
+    // strict_float: the same bits whatever the schedule (no contraction into fused multiply-adds).
+    return Halide::saturating_cast(type, Halide::strict_float(Halide::round(x * inverse_scale)) + Halide::cast<float>(zero_point));
+}
+
 Expr dequantize_value(Expr q, Expr scale, Expr zero_point) {
     return Halide::cast<float>(Halide::cast<int32_t>(q) - Halide::cast<int32_t>(zero_point)) * scale;
 }

@@ -127,6 +127,7 @@ private:
     const Graph &g_;
     const LowerOptions &options_;
     std::map<std::string, Lowered> values_;
+    std::map<std::pair<std::string, std::vector<int>>, Lowered> relayouts_;
     std::set<std::string> used_names_;
     std::map<std::string, std::string> stage_names_;
     std::map<std::string, std::string> accumulators_;  // epilogue stage -> accumulator Func
@@ -187,11 +188,15 @@ private:
     // Relabels dimensions so that axis a sits at Halide dimension layout[a].
     Lowered as_layout(const Lowered &v, const std::vector<int> &layout) {
         if (v.dim_of_axis == layout) return v;
+        // One relabeling per value and layout: readers share it, so a schedule that stores
+        // it (packing) serves them all.
+        const auto key = std::make_pair(v.t.name(), layout);
+        if (auto it = relayouts_.find(key); it != relayouts_.end()) return it->second;
         std::vector<int> perm(layout.size());
         for (size_t a = 0; a < layout.size(); ++a) perm[static_cast<size_t>(layout[a])] = v.dim_of_axis[a];
         Tensor t = layers::transpose(func_name(stem_of(v.t.name()) + "_relayout"), v.t, perm);
         t.type = v.t.type;
-        return {t, layout};
+        return relayouts_[key] = {t, layout};
     }
 
     // A host-side permuted copy of a constant, for weights that a layer reads in its own layout.
@@ -297,6 +302,18 @@ private:
         if (act != "Relu" && act != "Clip") fail(n, "unknown fused activation '" + act + "'");
         const float lo = act == "Relu" ? 0.0f : static_cast<float>(n.get_float("activation_min", -INFINITY));
         const float hi = act == "Relu" ? INFINITY : static_cast<float>(n.get_float("activation_max", INFINITY));
+        if (info(y_scale).constant && info(y_zero_point).constant) {
+            // Constant parameters: the bounds on the host (the same float32 division and
+            // rounding as quantize_value), not a division per row.
+            const float sy = static_cast<float>(info(y_scale).constant->to_doubles().at(0));
+            const double zy = info(y_zero_point).constant->to_doubles().at(0);
+            const double qmin = q.type().is_uint() ? 0 : -128, qmax = q.type().is_uint() ? 255 : 127;
+            auto bound = [&](float v) {
+                const double r = std::isinf(v) ? (v > 0 ? qmax : qmin) : std::nearbyint(static_cast<double>(v / sy)) + zy;
+                return Halide::cast(q.type(), static_cast<int>(std::min(std::max(r, qmin), qmax)));
+            };
+            return Halide::clamp(q, bound(lo), bound(hi));
+        }
         Expr sy = qparam(y_scale, coords, 0, Expr(1.0f)), zy = qparam(y_zero_point, coords, 0, Expr(0));
         return Halide::clamp(q, layers::quantize_value(lo, sy, zy, q.type()), layers::quantize_value(hi, sy, zy, q.type()));
     }
@@ -309,6 +326,22 @@ private:
         const Halide::Type type = halide_type(info(y_zero_point).dtype);
         Expr zp = qparam(y_zero_point, coords, dim, Expr(0));
         if (options_.requantization == layers::Requantization::Onnx) {
+            const bool constant = info(a_scale).constant && info(b_scale).constant && info(y_scale).constant;
+            if (constant) {
+                // The per-channel multipliers once, on the host, in the same float32 operations
+                // ((a * b) / y): a multiply per element instead of a division.
+                const std::vector<double> sa = info(a_scale).constant->to_doubles(), sb = info(b_scale).constant->to_doubles(),
+                                          sy = info(y_scale).constant->to_doubles();
+                const size_t channels = std::max({sa.size(), sb.size(), sy.size()});
+                Halide::Buffer<float> mult(static_cast<int>(channels));
+                for (size_t c = 0; c < channels; ++c) {
+                    auto at = [&](const std::vector<double> &v) { return static_cast<float>(v[v.size() == 1 ? 0 : c]); };
+                    volatile float product = at(sa) * at(sb);  // rounded to float32 before the division
+                    mult(static_cast<int>(c)) = product / at(sy);
+                }
+                Expr channel = channels == 1 ? Expr(0) : coords.at(static_cast<size_t>(dim));
+                return layers::requantize_onnx(acc, mult(channel), zp, type);
+            }
             Expr m = (qparam(a_scale, coords, dim, Expr(1.0f)) * qparam(b_scale, coords, dim, Expr(1.0f))) /
                      qparam(y_scale, coords, dim, Expr(1.0f));
             return layers::requantize_onnx(acc, Halide::strict_float(m), zp, type);
@@ -545,9 +578,9 @@ void Lowerer::lower_quantized(const Node &n) {
         if (qlinear && !n.input(8).empty()) bias = operand_in_layout(n.input(8), plain_layout(1));
         define(n, epilogue(n, acc, bias, post), plain_layout(static_cast<int>(info(n.outputs[0]).shape.size())));
     } else if (op == "QLinearAdd" || op == "Requantize" || op == "QLinearAveragePool" || op == "QLinearGlobalAveragePool") {
-        // megalide's quantized ops (rules.h): dequantize, the float op, quantize — the same
-        // float arithmetic as the DequantizeLinear -> op -> QuantizeLinear they replace, so
-        // folding them changes no bit; the intermediate floats live in registers only.
+        // megalide's quantized ops (rules.h): dequantize, the float op, quantize (by the output
+        // scale's reciprocal) — the arithmetic of the DequantizeLinear -> op -> QuantizeLinear
+        // they replace up to a tie rounded the other way; the floats live in registers only.
         const bool add = op == "QLinearAdd";
         const size_t ys = add ? 6 : 3, yz = add ? 7 : 4;
         const Halide::Type type = halide_type(info(n.outputs[0]).dtype);
@@ -588,7 +621,9 @@ void Lowerer::lower_quantized(const Node &n) {
         }
         std::vector<Var> vars = make_vars(real.rank());
         Func f(name);
-        f(vars) = layers::quantize_value(real.t(as_exprs(vars)), qparam(n.input(ys), {}, 0, Expr(1.0f)), qparam(n.input(yz), {}, 0, Expr(0)), type);
+        // The output scale's reciprocal is loop-invariant: one division per call, not per element.
+        Expr inverse = 1.0f / qparam(n.input(ys), {}, 0, Expr(1.0f));
+        f(vars) = layers::quantize_by_reciprocal(real.t(as_exprs(vars)), inverse, qparam(n.input(yz), {}, 0, Expr(0)), type);
         define(n, Tensor{f, real.t.shape, type}, real.dim_of_axis);
     } else if (op == "DynamicQuantizeLinear") {
         // y_scale = (max(0, max x) - min(0, min x)) / 255, y_zero_point = saturate(round(-min / y_scale)),

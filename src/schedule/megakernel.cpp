@@ -285,7 +285,10 @@ private:
         for (const std::string &c : graph_.consumers(f.name)) {
             const Info &reader = info_.at(c);
             if (reader.role != Role::Accumulator) continue;
-            const bool vectors = !is_relabel || reads_vectors_of(reader.func.function(), f.name);
+            // A byte dot product loads 4 consecutive reduction elements of every operand, so a
+            // scattered one is packed even where it is broadcast across the lanes.
+            const bool vectors = !is_relabel || reads_vectors_of(reader.func.function(), f.name) ||
+                                 strategies::byte_dot_product(reader.func);
             read_by_accumulation |= vectors;
             broadcast |= !vectors;
         }
@@ -297,7 +300,10 @@ private:
                 const Info &reader = info_.at(c);
                 bool unused = false;
                 if (reader.role == Role::Accumulator) return true;
-                if (reader.role == Role::Pure && relabel(reader.func.function(), &unused) && reaches_accumulation(c)) return true;
+                if (reader.role == Role::Pure && relabel(reader.func.function(), &unused) && !reader.materialized &&
+                    reaches_accumulation(c)) {
+                    return true;  // (a stored relabeling computes this Func in its own pass)
+                }
             }
             return false;
         };

@@ -112,7 +112,9 @@ Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
             const std::string name = canonical_func_name(callee);
             bool contiguous = false;
             if (scheduled.count(name) || !funcs.count(name) || !relabel(fn, &contiguous)) continue;
-            if (!reads_vectors_of(funcs.at(acc).function(), fn.name()) || reads_contiguously(fn)) continue;
+            // A byte dot product also loads 4 consecutive reduction elements of a broadcast operand.
+            const bool vectors = reads_vectors_of(funcs.at(acc).function(), fn.name()) || byte_dot_product(funcs.at(acc));
+            if (!vectors || reads_contiguously(fn)) continue;
             schedule_standalone(s, funcs.at(name), {target.float_lanes(), 2}, target, true);
             scheduled.insert(name);
         }

@@ -325,10 +325,9 @@ TEST(Rewrite, FoldQdqElementwiseAndPoolingExactly) {
     g.add_node("QuantizeLinear", {"gap", "pq_s", "pq_z"}, {"gap_q"});
     g.add_output("gap_q");
     finish(g);
-    // The quantized ops compute the same float arithmetic as the pattern, but the folded
-    // pools evaluate their division inside quantize's strict_float while the unfolded ones
-    // let Halide rewrite it (a reciprocal multiply): an average may round a tie the other
-    // way, 1 LSB. (Add, MaxPool and Clip came out identical here.)
+    // The quantized ops compute the pattern's float arithmetic, except that they quantize by
+    // the output scale's reciprocal (and Halide may rewrite the unfolded pools' division):
+    // a value may round a tie the other way, 1 LSB. MaxPool and Clip are exact.
     Graph after = check_rule("fold_qdq", rules::fold_qdq, g, 0, 1, "fold_qdq_elementwise");
     EXPECT_EQ(count_ops(after, "QLinearAdd"), 1);
     EXPECT_EQ(count_ops(after, "QLinearAveragePool"), 1);

@@ -41,6 +41,11 @@ FixedPointMultiplier fixed_point_multiplier(double m, const std::string &what);
 /// q = saturate(round_half_even(x / scale) + zero_point) as `type` (ONNX QuantizeLinear).
 Halide::Expr quantize_value(Halide::Expr x, Halide::Expr scale, Halide::Expr zero_point, Halide::Type type);
 
+/// saturate(round_half_even(x * inverse_scale) + zero_point) as `type`: quantize_value with the
+/// division replaced by a multiply by a loop-invariant reciprocal; the product may round a
+/// tie the other way (1 LSB). For megalide's fused quantized ops, not for QuantizeLinear.
+Halide::Expr quantize_by_reciprocal(Halide::Expr x, Halide::Expr inverse_scale, Halide::Expr zero_point, Halide::Type type);
+
 /// (int32(q) - zero_point) * scale in float32 (ONNX DequantizeLinear).
 Halide::Expr dequantize_value(Halide::Expr q, Halide::Expr scale, Halide::Expr zero_point);
 

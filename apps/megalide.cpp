@@ -90,6 +90,9 @@ std::string usage() {
     "  --save-schedule F  write the schedule used as JSON to F (and its Halide C++ to F.cpp)\n"
     "  --no-rewrite       skip the graph rewrites\n"
     "  --name NAME        compile: the entry function and file names (a C identifier)\n"
+    "  --requantize M     int8 ops' requantization: onnx (float multiplier, round half to even;\n"
+    "                     bit-exact with ONNX, the default) or fixed_point (Q31 multiplier and\n"
+    "                     shift, integer only; within 1 LSB of onnx; needs constant scales)\n"
     "  -o, --output DIR   run: where outputs go; compile: where the library goes\n"
     "  --quiet            no progress output\n");
 }
@@ -100,6 +103,7 @@ struct UsageError : std::runtime_error {
 
 struct Options {
     std::string command, model, output_dir, schedule, save_schedule, target = "host", name, calib, eval, method = "minmax";
+    layers::Requantization requantization = layers::Requantization::Onnx;
     double percentile = 99.99;
     int threads = 0, candidate = 0, tune = 0;
     std::vector<std::pair<std::string, std::string>> named_inputs;  // name, file
@@ -129,6 +133,12 @@ Options parse(int argc, char **argv) {
             o.output_dir = value();
         } else if (a == "--schedule") {
             o.schedule = value();
+        } else if (a == "--requantize") {
+            try {
+                o.requantization = layers::requantization_from_string(value());
+            } catch (const Error &e) {
+                throw UsageError(std::string("--requantize: ") + e.what());
+            }
         } else if (a == "--calib") {
             o.calib = value();
         } else if (a == "--eval") {
@@ -332,6 +342,7 @@ int run_command(const Options &o) {
     if (o.command == "compile") {
         CompileOptions c;
         c.target = o.target, c.schedule = o.schedule, c.name = o.name, c.threads = o.threads, c.rewrite = o.rewrite;
+        c.requantization = o.requantization;
         c.progress = [&](const std::string &what) { progress.step(what); };
         const CompiledLibrary lib = compile_model(o.model, o.output_dir, c);
         progress.finish();
@@ -392,7 +403,9 @@ int run_command(const Options &o) {
     for (const std::string &name : shape_operands) import.frozen_inputs[name] = arrays.at(name);
     Graph g = load(o, import, progress);
     progress.step("lowering to one Halide pipeline");
-    LoweredGraph lowered = lower(g);
+    LowerOptions lower_options;
+    lower_options.requantization = o.requantization;
+    LoweredGraph lowered = lower(g, lower_options);
     // Schedules are planned for --target (an unknown name is an error); the JIT runs on the host.
     const TargetSpec target = target_spec(o.target, o.threads ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
     Schedule schedule;

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "megalide/layers/quantize.h"
+
 namespace megalide {
 
 struct CompileOptions {
@@ -19,6 +21,7 @@ struct CompileOptions {
     std::string name;                     ///< entry function; empty: c_identifier(model stem)
     int threads = 0;                      ///< threads the schedule is planned for; 0: one per core
     bool rewrite = true;                  ///< run the graph rewrites before lowering
+    layers::Requantization requantization = layers::Requantization::Onnx;  ///< int8 ops (layers/quantize.h)
     int timing_runs = 50;                 ///< runs timed for the report where the code runs here
     std::function<void(const std::string &)> progress;  ///< called at each step, may be empty
 };

@@ -204,7 +204,9 @@ CompiledLibrary compile_model(const std::string &model_path, const std::string &
         rewrite_to_fixpoint(graph, default_rules());
     }
     step("lowering to one Halide pipeline");
-    LoweredGraph lowered = lower(graph);
+    LowerOptions lower_options;
+    lower_options.requantization = options.requantization;
+    LoweredGraph lowered = lower(graph, lower_options);
     const double lower_ms = ms_since(t0);
     // Shape estimates land in the library's metadata (NAME_metadata()), where a driver can
     // read the shapes it must pass.

@@ -8,6 +8,8 @@ apps/classify_png.cpp against each static library with the C++ compiler CXX (no 
 but the output directory: nothing of megalide, nor Halide's headers), runs both programs on the
 100 held-out PNGs, and checks the predictions: the same from both libraries, and as many
 correct as PyTorch counted when it wrote the PNGs (apps/digits/metrics.json, png_correct).
+Then the int8 path: `megalide quantize`, compiled with each requantization mode (onnx,
+fixed_point), linked the same way; each within one image of the fp32 count.
 Exit status 0 on success, 1 on a failure (the step and its output are printed).
 """
 import json
@@ -53,6 +55,21 @@ def main():
     if predictions["megakernel"] != predictions["per_op"] or len(predictions["per_op"]) != len(pngs):
         print("FAILED: the megakernel and per_op libraries disagree")
         sys.exit(1)
+    fp32_correct = correct
+    int8 = work / "digits_int8.onnx"
+    run([cli, "quantize", str(digits / "digits_cnn.onnx"), "--calib", str(digits / "calib"), "-o", str(int8), "--quiet"])
+    for mode in ("onnx", "fixed_point"):
+        out = work / f"int8_{mode}"
+        run([cli, "compile", str(int8), "--requantize", mode, "--name", "digits", "-o", str(out), "--quiet"])
+        exe = work / f"classify_int8_{mode}"
+        run([cxx, "-O2", "-std=c++17", "-I", str(out), '-DMODEL_HEADER="digits.h"', "-DMODEL_FN=digits",
+             str(root / "apps" / "classify_png.cpp"), str(out / "digits.a"), "-lpng", "-lpthread", "-ldl", "-o", str(exe)])
+        text = run([str(exe)] + pngs)
+        correct = int(re.search(r"^accuracy: (\d+)/", text, re.M).group(1))
+        print(f"int8 ({mode} requantization): {correct}/{len(pngs)} correct (fp32: {fp32_correct})")
+        if abs(correct - fp32_correct) > 1:
+            print(f"FAILED: int8 with {mode} requantization is more than one image from fp32")
+            sys.exit(1)
     print("OK: both libraries link with only their generated header and agree on every image")
 
 

@@ -484,6 +484,7 @@ TEST_F(Cli, MalformedCommandLines) {
     EXPECT_EQ(megalide("run model.onnx --input x --output o").status, 2);
     EXPECT_EQ(megalide("info").status, 2);
     EXPECT_EQ(megalide("run m.onnx --output o --threads zero").status, 2);
+    EXPECT_EQ(megalide("compile m.onnx -o o --requantize banana").status, 2);
     EXPECT_EQ(megalide("--help").status, 0);
 }
 

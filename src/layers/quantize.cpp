@@ -1,5 +1,6 @@
 #include "megalide/layers/quantize.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "megalide/error.h"
@@ -29,6 +30,13 @@ FixedPointMultiplier fixed_point_multiplier(double m, const std::string &what) {
         throw Error(what + ": requantization multiplier " + std::to_string(m) + " is out of the fixed-point range");
     }
     return f;
+}
+
+int quantize_scalar(float x, float scale, int zero_point, bool is_signed) {
+    const float lo = is_signed ? -128.0f : 0.0f, hi = is_signed ? 127.0f : 255.0f;
+    if (std::isinf(x)) return static_cast<int>(x > 0 ? hi : lo);
+    const float q = std::nearbyint(x / scale) + static_cast<float>(zero_point);  // half to even
+    return static_cast<int>(std::min(std::max(q, lo), hi));
 }
 
 Expr quantize_value(Expr x, Expr scale, Expr zero_point, Halide::Type type) {

@@ -306,12 +306,8 @@ private:
             // Constant parameters: the bounds on the host (the same float32 division and
             // rounding as quantize_value), not a division per row.
             const float sy = static_cast<float>(info(y_scale).constant->to_doubles().at(0));
-            const double zy = info(y_zero_point).constant->to_doubles().at(0);
-            const double qmin = q.type().is_uint() ? 0 : -128, qmax = q.type().is_uint() ? 255 : 127;
-            auto bound = [&](float v) {
-                const double r = std::isinf(v) ? (v > 0 ? qmax : qmin) : std::nearbyint(static_cast<double>(v / sy)) + zy;
-                return Halide::cast(q.type(), static_cast<int>(std::min(std::max(r, qmin), qmax)));
-            };
+            const int zy = static_cast<int>(info(y_zero_point).constant->to_doubles().at(0));
+            auto bound = [&](float v) { return Halide::cast(q.type(), layers::quantize_scalar(v, sy, zy, q.type().is_int())); };
             return Halide::clamp(q, bound(lo), bound(hi));
         }
         Expr sy = qparam(y_scale, coords, 0, Expr(1.0f)), zy = qparam(y_zero_point, coords, 0, Expr(0));
@@ -325,41 +321,37 @@ private:
                     const std::string &b_scale, const std::string &y_scale, const std::string &y_zero_point) {
         const Halide::Type type = halide_type(info(y_zero_point).dtype);
         Expr zp = qparam(y_zero_point, coords, dim, Expr(0));
-        if (options_.requantization == layers::Requantization::Onnx) {
-            const bool constant = info(a_scale).constant && info(b_scale).constant && info(y_scale).constant;
-            if (constant) {
-                // The per-channel multipliers once, on the host, in the same float32 operations
-                // ((a * b) / y): a multiply per element instead of a division.
-                const std::vector<double> sa = info(a_scale).constant->to_doubles(), sb = info(b_scale).constant->to_doubles(),
-                                          sy = info(y_scale).constant->to_doubles();
-                const size_t channels = std::max({sa.size(), sb.size(), sy.size()});
-                Halide::Buffer<float> mult(static_cast<int>(channels));
-                for (size_t c = 0; c < channels; ++c) {
-                    auto at = [&](const std::vector<double> &v) { return static_cast<float>(v[v.size() == 1 ? 0 : c]); };
-                    volatile float product = at(sa) * at(sb);  // rounded to float32 before the division
-                    mult(static_cast<int>(c)) = product / at(sy);
-                }
-                Expr channel = channels == 1 ? Expr(0) : coords.at(static_cast<size_t>(dim));
-                return layers::requantize_onnx(acc, mult(channel), zp, type);
+        const bool constant = info(a_scale).constant && info(b_scale).constant && info(y_scale).constant;
+        if (!constant) {
+            if (options_.requantization == layers::Requantization::FixedPoint) {
+                fail(n, "fixed_point requantization needs constant scales (one is computed at run time)");
             }
             Expr m = (qparam(a_scale, coords, dim, Expr(1.0f)) * qparam(b_scale, coords, dim, Expr(1.0f))) /
                      qparam(y_scale, coords, dim, Expr(1.0f));
             return layers::requantize_onnx(acc, Halide::strict_float(m), zp, type);
         }
-        for (const std::string *s : {&a_scale, &b_scale, &y_scale}) {
-            if (!info(*s).constant) fail(n, "fixed_point requantization needs constant scales ('" + *s + "' is computed at run time)");
-        }
+        // Constant scales: the per-channel multipliers once, on the host, in onnx mode's float32
+        // operations ((a * b) / y); a multiply per element instead of a division.
         const std::vector<double> sa = info(a_scale).constant->to_doubles(), sb = info(b_scale).constant->to_doubles(),
                                   sy = info(y_scale).constant->to_doubles();
         const size_t channels = std::max({sa.size(), sb.size(), sy.size()});
-        Halide::Buffer<int32_t> mult(static_cast<int>(channels)), shift(static_cast<int>(channels));
+        std::vector<float> m(channels);
         for (size_t c = 0; c < channels; ++c) {
             auto at = [&](const std::vector<double> &v) { return static_cast<float>(v[v.size() == 1 ? 0 : c]); };
-            const float m = (at(sa) * at(sb)) / at(sy);  // the float32 multiplier of onnx mode
-            const layers::FixedPointMultiplier f = layers::fixed_point_multiplier(m, n.label());
-            mult(static_cast<int>(c)) = f.multiplier, shift(static_cast<int>(c)) = f.shift;
+            volatile float product = at(sa) * at(sb);  // rounded to float32 before the division
+            m[c] = product / at(sy);
         }
         Expr channel = channels == 1 ? Expr(0) : coords.at(static_cast<size_t>(dim));
+        if (options_.requantization == layers::Requantization::Onnx) {
+            Halide::Buffer<float> mult(static_cast<int>(channels));
+            for (size_t c = 0; c < channels; ++c) mult(static_cast<int>(c)) = m[c];
+            return layers::requantize_onnx(acc, mult(channel), zp, type);
+        }
+        Halide::Buffer<int32_t> mult(static_cast<int>(channels)), shift(static_cast<int>(channels));
+        for (size_t c = 0; c < channels; ++c) {
+            const layers::FixedPointMultiplier f = layers::fixed_point_multiplier(m[c], n.label());
+            mult(static_cast<int>(c)) = f.multiplier, shift(static_cast<int>(c)) = f.shift;
+        }
         return layers::requantize_fixed_point(acc, mult(channel), shift(channel), zp, type);
     }
 
@@ -445,6 +437,21 @@ void Lowerer::lower_binary(const Node &n) {
     }
     t.type = type;
     define(n, t, layout);
+}
+
+// A pooling node's window (attributes normalized by shape inference).
+layers::Pool2DParams pool_params(const Node &n) {
+    const Dims k = n.get_ints("kernel_shape", {}), s = n.get_ints("strides", {}), d = n.get_ints("dilations", {}),
+               p = n.get_ints("pads", {});
+    layers::Pool2DParams params;
+    params.kernel_y = static_cast<int>(k[0]), params.kernel_x = static_cast<int>(k[1]);
+    params.stride_y = static_cast<int>(s[0]), params.stride_x = static_cast<int>(s[1]);
+    params.dilation_y = static_cast<int>(d[0]), params.dilation_x = static_cast<int>(d[1]);
+    params.pad_top = static_cast<int>(p[0]), params.pad_left = static_cast<int>(p[1]);
+    params.pad_bottom = static_cast<int>(p[2]), params.pad_right = static_cast<int>(p[3]);
+    params.ceil_mode = n.get_int("ceil_mode", 0) != 0;
+    params.count_include_pad = n.get_int("count_include_pad", 0) != 0;
+    return params;
 }
 
 // ONNX OIHW weights as the conv layers read them, (co, ci, kx, ky): O -> dimension 0,
@@ -608,15 +615,7 @@ void Lowerer::lower_quantized(const Node &n) {
             if (op == "QLinearGlobalAveragePool") {
                 real = {layers::global_avg_pool2d(name + "_real", xc), channels_innermost_layout(4)};
             } else {
-                const Dims k = n.get_ints("kernel_shape", {}), st = n.get_ints("strides", {1, 1}), p = n.get_ints("pads", {0, 0, 0, 0});
-                layers::Pool2DParams params;
-                params.kernel_y = static_cast<int>(k[0]), params.kernel_x = static_cast<int>(k[1]);
-                params.stride_y = static_cast<int>(st[0]), params.stride_x = static_cast<int>(st[1]);
-                params.pad_top = static_cast<int>(p[0]), params.pad_left = static_cast<int>(p[1]);
-                params.pad_bottom = static_cast<int>(p[2]), params.pad_right = static_cast<int>(p[3]);
-                params.ceil_mode = n.get_int("ceil_mode", 0) != 0;
-                params.count_include_pad = n.get_int("count_include_pad", 0) != 0;
-                real = {layers::avg_pool2d(name + "_real", xc, params), channels_innermost_layout(4)};
+                real = {layers::avg_pool2d(name + "_real", xc, pool_params(n)), channels_innermost_layout(4)};
             }
         }
         std::vector<Var> vars = make_vars(real.rank());
@@ -703,16 +702,7 @@ Tensor Lowerer::matmul_accumulation(const Node &n, size_t a_input, size_t b_inpu
 }
 
 void Lowerer::lower_pool(const Node &n) {
-    const Dims k = n.get_ints("kernel_shape", {}), s = n.get_ints("strides", {}), d = n.get_ints("dilations", {}),
-               p = n.get_ints("pads", {});
-    layers::Pool2DParams params;
-    params.kernel_y = static_cast<int>(k[0]), params.kernel_x = static_cast<int>(k[1]);
-    params.stride_y = static_cast<int>(s[0]), params.stride_x = static_cast<int>(s[1]);
-    params.dilation_y = static_cast<int>(d[0]), params.dilation_x = static_cast<int>(d[1]);
-    params.pad_top = static_cast<int>(p[0]), params.pad_left = static_cast<int>(p[1]);
-    params.pad_bottom = static_cast<int>(p[2]), params.pad_right = static_cast<int>(p[3]);
-    params.ceil_mode = n.get_int("ceil_mode", 0) != 0;
-    params.count_include_pad = n.get_int("count_include_pad", 0) != 0;
+    const layers::Pool2DParams params = pool_params(n);
     Tensor x = as_layout(get(n.input(0)), channels_innermost_layout(4)).t;
     if (!x.type.is_float()) {
         if (n.op != "MaxPool") fail(n, "average pooling needs a float input");

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <optional>
 
+#include "megalide/layers/quantize.h"
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/rewrite/rules.h"
 
@@ -178,17 +179,18 @@ bool fold_order_preserving(Graph &g, size_t qi, size_t pi) {
         // Q(clamp(r, lo, hi)) = clamp(Q(r), Q(lo), Q(hi)): rounding and saturation are monotonic.
         const DType t = g.value(x->q).dtype;
         const double z = x->zero_point.empty() ? 0.0 : constant_values(g, x->zero_point)[0];
-        const double qmin = t == DType::UInt8 ? 0 : -128, qmax = t == DType::UInt8 ? 255 : 127;
         double lo = 0, hi = INFINITY;
         if (p.op == "Clip") {
             if ((!p.input(1).empty() && !g.is_constant(p.input(1))) || (!p.input(2).empty() && !g.is_constant(p.input(2)))) return false;
             lo = p.input(1).empty() ? -INFINITY : constant_values(g, p.input(1))[0];
             hi = p.input(2).empty() ? INFINITY : constant_values(g, p.input(2))[0];
         }
-        auto quantize = [&](double v) { return std::min(std::max(std::nearbyint(static_cast<float>(v) / static_cast<float>(s[0])) + z, qmin), qmax); };
+        auto quantize = [&](double v) {
+            return static_cast<double>(layers::quantize_scalar(static_cast<float>(v), static_cast<float>(s[0]), static_cast<int>(z), t == DType::Int8));
+        };
         const std::string lo_name = g.unique_name(p.name + "_qmin"), hi_name = g.unique_name(p.name + "_qmax");
-        g.add_constant(lo_name, HostArray::from_doubles(t, {}, {std::isinf(lo) ? qmin : quantize(lo)}));
-        g.add_constant(hi_name, HostArray::from_doubles(t, {}, {std::isinf(hi) ? qmax : quantize(hi)}));
+        g.add_constant(lo_name, HostArray::from_doubles(t, {}, {quantize(lo)}));
+        g.add_constant(hi_name, HostArray::from_doubles(t, {}, {quantize(hi)}));
         inputs = {x->q, lo_name, hi_name};
         op = "Clip";
     }

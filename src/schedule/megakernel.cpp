@@ -718,16 +718,9 @@ private:
     }
 
     void place_fallback(MegakernelPlan &p, const Info &f) {
-        placed_.insert(f.name);
-        section_of_[f.name] = f.name;
-        sections_[f.name] = Section{{f.name, 0, 1, false, 0}, {}};
-        loops_[f.name] = {"", ""};
-        FuncSchedule fs{f.canon, Placement::Root};
-        strategies::vectorize_stages(fs, f.func, shape_of(f), target_);
-        p.schedule.funcs.push_back(fs);
+        place_at_root(p, f, "fallback to per_op: a reduction the planner does not fuse");
         notes_.push_back(f.canon + " is a reduction the planner does not fuse (neither an accumulation nor a row statistic): "
                                    "it falls back to per_op's placement, at root, and its producers start new sections");
-        p.stages.push_back(decision(f, "root", "fallback to per_op: a reduction the planner does not fuse", 1.0, 0));
     }
 
     void place_accumulator_owner_parts(MegakernelPlan &p, const Info &owner) {

@@ -31,12 +31,6 @@ namespace {
 using Entry = int (*)(void **);
 using Inputs = std::map<std::string, ref::Array>;
 
-ref::Array ref_array(const HostArray &h) {
-    ref::Array a;
-    a.shape.assign(h.shape.begin(), h.shape.end());
-    for (double v : h.to_doubles()) a.data.push_back(v);
-    return a;
-}
 
 ref::Array add(const ref::Array &a, const ref::Array &b) { return ref::binary(a, b, [](double x, double y) { return x + y; }); }
 ref::Array relu6(const ref::Array &a) { return ref::unary(a, [](double x) { return std::min(std::max(x, 0.0), 6.0); }); }
@@ -122,13 +116,6 @@ HostArray random_input(std::mt19937 &rng, const std::string &name, const std::ve
     return random_host_array(rng, shape);
 }
 
-Halide::Buffer<float> buffer_of(const HostArray &h) {
-    std::vector<int> extents(h.shape.rbegin(), h.shape.rend());
-    Halide::Buffer<float> b(extents);
-    const std::vector<double> v = h.to_doubles();
-    std::copy(v.begin(), v.end(), b.data());
-    return b;
-}
 
 class BlockAot : public ::testing::TestWithParam<int> {};
 
@@ -142,11 +129,11 @@ TEST_P(BlockAot, MatchesJitAndReference) {
 
     std::vector<HostArray> inputs;
     Inputs named;
-    std::vector<Halide::Buffer<float>> buffers;
+    std::vector<Halide::Buffer<>> buffers;
     for (const std::string &name : g.inputs) {
         inputs.push_back(random_input(rng, name, g.value(name).shape));
-        named[name] = ref_array(inputs.back());
-        buffers.push_back(buffer_of(inputs.back()));
+        named[name] = to_array(inputs.back());
+        buffers.push_back(to_buffer(inputs.back()));
     }
     const ref::Array want = c.reference(named);
     // Same algorithm, schedule and compiler on both sides: only code generation may differ.
@@ -160,7 +147,7 @@ TEST_P(BlockAot, MatchesJitAndReference) {
         const std::vector<int64_t> out_shape = g.value(g.outputs[0]).shape;
         Halide::Buffer<float> aot(std::vector<int>(out_shape.rbegin(), out_shape.rend()));
         std::vector<void *> args;
-        for (Halide::Buffer<float> &b : buffers) args.push_back(b.raw_buffer());
+        for (Halide::Buffer<> &b : buffers) args.push_back(b.raw_buffer());
         args.push_back(aot.raw_buffer());
         ASSERT_EQ((strategy == std::string("megakernel") ? c.megakernel : c.per_op)(args.data()), 0);
 
@@ -168,7 +155,7 @@ TEST_P(BlockAot, MatchesJitAndReference) {
         const TargetSpec target = host_target_spec(static_cast<int>(std::thread::hardware_concurrency()));
         apply(make_schedule(strategy, g, lowered, target), g, lowered, target);
         const HostArray jit = run(lowered, inputs).at(0);
-        expect_close(aot, ref_array(jit), jit_tol, jit_tol, "AOT vs JIT");
+        expect_close(aot, to_array(jit), jit_tol, jit_tol, "AOT vs JIT");
         expect_close(aot, want, ref_tol, ref_tol, "AOT vs reference loops");
     }
 }
@@ -226,11 +213,7 @@ TEST(BlockAot, Q1MatchesJitExactlyAndQuantizedReferenceLoops) {
     for (auto entry : {q1_megakernel_argv, q1_per_op_argv}) {
         std::vector<Halide::Buffer<>> buffers;
         std::vector<void *> args;
-        for (const HostArray &h : inputs) {
-            Halide::Buffer<> b(halide_type(h.dtype), std::vector<int>(h.shape.rbegin(), h.shape.rend()));
-            std::memcpy(b.data(), h.bytes.data(), h.bytes.size());
-            buffers.push_back(b);
-        }
+        for (const HostArray &h : inputs) buffers.push_back(to_buffer(h));
         Halide::Buffer<uint8_t> out(56, 56, 24, 1);
         for (Halide::Buffer<> &b : buffers) args.push_back(b.raw_buffer());
         args.push_back(out.raw_buffer());
@@ -240,7 +223,7 @@ TEST(BlockAot, Q1MatchesJitExactlyAndQuantizedReferenceLoops) {
 
     // The reference: convolutions on (x - zero point) and int8 weights summed exactly.
     auto arr = [&](const std::string &name, double offset = 0) {
-        ref::Array a = ref_array(named.at(name));
+        ref::Array a = to_array(named.at(name));
         for (double &v : a.data) v -= offset;
         return a;
     };

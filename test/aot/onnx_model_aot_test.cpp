@@ -18,20 +18,6 @@ namespace {
 
 const std::string kDigits = MEGALIDE_DIGITS_DIR;
 
-Halide::Buffer<float> buffer_of(const HostArray &h) {
-    Halide::Buffer<float> b(std::vector<int>(h.shape.rbegin(), h.shape.rend()));
-    const std::vector<double> v = h.to_doubles();
-    std::copy(v.begin(), v.end(), b.data());
-    return b;
-}
-
-ref::Array array_of(const HostArray &h) {
-    ref::Array a;
-    a.shape.assign(h.shape.begin(), h.shape.end());
-    a.data = h.to_doubles();
-    return a;
-}
-
 TEST(OnnxModelAot, DigitsMatchesJit) {
     Graph g = import_onnx(kDigits + "/digits_cnn.onnx");
     rewrite_to_fixpoint(g, default_rules());
@@ -53,9 +39,9 @@ TEST(OnnxModelAot, DigitsMatchesJit) {
         auto entry = std::string(strategy) == "megakernel" ? digits_megakernel : digits_per_op;
         for (const HostArray &image : images) {
             const HostArray jit = run(lowered, {image}).at(0);
-            Halide::Buffer<float> in = buffer_of(image), out(10, 1);
+            Halide::Buffer<float> in = to_buffer(image), out(10, 1);
             ASSERT_EQ(entry(in.raw_buffer(), out.raw_buffer()), 0);
-            expect_close(out, array_of(jit), tol, tol, "AOT vs JIT logits");
+            expect_close(out, to_array(jit), tol, tol, "AOT vs JIT logits");
         }
     }
 }

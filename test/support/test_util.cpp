@@ -1,9 +1,12 @@
 #include "test_util.h"
 
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <functional>
 #include <sstream>
+
+#include "megalide/lower/lower.h"
 
 namespace megalide::test {
 
@@ -60,6 +63,19 @@ ref::Array to_array(const Halide::Buffer<float> &buffer) {
     for (int d = buffer.dimensions(); d-- > 0;) out.shape.push_back(buffer.dim(d).extent());
     out.data.assign(buffer.data(), buffer.data() + buffer.number_of_elements());
     return out;
+}
+
+ref::Array to_array(const HostArray &array) {
+    ref::Array out;
+    out.shape.assign(array.shape.begin(), array.shape.end());
+    out.data = array.to_doubles();
+    return out;
+}
+
+Halide::Buffer<> to_buffer(const HostArray &array) {
+    Halide::Buffer<> b(halide_type(array.dtype), std::vector<int>(array.shape.rbegin(), array.shape.rend()));
+    std::memcpy(b.data(), array.bytes.data(), array.bytes.size());
+    return b;
 }
 
 Halide::Buffer<float> realize(const Tensor &t) {

@@ -46,6 +46,12 @@ Tensor input(const std::string &name, const Halide::Buffer<float> &buffer);
 /// The reference's view of a buffer: same memory, shape reversed to NumPy order.
 ref::Array to_array(const Halide::Buffer<float> &buffer);
 
+/// The reference's view of a host array (any element type, as doubles).
+ref::Array to_array(const HostArray &array);
+
+/// A host array as a dense Halide buffer of its own type, shape reversed (Halide order).
+Halide::Buffer<> to_buffer(const HostArray &array);
+
 /// Realizes a tensor over its full shape (JIT, whatever schedule its Funcs have).
 Halide::Buffer<float> realize(const Tensor &t);
 

@@ -44,6 +44,8 @@ TEST(Quantize, QuantizeRoundsHalfToEvenAndSaturates) {
         for (int k = 0; k < in.width(); ++k) {
             ASSERT_EQ(out(k), naive_quantize(xs[static_cast<size_t>(k)], scale, zero_point, is_signed))
                 << "x " << xs[static_cast<size_t>(k)] << " scale " << scale << " zero point " << zero_point;
+            // The host-side form the rewrites use for constants agrees with the pipeline's.
+            ASSERT_EQ(layers::quantize_scalar(xs[static_cast<size_t>(k)], scale, zero_point, is_signed), out(k));
         }
     }
 }

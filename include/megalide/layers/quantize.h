@@ -38,6 +38,11 @@ struct FixedPointMultiplier {
 /// finite, or so large or small that the shift leaves [-31, 62].
 FixedPointMultiplier fixed_point_multiplier(double m, const std::string &what);
 
+/// quantize_value on the host for one value of an 8-bit type (`is_signed`: int8, else
+/// uint8), in the same float32 arithmetic; infinities saturate. For constants such as clamp
+/// bounds that rewrites and lowering move into the quantized domain.
+int quantize_scalar(float x, float scale, int zero_point, bool is_signed);
+
 /// q = saturate(round_half_even(x / scale) + zero_point) as `type` (ONNX QuantizeLinear).
 Halide::Expr quantize_value(Halide::Expr x, Halide::Expr scale, Halide::Expr zero_point, Halide::Type type);
 

@@ -476,6 +476,30 @@ TEST_F(Cli, QuantizeRejectsBadCalibrationSets) {
     EXPECT_EQ(megalide("quantize " + m + " -o " + path("q.onnx")).status, 2);  // no --calib
     EXPECT_EQ(megalide("quantize " + m + " --calib " + path("ok")).status, 2);  // no -o
     EXPECT_EQ(megalide("quantize " + m + " --calib " + path("ok") + " -o " + path("q.onnx") + " --method median").status, 2);
+    EXPECT_EQ(megalide("quantize " + m + " --calib " + path("ok") + " -o " + path("q.onnx") + " --method percentile --percentile 20").status, 2);
+    r = megalide("quantize " + m + " --calib " + path("ok") + " --eval " + path("wrong") + " -o " + path("q.onnx"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("is float32[3, 2]"), std::string::npos) << r.output;
+}
+
+// The generators on bad parameters: a message naming the problem, a non-zero exit, no file.
+TEST_F(Cli, GeneratorsRejectBadParameters) {
+    const std::string out = path("gen");
+    fs::create_directory(out);
+    const std::string onnx = std::string(MEGALIDE_ONNX_GENERATOR) + " -g onnx_model -o " + out + " -e static_library,c_header target=host";
+    Result r = shell(onnx + " 2>&1");
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("set the generator parameter model=PATH.onnx"), std::string::npos) << r.output;
+    r = shell(onnx + " model=" + path("missing.onnx") + " 2>&1");
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("missing.onnx: cannot open"), std::string::npos) << r.output;
+    r = shell(onnx + " model=" + model("nms.onnx", "NonMaxSuppression", {2, 3}) + " 2>&1");
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("unsupported op 'NonMaxSuppression'"), std::string::npos) << r.output;
+    r = shell(std::string(MEGALIDE_B1_GENERATOR) + " -g b1_inverted_residual -o " + out + " -e static_library target=host schedule=nonsense 2>&1");
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("unknown schedule strategy 'nonsense'"), std::string::npos) << r.output;
+    EXPECT_TRUE(empty_dir(out));
 }
 
 TEST_F(Cli, MalformedCommandLines) {

@@ -46,28 +46,50 @@ Expr quantize_value(Expr x, Expr scale, Expr zero_point, Halide::Type type) {
     return Halide::saturating_cast(type, q);
 }
 
-Expr quantize_by_reciprocal(Expr x, Expr inverse_scale, Expr zero_point, Halide::Type type) {
+namespace {
+
+// The bounds of a result of `type`: [lo, hi] where given, else the type's range, as int32.
+std::pair<Expr, Expr> bounds_of(Halide::Type type, Expr lo, Expr hi) {
+    return {Halide::cast<int32_t>(lo.defined() ? lo : type.min()), Halide::cast<int32_t>(hi.defined() ? hi : type.max())};
+}
+
+// round_half_even(y) + zero_point clamped to [lo, hi] (integers), as `type`, for a finite
+// float32 y. The bounds are integers, so clamping y to [lo - zp, hi - zp] first gives the
+// same result (rounding is monotonic and keeps integers), and keeps |y| <= 2^16. Adding
+// 1.5 * 2^23 then rounds y to an integer in the float unit (round to nearest even, the default
+// mode; the constant is even, so parity is kept) and leaves it in the low mantissa bits: one
+// add and an integer subtract of the constant's bits (zero point included) instead of a round
+// and a conversion, and the clamps replace the saturations. strict_float: the add must stay.
+Expr round_clamped(Expr y, Expr zero_point, Halide::Type type, Expr lo, Expr hi) {
+    auto [lo32, hi32] = bounds_of(type, lo, hi);
+    Expr zp = Halide::cast<int32_t>(zero_point);
+    Expr clamped = Halide::clamp(y, Halide::cast<float>(lo32 - zp), Halide::cast<float>(hi32 - zp));
+    Expr biased = Halide::strict_float(clamped + 12582912.0f);  // 1.5 * 2^23: its bits are 0x4B400000
+    return Halide::cast(type, Halide::reinterpret<int32_t>(biased) - (0x4B400000 - zp));
+}
+
+}  // namespace
+
+Expr quantize_by_reciprocal(Expr x, Expr inverse_scale, Expr zero_point, Halide::Type type, Expr lo, Expr hi) {
     // strict_float: the same bits whatever the schedule (no contraction into fused multiply-adds).
-    return Halide::saturating_cast(type, Halide::strict_float(Halide::round(x * inverse_scale)) + Halide::cast<float>(zero_point));
+    return round_clamped(Halide::strict_float(x * inverse_scale), zero_point, type, lo, hi);
 }
 
 Expr dequantize_value(Expr q, Expr scale, Expr zero_point) {
     return Halide::cast<float>(Halide::cast<int32_t>(q) - Halide::cast<int32_t>(zero_point)) * scale;
 }
 
-Expr requantize_onnx(Expr acc, Expr multiplier, Expr zero_point, Halide::Type type) {
-    Expr scaled = Halide::strict_float(Halide::round(Halide::cast<float>(acc) * multiplier));
-    // Saturate in float before converting, so huge accumulators cannot overflow int32.
-    return Halide::saturating_cast(type, Halide::cast<int32_t>(Halide::clamp(scaled, -65536.0f, 65536.0f)) +
-                                             Halide::cast<int32_t>(zero_point));
+Expr requantize_onnx(Expr acc, Expr multiplier, Expr zero_point, Halide::Type type, Expr lo, Expr hi) {
+    return round_clamped(Halide::strict_float(Halide::cast<float>(acc) * multiplier), zero_point, type, lo, hi);
 }
 
-Expr requantize_fixed_point(Expr acc, Expr multiplier, Expr shift, Expr zero_point, Halide::Type type) {
+Expr requantize_fixed_point(Expr acc, Expr multiplier, Expr shift, Expr zero_point, Halide::Type type, Expr lo, Expr hi) {
     // rounding_shift_right by a negative amount is a saturating left shift.
     Expr widened = Halide::rounding_shift_right(acc, Halide::min(shift, 0));
     Expr high = Halide::rounding_mul_shift_right(widened, multiplier, 31);
     Expr scaled = Halide::rounding_shift_right(high, Halide::max(shift, 0));
-    return Halide::saturating_cast(type, Halide::saturating_add(scaled, Halide::cast<int32_t>(zero_point)));
+    auto [lo32, hi32] = bounds_of(type, lo, hi);
+    return Halide::cast(type, Halide::clamp(Halide::saturating_add(scaled, Halide::cast<int32_t>(zero_point)), lo32, hi32));
 }
 
 }  // namespace megalide::layers

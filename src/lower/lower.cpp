@@ -224,6 +224,30 @@ private:
         return tensor_from_buffer(func_name("const_" + name), b);
     }
 
+    // Constant 8-bit conv weights (ONNX OIHW) as the conv layers read them, (co, ci, kx, ky),
+    // stored for a byte dot product: 4 consecutive input channels of one output channel per
+    // 32-bit lane, output channels next, as P(ci % 4, co, ci / 4, kx, ky). A VNNI dot
+    // product then loads a weight vector as it is; from (co, ci, ...) it interleaves four
+    // rows per load.
+    Tensor dot_packed_weights(const std::string &name) {
+        const HostArray &c = *info(name).constant;
+        const int co = static_cast<int>(c.shape[0]), ci = static_cast<int>(c.shape[1]);
+        const int kh = static_cast<int>(c.shape[2]), kw = static_cast<int>(c.shape[3]);
+        Halide::Buffer<> b(halide_type(c.dtype), {4, co, ci / 4, kw, kh});
+        for (int o = 0; o < co; ++o)
+            for (int i = 0; i < ci; ++i)
+                for (int y = 0; y < kh; ++y)
+                    for (int x = 0; x < kw; ++x) {
+                        const size_t to = static_cast<size_t>(i % 4 + 4 * o + 4 * co * (i / 4) + co * ci * (x + kw * y));
+                        static_cast<uint8_t *>(b.data())[to] = c.bytes[static_cast<size_t>(((o * ci + i) * kh + y) * kw + x)];
+                    }
+        Tensor packed = tensor_from_buffer(func_name("const_" + name + "_dot"), b);
+        std::vector<Var> v = make_vars(4);
+        Func w(func_name(name + "_dot"));
+        w(v) = packed({v[1] % 4, v[0], v[1] / 4, v[2], v[3]});
+        return Tensor{w, {co, ci, kw, kh}, packed.type};
+    }
+
     Tensor operand_in_layout(const std::string &name, const std::vector<int> &layout) {
         if (info(name).constant && !values_.count(name)) return constant_in_layout(name, layout);
         return as_layout(get(name), layout).t;
@@ -267,7 +291,7 @@ private:
     // The pure stage after an accumulation (conv, gemm, matmul): optional bias along the
     // innermost dimension, then the fused activation. It carries the node's stage name, so
     // a schedule can tile it and compute the accumulator per tile.
-    // `post` (requantization, then the fused activation in the quantized domain) maps the value
+    // `post` (requantization with the fused activation in the quantized domain) maps the value
     // after the bias, given the stage's vars; without it the fused activation applies.
     using Post = std::function<Expr(Expr, const std::vector<Var> &)>;
     Tensor epilogue(const Node &n, const Tensor &acc, const std::optional<Tensor> &bias = std::nullopt, const Post &post = {}) {
@@ -284,21 +308,29 @@ private:
 
     // A quantization parameter (scale or zero point) as read at `coords`: a rank-0 tensor is
     // per tensor; a rank-1 tensor is per channel along Halide dimension `dim`. An omitted
-    // one is `fallback`.
+    // one is `fallback`. A constant per-tensor one is a literal, which the code generator
+    // folds into the arithmetic instead of loading it.
     Expr qparam(const std::string &name, const std::vector<Expr> &coords, int dim, Expr fallback) {
         if (name.empty()) return fallback;
+        const Value &v = info(name);
+        if (v.constant && v.constant->to_doubles().size() == 1) {
+            const double c = v.constant->to_doubles()[0];
+            const Halide::Type t = halide_type(v.dtype);
+            return t.is_float() ? Halide::cast(t, Expr(static_cast<float>(c))) : Halide::cast(t, Expr(static_cast<int32_t>(c)));
+        }
         Lowered p = get(name);
         if (p.rank() == 0) return p.t({});
         if (p.t.shape[0] == 1) return p.t({0});  // one entry: per tensor
         return p.t({coords.at(static_cast<size_t>(dim))});
     }
 
-    // The fused activation of a quantized op, applied to its quantized output q: Q(clamp(r, lo,
-    // hi)) = clamp(Q(r), Q(lo), Q(hi)) since rounding and saturation are monotonic.
-    Expr quantized_activation(const Node &n, Expr q, const std::vector<Expr> &coords, const std::string &y_scale,
-                              const std::string &y_zero_point) {
+    // The output bounds [lo, hi] of a quantized op with a fused activation (Relu, Clip):
+    // Q(clamp(r, a, b)) = clamp(Q(r), Q(a), Q(b)) since rounding and saturation are monotonic.
+    // Undefined Exprs (the type's range) without one.
+    std::pair<Expr, Expr> activation_bounds(const Node &n, Halide::Type type, const std::string &y_scale,
+                                            const std::string &y_zero_point) {
         const std::string act = n.get_string("activation", "");
-        if (act.empty()) return q;
+        if (act.empty()) return {};
         if (act != "Relu" && act != "Clip") fail(n, "unknown fused activation '" + act + "'");
         const float lo = act == "Relu" ? 0.0f : static_cast<float>(n.get_float("activation_min", -INFINITY));
         const float hi = act == "Relu" ? INFINITY : static_cast<float>(n.get_float("activation_max", INFINITY));
@@ -307,20 +339,22 @@ private:
             // rounding as quantize_value), not a division per row.
             const float sy = static_cast<float>(info(y_scale).constant->to_doubles().at(0));
             const int zy = static_cast<int>(info(y_zero_point).constant->to_doubles().at(0));
-            auto bound = [&](float v) { return Halide::cast(q.type(), layers::quantize_scalar(v, sy, zy, q.type().is_int())); };
-            return Halide::clamp(q, bound(lo), bound(hi));
+            auto bound = [&](float v) { return Halide::cast(type, layers::quantize_scalar(v, sy, zy, type.is_int())); };
+            return {bound(lo), bound(hi)};
         }
-        Expr sy = qparam(y_scale, coords, 0, Expr(1.0f)), zy = qparam(y_zero_point, coords, 0, Expr(0));
-        return Halide::clamp(q, layers::quantize_value(lo, sy, zy, q.type()), layers::quantize_value(hi, sy, zy, q.type()));
+        Expr sy = qparam(y_scale, {}, 0, Expr(1.0f)), zy = qparam(y_zero_point, {}, 0, Expr(0));
+        return {layers::quantize_value(lo, sy, zy, type), layers::quantize_value(hi, sy, zy, type)};
     }
 
     // Requantization of an int32 accumulator read at `coords` (channel along `dim`) to the
     // type of `y_zero_point`: multiplier (a_scale * b_scale) / y_scale, in the lowering's
-    // mode. fixed_point needs the scales as constants (its multipliers are made on the host).
+    // mode, with the node's fused activation. fixed_point needs the scales as constants (its
+    // multipliers are made on the host).
     Expr requantize(const Node &n, Expr acc, const std::vector<Expr> &coords, int dim, const std::string &a_scale,
                     const std::string &b_scale, const std::string &y_scale, const std::string &y_zero_point) {
         const Halide::Type type = halide_type(info(y_zero_point).dtype);
         Expr zp = qparam(y_zero_point, coords, dim, Expr(0));
+        const auto [lo, hi] = activation_bounds(n, type, y_scale, y_zero_point);
         const bool constant = info(a_scale).constant && info(b_scale).constant && info(y_scale).constant;
         if (!constant) {
             if (options_.requantization == layers::Requantization::FixedPoint) {
@@ -328,7 +362,7 @@ private:
             }
             Expr m = (qparam(a_scale, coords, dim, Expr(1.0f)) * qparam(b_scale, coords, dim, Expr(1.0f))) /
                      qparam(y_scale, coords, dim, Expr(1.0f));
-            return layers::requantize_onnx(acc, Halide::strict_float(m), zp, type);
+            return layers::requantize_onnx(acc, Halide::strict_float(m), zp, type, lo, hi);
         }
         // Constant scales: the per-channel multipliers once, on the host, in onnx mode's float32
         // operations ((a * b) / y); a multiply per element instead of a division.
@@ -343,16 +377,17 @@ private:
         }
         Expr channel = channels == 1 ? Expr(0) : coords.at(static_cast<size_t>(dim));
         if (options_.requantization == layers::Requantization::Onnx) {
+            if (channels == 1) return layers::requantize_onnx(acc, m[0], zp, type, lo, hi);
             Halide::Buffer<float> mult(static_cast<int>(channels));
             for (size_t c = 0; c < channels; ++c) mult(static_cast<int>(c)) = m[c];
-            return layers::requantize_onnx(acc, mult(channel), zp, type);
+            return layers::requantize_onnx(acc, mult(channel), zp, type, lo, hi);
         }
         Halide::Buffer<int32_t> mult(static_cast<int>(channels)), shift(static_cast<int>(channels));
         for (size_t c = 0; c < channels; ++c) {
             const layers::FixedPointMultiplier f = layers::fixed_point_multiplier(m[c], n.label());
             mult(static_cast<int>(c)) = f.multiplier, shift(static_cast<int>(c)) = f.shift;
         }
-        return layers::requantize_fixed_point(acc, mult(channel), shift(channel), zp, type);
+        return layers::requantize_fixed_point(acc, mult(channel), shift(channel), zp, type, lo, hi);
     }
 
     // Clip bounds from inputs (opset >= 11) or attributes; must be constants.
@@ -487,7 +522,11 @@ Tensor Lowerer::conv_accumulation(const Node &n, size_t x_input, size_t w_input,
     params.accumulator = accumulator;
     params.padding = padding;
     // OIHW weights as (co, ci, kx, ky), zero points removed where there are any.
+    const int64_t cin_per_group = wv.shape[1];
+    const bool byte_dot = accumulator == Halide::Int(32) && !x_map && !w_map && wv.constant && item_size(wv.dtype) == 1 &&
+                          item_size(xv.dtype) == 1 && cin_per_group % 4 == 0;
     auto weights = [&]() {
+        if (byte_dot) return dot_packed_weights(n.input(w_input));
         Tensor w = operand_in_layout(n.input(w_input), kConvWeightLayout);
         if (!w_map) return w;
         std::vector<Var> v = make_vars(4);
@@ -563,8 +602,7 @@ void Lowerer::lower_quantized(const Node &n) {
         Post post;
         if (qlinear) {
             post = [&](Expr v, const std::vector<Var> &vars) {
-                Expr q = requantize(n, v, as_exprs(vars), 0, n.input(1), n.input(4), n.input(6), n.input(7));
-                return quantized_activation(n, q, as_exprs(vars), n.input(6), n.input(7));
+                return requantize(n, v, as_exprs(vars), 0, n.input(1), n.input(4), n.input(6), n.input(7));
             };
         }
         define(n, epilogue(n, acc, std::nullopt, post), channels_innermost_layout(4));
@@ -576,8 +614,7 @@ void Lowerer::lower_quantized(const Node &n) {
         Post post;
         if (qlinear) {
             post = [&](Expr v, const std::vector<Var> &vars) {
-                Expr q = requantize(n, v, as_exprs(vars), 0, n.input(1), n.input(4), n.input(6), n.input(7));
-                return quantized_activation(n, q, as_exprs(vars), n.input(6), n.input(7));
+                return requantize(n, v, as_exprs(vars), 0, n.input(1), n.input(4), n.input(6), n.input(7));
             };
         }
         // megalide's QLinearMatMul may carry an int32 bias per column (input 8, see rules.h).
@@ -591,8 +628,7 @@ void Lowerer::lower_quantized(const Node &n) {
         const bool add = op == "QLinearAdd";
         const size_t ys = add ? 6 : 3, yz = add ? 7 : 4;
         const Halide::Type type = halide_type(info(n.outputs[0]).dtype);
-        auto dequantized = [&](size_t i, const std::string &suffix) {
-            Lowered x = get(n.input(i));
+        auto dequantized = [&](const Lowered &x, size_t i, const std::string &suffix) {
             std::vector<Var> vars = make_vars(x.rank());
             Func f(func_name(name + suffix));
             f(vars) = layers::dequantize_value(x.t(as_exprs(vars)), qparam(n.input(i + 1), {}, 0, Expr(1.0f)), qparam(n.input(i + 2), {}, 0, Expr(0)));
@@ -600,17 +636,21 @@ void Lowerer::lower_quantized(const Node &n) {
         };
         Lowered real;
         if (add) {
-            Lowered a = dequantized(0, "_a"), b = dequantized(3, "_b");
+            // The bytes are relabeled (sharing the relayout other readers of the value use),
+            // then dequantized.
+            Lowered a = get(n.input(0)), b = get(n.input(3));
             const int rank = std::max(a.rank(), b.rank());
             std::vector<int> layout = plain_layout(rank);
             if (rank == 4 && (a.dim_of_axis == channels_innermost_layout(4) || b.dim_of_axis == channels_innermost_layout(4))) {
                 layout = channels_innermost_layout(4);
             }
-            real = {layers::add(name + "_real", as_layout(expand_rank(a, rank), layout).t, as_layout(expand_rank(b, rank), layout).t), layout};
+            a = dequantized(as_layout(expand_rank(a, rank), layout), 0, "_a");
+            b = dequantized(as_layout(expand_rank(b, rank), layout), 3, "_b");
+            real = {layers::add(name + "_real", a.t, b.t), layout};
         } else if (op == "Requantize") {
-            real = dequantized(0, "_real");
+            real = dequantized(get(n.input(0)), 0, "_real");
         } else {
-            Lowered x = dequantized(0, "_x");
+            Lowered x = dequantized(get(n.input(0)), 0, "_x");
             Tensor xc = as_layout(x, channels_innermost_layout(4)).t;
             if (op == "QLinearGlobalAveragePool") {
                 real = {layers::global_avg_pool2d(name + "_real", xc), channels_innermost_layout(4)};

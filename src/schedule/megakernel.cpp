@@ -126,6 +126,12 @@ public:
                 place_at_root(p, f, "computed once: an accumulation reads it through relabelings, every element many times");
                 continue;
             }
+            if (packs_value_at_root(f)) {
+                // Readers at different rows (an accumulation and a residual add) would make a
+                // per-tile window of it span both; a pass over a value stored whole anyway.
+                place_at_root(p, f, "packed once: a relabeling of a graph input or a value computed once at root");
+                continue;
+            }
             if (f.full.min.empty()) {  // a scalar (e.g. a dynamic quantization scale): computed once
                 if (f.role != Role::Output) p.schedule.funcs.emplace_back(f.canon, Placement::Root);
                 p.stages.push_back({f.canon, "root", "a scalar, computed once", kElementBytes, 0, 1.0, ""});
@@ -701,6 +707,24 @@ private:
         if (rho > 1.0 + 1e-9) why << "; halo recompute " << rho << "x";
         if (fold) why << "; storage folded to " << fold << " along " << fold_var;
         p.stages.push_back(decision(f, sliding ? "sliding in " + root_canon : "tile of " + root_canon, why.str(), rho, live));
+    }
+
+    // A stored relabeling (a packing) of a graph input or of a value stored whole at root.
+    bool packs_value_at_root(const Info &f) {
+        bool unused = false;
+        if (!f.materialized || f.role != Role::Pure || !relabel(f.func.function(), &unused)) return false;
+        // Through inlined relabelings down to buffers or values computed once.
+        std::function<bool(const std::string &)> whole = [&](const std::string &name) {
+            for (const std::string &p : graph_.producers(name)) {
+                if (!info_.count(p) || info_.at(p).through_relabels) continue;  // a buffer, or stored at root
+                const Info &producer = info_.at(p);
+                if (producer.materialized || producer.role != Role::Pure || !relabel(producer.func.function(), &unused) || !whole(p)) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        return whole(f.name);
     }
 
     // A reduction that is neither an accumulation nor a row statistic (a global pooling, a

@@ -28,7 +28,8 @@ bool reads_vectors_of(const Halide::Internal::Function &consumer, const std::str
 }
 
 // A relabeling: the value is one call to another Func or image (a transpose, slice or
-// reshape). `contiguous`: its innermost dimension is the callee's innermost, unchanged.
+// reshape). `contiguous`: its innermost dimension is the callee's innermost, unchanged, or
+// the next one after a 4-element dot-product group.
 bool relabel(const Halide::Internal::Function &f, bool *contiguous) {
     if (f.has_update_definition() || f.definition().values().size() != 1) return false;
     Halide::Expr e = f.definition().values()[0];
@@ -37,8 +38,17 @@ bool relabel(const Halide::Internal::Function &f, bool *contiguous) {
     if (!call || (call->call_type != Halide::Internal::Call::Halide && call->call_type != Halide::Internal::Call::Image)) {
         return false;
     }
-    const auto *inner = call->args.empty() ? nullptr : call->args[0].as<Halide::Internal::Variable>();
-    *contiguous = inner && !f.args().empty() && inner->name == f.args()[0];
+    auto is_var = [&](size_t i, const std::string &name) {
+        const auto *v = i < call->args.size() ? call->args[i].as<Halide::Internal::Variable>() : nullptr;
+        return v && v->name == name;
+    };
+    const std::string inner = f.args().empty() ? "" : f.args()[0];
+    // The storage a byte dot product reads in place: (r % 4, inner, r / 4, ...), 4 reduction
+    // elements per lane of the innermost dimension (packed weights, lowering's choice).
+    const auto *mod = call->args.empty() ? nullptr : call->args[0].as<Halide::Internal::Mod>();
+    const auto four = mod ? Halide::Internal::as_const_int(mod->b) : std::nullopt;
+    const bool dot_packed = four && *four == 4 && is_var(1, inner);
+    *contiguous = !inner.empty() && (is_var(0, inner) || dot_packed);
     return true;
 }
 
@@ -80,10 +90,12 @@ int outer_dim(const Shape &shape, int from, int fallback) {
     return fallback;
 }
 
-std::string vectorize_inner(StageSchedule &st, const std::string &var, int extent, int lanes) {
+std::string vectorize_inner(StageSchedule &st, const std::string &var, int extent, int lanes, bool overlap) {
     if (extent < 4) return var;
     const int width = std::min(lanes, extent >= lanes ? lanes : 8);
-    st.steps.push_back(step(LoopStep::Kind::Split, {var, var + "_vo", var + "_vi"}, width, "guard_with_if"));
+    // 24 channels: vectors at 0 and 8 instead of one at 0 and a predicated 8-lane tail loop.
+    const char *tail = overlap && extent > width && extent % width != 0 ? "shift_inwards" : "guard_with_if";
+    st.steps.push_back(step(LoopStep::Kind::Split, {var, var + "_vo", var + "_vi"}, width, tail));
     st.steps.push_back(step(LoopStep::Kind::Vectorize, {var + "_vi"}));
     return var + "_vo";
 }
@@ -166,7 +178,19 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
         if (row_tiles) order.push_back(t + "_t");
         es.steps.push_back(step(LoopStep::Kind::Reorder, order));
     }
-    if (cw >= 4) es.steps.push_back(step(LoopStep::Kind::Vectorize, {c + "_i"}));
+    // A tile several vectors wide is written as one native vector per statement, unrolled:
+    // LLVM splits a wide vector evenly only for some operations and scalarizes others (a
+    // 48-lane int32 -> uint8 narrowing became per-lane extracts).
+    // A width that is not a multiple of the vector (24 channels) ends with a vector shifted
+    // inwards (at 0 and 8), recomputing a few lanes rather than narrowing every vector.
+    const int lanes = target.float_lanes();
+    std::string vector_var = c + "_i";
+    if (cw > lanes) {
+        es.steps.push_back(step(LoopStep::Kind::Split, {c + "_i", c + "_io", c + "_iv"}, lanes, "shift_inwards"));
+        es.steps.push_back(step(LoopStep::Kind::Unroll, {c + "_io"}));
+        vector_var = c + "_iv";
+    }
+    if (cw >= 4) es.steps.push_back(step(LoopStep::Kind::Vectorize, {vector_var}));
     if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Unroll, {x + "_i"}));
     const int par = outer_dim(shape, 2, 1);
     const bool one_tile = row_tiles && tiling.row_tile >= t_extent;
@@ -198,6 +222,11 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     if (dot) update.steps.push_back(step(LoopStep::Kind::VectorizeReduction, {order[0]}));
     if (cw >= 4) update.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
     if (av.size() > 1) update.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
+    // A short window (a depthwise kernel's width) unrolled with the rows: neighbouring rows
+    // read the same input at different taps, and the unrolled loads are shared.
+    const auto &all_rvars = acc.function().update(0).schedule().rvars();
+    const auto window = all_rvars.size() > 1 && !dot ? Halide::Internal::as_const_int(all_rvars[0].extent) : std::nullopt;
+    if (av.size() > 1 && window && *window <= 5) update.steps.push_back(step(LoopStep::Kind::Unroll, {rvars.at(0)}));
     a.stages = {pure, update};
     s.funcs.push_back(a);
     return loops;
@@ -245,7 +274,7 @@ void vectorize_stages(FuncSchedule &fs, const Halide::Func &f, const Shape &shap
             for (const std::string &r : rvar_names(f, index - 1)) order.push_back(r);
             if (order.size() > 1) st.steps.push_back(step(LoopStep::Kind::Reorder, order));
         }
-        if (!vars.empty() && !shape.empty()) vectorize_inner(st, vars[0], shape[0], target.float_lanes());
+        if (!vars.empty() && !shape.empty()) vectorize_inner(st, vars[0], shape[0], target.float_lanes(), index == 0);
         fs.stages.push_back(st);
     }
 }

@@ -14,7 +14,9 @@ namespace megalide::strategies {
 bool reads_vectors_of(const Halide::Internal::Function &consumer, const std::string &producer);
 
 /// A relabeling: the value is one call to another Func or image (a transpose, slice or
-/// reshape). `contiguous`: its innermost dimension is the callee's innermost, unchanged.
+/// reshape). `contiguous`: its innermost dimension is the callee's innermost, unchanged, or
+/// the callee's second after groups of 4 along a reduction, (r % 4, inner, r / 4, ...):
+/// weights packed for a byte dot product.
 bool relabel(const Halide::Internal::Function &f, bool *contiguous);
 
 /// True when reading `f` along its innermost dimension reads consecutive memory: every
@@ -40,8 +42,10 @@ std::vector<std::string> rvar_names(const Halide::Func &f, int update);
 int outer_dim(const Shape &shape, int from, int fallback);
 
 /// Vectorizes loop `var` (extent `extent`) by whole vectors, GuardWithIf covering a ragged
-/// end; returns the loop over vectors (or `var` when too short to vectorize).
-std::string vectorize_inner(StageSchedule &st, const std::string &var, int extent, int lanes);
+/// end (`overlap`: a last vector shifted inwards, recomputing a few elements, for a pure
+/// stage computed whole along `var`); returns the loop over vectors (or `var` when too short
+/// to vectorize).
+std::string vectorize_inner(StageSchedule &st, const std::string &var, int extent, int lanes, bool overlap = false);
 
 /// Register blocking of an accumulation: `channels` output channels (a multiple of the
 /// vector width where the layer has that many) by `rows` rows of accumulators.

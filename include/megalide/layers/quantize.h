@@ -46,21 +46,27 @@ int quantize_scalar(float x, float scale, int zero_point, bool is_signed);
 /// q = saturate(round_half_even(x / scale) + zero_point) as `type` (ONNX QuantizeLinear).
 Halide::Expr quantize_value(Halide::Expr x, Halide::Expr scale, Halide::Expr zero_point, Halide::Type type);
 
-/// saturate(round_half_even(x * inverse_scale) + zero_point) as `type`: quantize_value with the
-/// division replaced by a multiply by a loop-invariant reciprocal; the product may round a
-/// tie the other way (1 LSB). For megalide's fused quantized ops, not for QuantizeLinear.
-Halide::Expr quantize_by_reciprocal(Halide::Expr x, Halide::Expr inverse_scale, Halide::Expr zero_point, Halide::Type type);
+/// saturate(round_half_even(x * inverse_scale) + zero_point) as `type`, clamped to [lo, hi]
+/// (values of `type`; undefined: the type's range): quantize_value with the division
+/// replaced by a multiply by a loop-invariant reciprocal; the product may round a tie the
+/// other way (1 LSB). For megalide's fused quantized ops (x finite), not for QuantizeLinear.
+Halide::Expr quantize_by_reciprocal(Halide::Expr x, Halide::Expr inverse_scale, Halide::Expr zero_point, Halide::Type type,
+                                    Halide::Expr lo = Halide::Expr(), Halide::Expr hi = Halide::Expr());
 
 /// (int32(q) - zero_point) * scale in float32 (ONNX DequantizeLinear).
 Halide::Expr dequantize_value(Halide::Expr q, Halide::Expr scale, Halide::Expr zero_point);
 
-/// onnx mode: saturate(round_half_even(float32(acc) * multiplier) + zero_point) as `type`.
-Halide::Expr requantize_onnx(Halide::Expr acc, Halide::Expr multiplier, Halide::Expr zero_point, Halide::Type type);
+/// onnx mode: saturate(round_half_even(float32(acc) * multiplier) + zero_point) as `type`,
+/// clamped to [lo, hi] (values of `type`, e.g. a fused ReLU6's quantized bounds; undefined:
+/// the type's range).
+Halide::Expr requantize_onnx(Halide::Expr acc, Halide::Expr multiplier, Halide::Expr zero_point, Halide::Type type,
+                             Halide::Expr lo = Halide::Expr(), Halide::Expr hi = Halide::Expr());
 
 /// fixed_point mode: saturate(rounding_shift_right(rounding_mul_shift_right(acc', M, 31),
 /// shift') + zero_point) as `type`, where a negative shift is applied (saturating, to the
-/// left) to acc first: acc' = acc << -shift, shift' = 0. M, shift: fixed_point_multiplier().
+/// left) to acc first: acc' = acc << -shift, shift' = 0; clamped to [lo, hi] as above.
+/// M, shift: fixed_point_multiplier().
 Halide::Expr requantize_fixed_point(Halide::Expr acc, Halide::Expr multiplier, Halide::Expr shift, Halide::Expr zero_point,
-                                    Halide::Type type);
+                                    Halide::Type type, Halide::Expr lo = Halide::Expr(), Halide::Expr hi = Halide::Expr());
 
 }  // namespace megalide::layers

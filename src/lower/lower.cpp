@@ -80,7 +80,9 @@ public:
             out.inputs.push_back(p);
             out.input_dtypes.push_back(v.dtype);
             out.input_shapes.push_back(v.shape);
-            Tensor t = tensor_from_param(p, halide_shape(v.shape, plain_layout(static_cast<int>(v.shape.size()))));
+            const Shape shape = halide_shape(v.shape, plain_layout(static_cast<int>(v.shape.size())));
+            set_dense_shape(p, shape);
+            Tensor t = tensor_from_param(p, shape);
             t.type = halide_type(v.dtype);
             values_[name] = {t, plain_layout(static_cast<int>(v.shape.size()))};
         }
@@ -107,6 +109,7 @@ public:
             Expr e = l.t(as_exprs(vars));
             f(vars) = Halide::cast(halide_type(v.dtype), v.dtype == DType::Bool ? Expr(e != Halide::cast(e.type(), 0)) : e);
             out.output_names.push_back(name);
+            set_dense_shape(f.output_buffer(), l.t.shape);
             out.outputs.push_back(f);
             out.output_dtypes.push_back(v.dtype);
             out.output_shapes.push_back(v.shape);
@@ -133,6 +136,17 @@ private:
     std::map<std::string, std::string> accumulators_;  // epilogue stage -> accumulator Func
 
     // The parameter input `index` reads from: the caller's, checked, or a new one.
+    // Shapes are static: every buffer argument is the value's shape, dense (Halide checks
+    // this on entry). Constant extents and strides let the code generator fold the
+    // addressing and drop the ragged-edge cases no call can reach.
+    static void set_dense_shape(Halide::OutputImageParam p, const Shape &shape) {
+        int stride = 1;
+        for (size_t d = 0; d < shape.size(); ++d) {
+            p.dim(static_cast<int>(d)).set_bounds(0, shape[d]).set_stride(stride);
+            stride *= shape[d];
+        }
+    }
+
     Halide::ImageParam given_input(size_t index, const Value &v) {
         const int rank = static_cast<int>(v.shape.size());
         if (options_.inputs.empty()) return Halide::ImageParam(halide_type(v.dtype), rank, func_name("in_" + v.name));
@@ -567,6 +581,12 @@ void Lowerer::lower_quantized(const Node &n) {
     if (op == "QuantizeLinear" || op == "DequantizeLinear") {
         Lowered x = get(n.input(0));
         const int rank = x.rank();
+        // A dequantized graph output is made in the output's own layout: the 8-bit value is
+        // relabeled (read across its layout) instead of the float result being transposed in
+        // a pass of its own.
+        if (op == "DequantizeLinear" && std::count(g_.outputs.begin(), g_.outputs.end(), n.outputs[0])) {
+            x = as_layout(x, plain_layout(rank));
+        }
         int64_t axis = n.get_int("axis", 1);
         if (axis < 0) axis += rank;
         const int dim = rank && axis < rank ? x.dim_of_axis[static_cast<size_t>(axis)] : 0;
@@ -631,7 +651,10 @@ void Lowerer::lower_quantized(const Node &n) {
         auto dequantized = [&](const Lowered &x, size_t i, const std::string &suffix) {
             std::vector<Var> vars = make_vars(x.rank());
             Func f(func_name(name + suffix));
-            f(vars) = layers::dequantize_value(x.t(as_exprs(vars)), qparam(n.input(i + 1), {}, 0, Expr(1.0f)), qparam(n.input(i + 2), {}, 0, Expr(0)));
+            // strict_float: no contraction of the scaling into the op's adds (a fused
+            // multiply-add in one schedule and not another would round differently).
+            f(vars) = Halide::strict_float(layers::dequantize_value(x.t(as_exprs(vars)), qparam(n.input(i + 1), {}, 0, Expr(1.0f)),
+                                                                    qparam(n.input(i + 2), {}, 0, Expr(0))));
             return Lowered{Tensor{f, x.t.shape, Halide::Float(32)}, x.dim_of_axis};
         };
         Lowered real;

@@ -240,7 +240,7 @@ TileLoops schedule_row_tiles(Schedule &s, const Halide::Func &f, const Shape &sh
     const std::string d = vars[static_cast<size_t>(dim)];
     std::vector<std::string> order;
     std::string inner = vars[0];
-    if (dim != 0) inner = vectorize_inner(st, vars[0], shape[0], target.float_lanes());
+    if (dim != 0) inner = vectorize_inner(st, vars[0], shape[0], target.float_lanes(), true);
     TileLoops loops{d + "_t", d + "_r"};
     st.steps.push_back(step(LoopStep::Kind::Split, {d, loops.tile, loops.row}, std::min(rows, shape[static_cast<size_t>(dim)]), "shift_inwards"));
     if (dim != 0) {

@@ -39,13 +39,6 @@ int quantize_scalar(float x, float scale, int zero_point, bool is_signed) {
     return static_cast<int>(std::min(std::max(q, lo), hi));
 }
 
-Expr quantize_value(Expr x, Expr scale, Expr zero_point, Halide::Type type) {
-    // strict_float: the division stays a division (ONNX divides; a reciprocal multiply can
-    // round differently) and the rounding sees exactly the quotient.
-    Expr q = Halide::strict_float(Halide::round(x / scale)) + Halide::cast<float>(zero_point);
-    return Halide::saturating_cast(type, q);
-}
-
 namespace {
 
 // The bounds of a result of `type`: [lo, hi] where given, else the type's range, as int32.
@@ -69,6 +62,12 @@ Expr round_clamped(Expr y, Expr zero_point, Halide::Type type, Expr lo, Expr hi)
 }
 
 }  // namespace
+
+Expr quantize_value(Expr x, Expr scale, Expr zero_point, Halide::Type type) {
+    // strict_float: the division stays a division (ONNX divides; a reciprocal multiply can
+    // round differently) and the rounding sees exactly the quotient.
+    return round_clamped(Halide::strict_float(x / scale), zero_point, type, Expr(), Expr());
+}
 
 Expr quantize_by_reciprocal(Expr x, Expr inverse_scale, Expr zero_point, Halide::Type type, Expr lo, Expr hi) {
     // strict_float: the same bits whatever the schedule (no contraction into fused multiply-adds).

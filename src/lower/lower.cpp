@@ -587,6 +587,11 @@ void Lowerer::lower_quantized(const Node &n) {
         if (op == "DequantizeLinear" && std::count(g_.outputs.begin(), g_.outputs.end(), n.outputs[0])) {
             x = as_layout(x, plain_layout(rank));
         }
+        // A quantized image input is made channels-innermost, the order convolutions read:
+        // the relabeling happens as it is quantized, not in a pass over the bytes of its own.
+        if (op == "QuantizeLinear" && rank == 4 && std::count(g_.inputs.begin(), g_.inputs.end(), n.input(0))) {
+            x = as_layout(x, channels_innermost_layout(4));
+        }
         int64_t axis = n.get_int("axis", 1);
         if (axis < 0) axis += rank;
         const int dim = rank && axis < rank ? x.dim_of_axis[static_cast<size_t>(axis)] : 0;

@@ -45,9 +45,9 @@ struct Info {
     bool materialized = false;
     std::string inline_reason;
     std::string norm_stage;  ///< a row statistic: the normalization stage it belongs to
-    /// Computed, and read by an accumulation only through relabelings (an input converted,
-    /// e.g. quantized, then transposed): stored once at root, read from there.
-    bool through_relabels = false;
+    /// A conversion of graph inputs (e.g. quantized) that an accumulation reads, through
+    /// relabelings or beside other readers: stored once at root, read from there. Why, if so.
+    std::string root_reason;
 };
 
 struct Section {
@@ -122,8 +122,8 @@ public:
                 place_fallback(p, f);
                 continue;
             }
-            if (f.through_relabels) {
-                place_at_root(p, f, "computed once: an accumulation reads it through relabelings, every element many times");
+            if (!f.root_reason.empty()) {
+                place_at_root(p, f, f.root_reason);
                 continue;
             }
             if (packs_value_at_root(f)) {
@@ -324,8 +324,13 @@ private:
             }
             return true;
         };
-        if (!is_relabel && !read_by_accumulation && reads_only_buffers(f.name)) {
-            read_by_accumulation = f.through_relabels = reaches_accumulation(f.name);
+        if (!is_relabel && !read_by_accumulation && reads_only_buffers(f.name) && reaches_accumulation(f.name)) {
+            read_by_accumulation = true;
+            f.root_reason = "computed once: an accumulation reads it through relabelings, every element many times";
+        } else if (!is_relabel && read_by_accumulation && reads_only_buffers(f.name) && graph_.consumers(f.name).size() > 1) {
+            // (readers at different rows, e.g. a convolution and a residual add, would make a
+            // per-tile window of it span both)
+            f.root_reason = "computed once: an accumulation and other stages read it";
         }
         if (read_by_accumulation && !(is_relabel && contiguous)) {
             f.materialized = true;  // read many times by a reduction: compute once, pack
@@ -716,7 +721,7 @@ private:
         // Through inlined relabelings down to buffers or values computed once.
         std::function<bool(const std::string &)> whole = [&](const std::string &name) {
             for (const std::string &p : graph_.producers(name)) {
-                if (!info_.count(p) || info_.at(p).through_relabels) continue;  // a buffer, or stored at root
+                if (!info_.count(p) || !info_.at(p).root_reason.empty()) continue;  // a buffer, or stored at root
                 const Info &producer = info_.at(p);
                 if (producer.materialized || producer.role != Role::Pure || !relabel(producer.func.function(), &unused) || !whole(p)) {
                     return false;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "megalide/error.h"
 
@@ -46,6 +47,8 @@ std::pair<Expr, Expr> bounds_of(Halide::Type type, Expr lo, Expr hi) {
     return {Halide::cast<int32_t>(lo.defined() ? lo : type.min()), Halide::cast<int32_t>(hi.defined() ? hi : type.max())};
 }
 
+Expr round_in_range(Expr y, Expr zp, Halide::Type type);
+
 // round_half_even(y) + zero_point clamped to [lo, hi] (integers), as `type`, for a finite
 // float32 y. The bounds are integers, so clamping y to [lo - zp, hi - zp] first gives the
 // same result (rounding is monotonic and keeps integers), and keeps |y| <= 2^16. Adding
@@ -57,8 +60,19 @@ Expr round_clamped(Expr y, Expr zero_point, Halide::Type type, Expr lo, Expr hi)
     auto [lo32, hi32] = bounds_of(type, lo, hi);
     Expr zp = Halide::cast<int32_t>(zero_point);
     Expr clamped = Halide::clamp(y, Halide::cast<float>(lo32 - zp), Halide::cast<float>(hi32 - zp));
-    Expr biased = Halide::strict_float(clamped + 12582912.0f);  // 1.5 * 2^23: its bits are 0x4B400000
+    return round_in_range(clamped, zp, type);
+}
+
+// round_half_even(y) + zp as `type`, for y already within the type's range (see above).
+Expr round_in_range(Expr y, Expr zp, Halide::Type type) {
+    Expr biased = Halide::strict_float(y + 12582912.0f);  // 1.5 * 2^23: its bits are 0x4B400000
     return Halide::cast(type, Halide::reinterpret<int32_t>(biased) - (0x4B400000 - zp));
+}
+
+// round_half_even(float32(acc) * m) in float32 arithmetic, as the pipeline computes it.
+double rounded_product(int64_t acc, float m) {
+    volatile float y = static_cast<float>(acc) * m;  // one float32 rounding, as strict_float keeps it
+    return std::nearbyint(y);
 }
 
 }  // namespace
@@ -80,6 +94,34 @@ Expr dequantize_value(Expr q, Expr scale, Expr zero_point) {
 
 Expr requantize_onnx(Expr acc, Expr multiplier, Expr zero_point, Halide::Type type, Expr lo, Expr hi) {
     return round_clamped(Halide::strict_float(Halide::cast<float>(acc) * multiplier), zero_point, type, lo, hi);
+}
+
+std::optional<AccumulatorBounds> accumulator_bounds(float m, int lo, int hi) {
+    if (!(m > 0 && m < 1) || lo > hi) return std::nullopt;
+    const int64_t first = std::numeric_limits<int32_t>::min(), last = std::numeric_limits<int32_t>::max();
+    if (!(rounded_product(first, m) < lo && rounded_product(last, m) > hi)) return std::nullopt;
+    // rounded_product is non-decreasing in acc: the first accumulator reaching lo, the last
+    // not passing hi.
+    auto first_reaching = [&](double target) {
+        int64_t below = first, at = last;  // rounded_product(below) < target <= rounded_product(at)
+        while (at - below > 1) {
+            const int64_t mid = below + (at - below) / 2;
+            (rounded_product(mid, m) < target ? below : at) = mid;
+        }
+        return at;
+    };
+    AccumulatorBounds b;
+    b.min = static_cast<int32_t>(first_reaching(lo));
+    b.max = static_cast<int32_t>(first_reaching(hi + 1) - 1);
+    // A multiplier below 1 moves the rounded product by at most 1 per step, so the ends land
+    // exactly on lo and hi; checked rather than assumed.
+    if (rounded_product(b.min, m) != lo || rounded_product(b.max, m) != hi) return std::nullopt;
+    return b;
+}
+
+Expr requantize_onnx_clamped_accumulator(Expr acc, Expr multiplier, Expr acc_min, Expr acc_max, Expr zero_point, Halide::Type type) {
+    Expr y = Halide::strict_float(Halide::cast<float>(Halide::clamp(acc, acc_min, acc_max)) * multiplier);
+    return round_in_range(y, Halide::cast<int32_t>(zero_point), type);
 }
 
 Expr requantize_fixed_point(Expr acc, Expr multiplier, Expr shift, Expr zero_point, Halide::Type type, Expr lo, Expr hi) {

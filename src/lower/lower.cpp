@@ -348,16 +348,28 @@ private:
         if (act != "Relu" && act != "Clip") fail(n, "unknown fused activation '" + act + "'");
         const float lo = act == "Relu" ? 0.0f : static_cast<float>(n.get_float("activation_min", -INFINITY));
         const float hi = act == "Relu" ? INFINITY : static_cast<float>(n.get_float("activation_max", INFINITY));
-        if (info(y_scale).constant && info(y_zero_point).constant) {
-            // Constant parameters: the bounds on the host (the same float32 division and
-            // rounding as quantize_value), not a division per row.
-            const float sy = static_cast<float>(info(y_scale).constant->to_doubles().at(0));
-            const int zy = static_cast<int>(info(y_zero_point).constant->to_doubles().at(0));
-            auto bound = [&](float v) { return Halide::cast(type, layers::quantize_scalar(v, sy, zy, type.is_int())); };
-            return {bound(lo), bound(hi)};
+        if (auto b = constant_activation_bounds(n, type, y_scale, y_zero_point)) {
+            return {Halide::cast(type, b->first), Halide::cast(type, b->second)};
         }
         Expr sy = qparam(y_scale, {}, 0, Expr(1.0f)), zy = qparam(y_zero_point, {}, 0, Expr(0));
         return {layers::quantize_value(lo, sy, zy, type), layers::quantize_value(hi, sy, zy, type)};
+    }
+
+    // The output bounds as integers when the output's parameters are constants: computed on
+    // the host (the same float32 division and rounding as quantize_value), not a division
+    // per row. The type's range without a fused activation.
+    std::optional<std::pair<int, int>> constant_activation_bounds(const Node &n, Halide::Type type, const std::string &y_scale,
+                                                                  const std::string &y_zero_point) {
+        if (!info(y_scale).constant || !info(y_zero_point).constant) return std::nullopt;
+        if (info(y_scale).constant->to_doubles().size() != 1 || info(y_zero_point).constant->to_doubles().size() != 1) return std::nullopt;
+        const double tmin = type.is_int() ? -128 : 0, tmax = type.is_int() ? 127 : 255;
+        const std::string act = n.get_string("activation", "");
+        if (act.empty()) return std::make_pair(static_cast<int>(tmin), static_cast<int>(tmax));
+        const float lo = act == "Relu" ? 0.0f : static_cast<float>(n.get_float("activation_min", -INFINITY));
+        const float hi = act == "Relu" ? INFINITY : static_cast<float>(n.get_float("activation_max", INFINITY));
+        const float sy = static_cast<float>(info(y_scale).constant->to_doubles().at(0));
+        const int zy = static_cast<int>(info(y_zero_point).constant->to_doubles().at(0));
+        return std::make_pair(layers::quantize_scalar(lo, sy, zy, type.is_int()), layers::quantize_scalar(hi, sy, zy, type.is_int()));
     }
 
     // Requantization of an int32 accumulator read at `coords` (channel along `dim`) to the
@@ -391,6 +403,7 @@ private:
         }
         Expr channel = channels == 1 ? Expr(0) : coords.at(static_cast<size_t>(dim));
         if (options_.requantization == layers::Requantization::Onnx) {
+            if (auto clamped = clamped_accumulator_requantization(n, acc, channel, m, type, y_scale, y_zero_point)) return *clamped;
             if (channels == 1) return layers::requantize_onnx(acc, m[0], zp, type, lo, hi);
             Halide::Buffer<float> mult(static_cast<int>(channels));
             for (size_t c = 0; c < channels; ++c) mult(static_cast<int>(c)) = m[c];
@@ -402,6 +415,28 @@ private:
             mult(static_cast<int>(c)) = f.multiplier, shift(static_cast<int>(c)) = f.shift;
         }
         return layers::requantize_fixed_point(acc, mult(channel), shift(channel), zp, type, lo, hi);
+    }
+
+    // onnx-mode requantization with constant multipliers below 1, a constant zero point and
+    // bounds: the output range becomes a clamp of the int32 accumulator (per channel, found on
+    // the host), exact by construction (layers::accumulator_bounds). nullopt where it does not
+    // apply.
+    std::optional<Expr> clamped_accumulator_requantization(const Node &n, Expr acc, Expr channel, const std::vector<float> &m,
+                                                           Halide::Type type, const std::string &y_scale,
+                                                           const std::string &y_zero_point) {
+        const auto bounds = constant_activation_bounds(n, type, y_scale, y_zero_point);
+        if (!bounds) return std::nullopt;
+        const int zy = static_cast<int>(info(y_zero_point).constant->to_doubles().at(0));
+        const int channels = static_cast<int>(m.size());
+        Halide::Buffer<float> mult(channels);
+        Halide::Buffer<int32_t> lo(channels), hi(channels);
+        for (int c = 0; c < channels; ++c) {
+            auto b = layers::accumulator_bounds(m[static_cast<size_t>(c)], bounds->first - zy, bounds->second - zy);
+            if (!b) return std::nullopt;
+            mult(c) = m[static_cast<size_t>(c)], lo(c) = b->min, hi(c) = b->max;
+        }
+        if (channels == 1) return layers::requantize_onnx_clamped_accumulator(acc, m[0], lo(0), hi(0), zy, type);
+        return layers::requantize_onnx_clamped_accumulator(acc, mult(channel), lo(channel), hi(channel), zy, type);
     }
 
     // Clip bounds from inputs (opset >= 11) or attributes; must be constants.

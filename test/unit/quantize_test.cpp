@@ -2,6 +2,7 @@
 // requantization modes against each other over large random ranges.
 #include <cfenv>
 #include <cmath>
+#include <limits>
 
 #include "megalide/error.h"
 #include "megalide/layers/quantize.h"
@@ -106,6 +107,50 @@ TEST(Quantize, RequantizationModesAgreeWithin1Lsb) {
         }
         RecordProperty("differ_" + std::to_string(setting), differ);
     }
+}
+
+// The accumulator-clamp form (constant multipliers below 1) equals onnx mode with the same
+// output bounds, for every accumulator: random ones across and far beyond the range, the
+// thresholds themselves and their neighbours, and the int32 extremes.
+TEST(Quantize, ClampedAccumulatorEqualsOnnxMode) {
+    Seeded s;
+    MEGALIDE_SEED_TRACE(s);
+    int checked_settings = 0;
+    for (int setting = 0; setting < 40; ++setting) {
+        const bool is_signed = setting % 2 == 1;
+        const float multiplier = setting < 4 ? 0.25f : std::exp(s.uniform(-16.0f, -0.01f));
+        const int zero_point = is_signed ? s.uniform_int(-20, 20) : s.uniform_int(0, 255);
+        // Output bounds: the type's range or a fused activation's narrower one.
+        const int tmin = is_signed ? -128 : 0, tmax = is_signed ? 127 : 255;
+        const int lo = setting % 3 == 0 ? tmin : s.uniform_int(tmin, (tmin + tmax) / 2);
+        const int hi = setting % 3 == 0 ? tmax : s.uniform_int((tmin + tmax) / 2, tmax);
+        const auto b = layers::accumulator_bounds(multiplier, lo - zero_point, hi - zero_point);
+        ASSERT_TRUE(b.has_value()) << "multiplier " << multiplier << " bounds " << lo << ".." << hi;
+        ++checked_settings;
+        const float span = 4 * 256 / multiplier;
+        std::vector<int32_t> accs = {std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max(), 0};
+        for (int32_t t : {b->min, b->max}) {
+            for (int32_t d = -3; d <= 3; ++d) accs.push_back(t + d);
+        }
+        while (accs.size() < (1u << 16)) accs.push_back(static_cast<int32_t>(std::max(std::min(s.uniform(-span, span), 2.0e9f), -2.0e9f)));
+        Halide::Buffer<int32_t> acc(static_cast<int>(accs.size()));
+        for (size_t k = 0; k < accs.size(); ++k) acc(static_cast<int>(k)) = accs[k];
+        const Halide::Type t = is_signed ? Halide::Int(8) : Halide::UInt(8);
+        Halide::Var i;
+        Halide::Func clamped;
+        clamped(i) = Halide::cast<int>(layers::requantize_onnx_clamped_accumulator(acc(i), multiplier, b->min, b->max, zero_point, t));
+        Halide::Buffer<int> out = clamped.realize({acc.width()});
+        for (int k = 0; k < acc.width(); ++k) {
+            const int expected = std::min(std::max(naive_requantize(acc(k), multiplier, zero_point, is_signed), lo), hi);
+            ASSERT_EQ(out(k), expected) << "acc " << acc(k) << " multiplier " << multiplier << " zero point " << zero_point
+                                        << " bounds " << lo << ".." << hi << " thresholds " << b->min << ".." << b->max;
+        }
+    }
+    EXPECT_EQ(checked_settings, 40);
+    // Outside its domain it declines (the caller keeps the float clamps).
+    EXPECT_FALSE(layers::accumulator_bounds(1.5f, 0, 255).has_value());
+    EXPECT_FALSE(layers::accumulator_bounds(0.0f, 0, 255).has_value());
+    EXPECT_FALSE(layers::accumulator_bounds(1e-12f, 0, 255).has_value());
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "Halide.h"
@@ -61,6 +62,21 @@ Halide::Expr dequantize_value(Halide::Expr q, Halide::Expr scale, Halide::Expr z
 /// the type's range).
 Halide::Expr requantize_onnx(Halide::Expr acc, Halide::Expr multiplier, Halide::Expr zero_point, Halide::Type type,
                              Halide::Expr lo = Halide::Expr(), Halide::Expr hi = Halide::Expr());
+
+/// The accumulators whose onnx-mode requantization with multiplier m (before the zero point)
+/// lands in [lo, hi]: every acc <= min gives lo, every acc >= max gives hi. nullopt unless
+/// 0 < m < 1 and both ends are reached within int32 (then found exactly, on the host).
+struct AccumulatorBounds {
+    int32_t min = 0, max = 0;
+};
+std::optional<AccumulatorBounds> accumulator_bounds(float m, int lo, int hi);
+
+/// requantize_onnx for a constant multiplier, with the clamp moved onto the accumulator:
+/// clamp(acc, acc_min, acc_max) from accumulator_bounds(m, lo - zero_point, hi - zero_point)
+/// gives the same result as requantize_onnx(acc, m, zero_point, type, lo, hi) with integer
+/// min/max instead of float ones (they issue beside the float conversion and multiply).
+Halide::Expr requantize_onnx_clamped_accumulator(Halide::Expr acc, Halide::Expr multiplier, Halide::Expr acc_min, Halide::Expr acc_max,
+                                                 Halide::Expr zero_point, Halide::Type type);
 
 /// fixed_point mode: saturate(rounding_shift_right(rounding_mul_shift_right(acc', M, 31),
 /// shift') + zero_point) as `type`, where a negative shift is applied (saturating, to the

@@ -92,7 +92,9 @@ int outer_dim(const Shape &shape, int from, int fallback) {
 
 std::string vectorize_inner(StageSchedule &st, const std::string &var, int extent, int lanes, bool overlap) {
     if (extent < 4) return var;
-    const int width = std::min(lanes, extent >= lanes ? lanes : 8);
+    int width = 8;  // a short extent: the widest power of two in it (24 bytes: 16 lanes, 8 shifted)
+    while (width * 2 <= std::min(extent, lanes)) width *= 2;
+    if (extent >= lanes) width = lanes;
     // 24 channels: vectors at 0 and 8 instead of one at 0 and a predicated 8-lane tail loop.
     const char *tail = overlap && extent > width && extent % width != 0 ? "shift_inwards" : "guard_with_if";
     st.steps.push_back(step(LoopStep::Kind::Split, {var, var + "_vo", var + "_vi"}, width, tail));
@@ -263,6 +265,28 @@ TileLoops schedule_row_tiles(Schedule &s, const Halide::Func &f, const Shape &sh
     return loops;
 }
 
+// Lanes of one native vector for the widest type `f` computes with or reads: a copy or
+// select of bytes fills a vector with 64 of them (AVX-512), a float stage with 16.
+int natural_lanes(const Halide::Func &f, const TargetSpec &target) {
+    struct Visitor : Halide::Internal::IRGraphVisitor {
+        int widest = 1;
+        using IRGraphVisitor::visit;
+        void visit(const Halide::Internal::Call *c) override {
+            widest = std::max(widest, c->type.bytes());
+            IRGraphVisitor::visit(c);
+        }
+        void visit(const Halide::Internal::Cast *c) override {
+            widest = std::max({widest, c->type.bytes(), c->value.type().bytes()});
+            IRGraphVisitor::visit(c);
+        }
+    } visitor;
+    for (const Halide::Expr &e : f.function().definition().values()) {
+        visitor.widest = std::max(visitor.widest, e.type().bytes());
+        e.accept(&visitor);
+    }
+    return std::max(4, target.vector_bytes / visitor.widest);
+}
+
 void vectorize_stages(FuncSchedule &fs, const Halide::Func &f, const Shape &shape, const TargetSpec &target) {
     const std::vector<std::string> vars = arg_names(f);
     if (vars.empty()) return;  // a scalar
@@ -274,7 +298,8 @@ void vectorize_stages(FuncSchedule &fs, const Halide::Func &f, const Shape &shap
             for (const std::string &r : rvar_names(f, index - 1)) order.push_back(r);
             if (order.size() > 1) st.steps.push_back(step(LoopStep::Kind::Reorder, order));
         }
-        if (!vars.empty() && !shape.empty()) vectorize_inner(st, vars[0], shape[0], target.float_lanes(), index == 0);
+        const int lanes = index == 0 && !f.has_update_definition() ? natural_lanes(f, target) : target.float_lanes();
+        if (!vars.empty() && !shape.empty()) vectorize_inner(st, vars[0], shape[0], lanes, index == 0);
         fs.stages.push_back(st);
     }
 }

@@ -161,8 +161,9 @@ std::string header_comment(const std::string &name, const std::string &model, co
       << target.name << " (Halide target " << target.halide().to_string() << "), schedule " << schedule << ".\n"
       << "//\n"
       << "// int " << name << "(inputs..., outputs...): each argument is a halide_buffer_t * holding a dense,\n"
-      << "// C-ordered array (Halide dimension 0 is the ONNX shape's last axis, with stride 1). Returns 0,\n"
-      << "// or a Halide error code after printing the message through halide_error.\n"
+      << "// C-ordered array (Halide dimension 0 is the ONNX shape's last axis, with stride 1) of exactly\n"
+      << "// the shape below (checked on entry). Returns 0, or a Halide error code after printing the\n"
+      << "// message through halide_error.\n"
       << "//\n";
     auto arg = [&](const char *kind, const std::string &onnx_name, const std::string &param, DType t, const std::vector<int64_t> &shape) {
         c << "//   " << kind << " '" << onnx_name << "': " << to_string(t) << " " << shape_text(shape) << " (ONNX order), argument _"

@@ -1,7 +1,9 @@
 // Lowering: a Graph becomes ONE Halide Pipeline built from the layer library.
 //
 // Boundary layout: every graph input and output is a dense buffer whose Halide shape is the
-// ONNX shape reversed, i.e. exactly a C-order (NumPy) array. Inside, 4-D activations live
+// ONNX shape reversed, i.e. exactly a C-order (NumPy) array; the pipeline declares these
+// extents and strides (its parameters' and outputs' constraints), so they are constants in
+// the generated code and checked on entry. Inside, 4-D activations live
 // channels-innermost (c, x, y, n): Conv, pooling and BatchNormalization ask for it, and the
 // conversions are pure index relabelings that Halide inlines away. Transpose is free: it
 // only relabels which Halide dimension holds which ONNX axis.
@@ -40,7 +42,7 @@ struct LoweredGraph {
 struct LowerOptions {
     /// The parameters to read the graph inputs from, in graph order (e.g. a Generator's
     /// Input<Buffer<>>s converted to ImageParam); empty: lowering makes them ("in_<name>").
-    /// Each must have the input's type and rank.
+    /// Each must have the input's type and rank; lowering sets its extents and dense strides.
     std::vector<Halide::ImageParam> inputs;
     /// How int32 accumulators of quantized ops become 8-bit values (layers/quantize.h).
     layers::Requantization requantization = layers::Requantization::Onnx;

@@ -135,7 +135,6 @@ private:
     std::map<std::string, std::string> stage_names_;
     std::map<std::string, std::string> accumulators_;  // epilogue stage -> accumulator Func
 
-    // The parameter input `index` reads from: the caller's, checked, or a new one.
     // Shapes are static: every buffer argument is the value's shape, dense (Halide checks
     // this on entry). Constant extents and strides let the code generator fold the
     // addressing and drop the ragged-edge cases no call can reach.
@@ -147,6 +146,7 @@ private:
         }
     }
 
+    // The parameter input `index` reads from: the caller's, checked, or a new one.
     Halide::ImageParam given_input(size_t index, const Value &v) {
         const int rank = static_cast<int>(v.shape.size());
         if (options_.inputs.empty()) return Halide::ImageParam(halide_type(v.dtype), rank, func_name("in_" + v.name));
@@ -343,16 +343,23 @@ private:
     // Undefined Exprs (the type's range) without one.
     std::pair<Expr, Expr> activation_bounds(const Node &n, Halide::Type type, const std::string &y_scale,
                                             const std::string &y_zero_point) {
-        const std::string act = n.get_string("activation", "");
-        if (act.empty()) return {};
-        if (act != "Relu" && act != "Clip") fail(n, "unknown fused activation '" + act + "'");
-        const float lo = act == "Relu" ? 0.0f : static_cast<float>(n.get_float("activation_min", -INFINITY));
-        const float hi = act == "Relu" ? INFINITY : static_cast<float>(n.get_float("activation_max", INFINITY));
+        const auto range = fused_activation_range(n);
+        if (!range) return {};
         if (auto b = constant_activation_bounds(n, type, y_scale, y_zero_point)) {
             return {Halide::cast(type, b->first), Halide::cast(type, b->second)};
         }
         Expr sy = qparam(y_scale, {}, 0, Expr(1.0f)), zy = qparam(y_zero_point, {}, 0, Expr(0));
-        return {layers::quantize_value(lo, sy, zy, type), layers::quantize_value(hi, sy, zy, type)};
+        return {layers::quantize_value(range->first, sy, zy, type), layers::quantize_value(range->second, sy, zy, type)};
+    }
+
+    // The real range a quantized op's fused activation (Relu, Clip) keeps; nullopt without one.
+    std::optional<std::pair<float, float>> fused_activation_range(const Node &n) {
+        const std::string act = n.get_string("activation", "");
+        if (act.empty()) return std::nullopt;
+        if (act != "Relu" && act != "Clip") fail(n, "unknown fused activation '" + act + "'");
+        const float lo = act == "Relu" ? 0.0f : static_cast<float>(n.get_float("activation_min", -INFINITY));
+        const float hi = act == "Relu" ? INFINITY : static_cast<float>(n.get_float("activation_max", INFINITY));
+        return std::make_pair(lo, hi);
     }
 
     // The output bounds as integers when the output's parameters are constants: computed on
@@ -362,14 +369,12 @@ private:
                                                                   const std::string &y_zero_point) {
         if (!info(y_scale).constant || !info(y_zero_point).constant) return std::nullopt;
         if (info(y_scale).constant->to_doubles().size() != 1 || info(y_zero_point).constant->to_doubles().size() != 1) return std::nullopt;
-        const double tmin = type.is_int() ? -128 : 0, tmax = type.is_int() ? 127 : 255;
-        const std::string act = n.get_string("activation", "");
-        if (act.empty()) return std::make_pair(static_cast<int>(tmin), static_cast<int>(tmax));
-        const float lo = act == "Relu" ? 0.0f : static_cast<float>(n.get_float("activation_min", -INFINITY));
-        const float hi = act == "Relu" ? INFINITY : static_cast<float>(n.get_float("activation_max", INFINITY));
+        const auto range = fused_activation_range(n);
+        if (!range) return std::make_pair(type.is_int() ? -128 : 0, type.is_int() ? 127 : 255);
         const float sy = static_cast<float>(info(y_scale).constant->to_doubles().at(0));
         const int zy = static_cast<int>(info(y_zero_point).constant->to_doubles().at(0));
-        return std::make_pair(layers::quantize_scalar(lo, sy, zy, type.is_int()), layers::quantize_scalar(hi, sy, zy, type.is_int()));
+        return std::make_pair(layers::quantize_scalar(range->first, sy, zy, type.is_int()),
+                              layers::quantize_scalar(range->second, sy, zy, type.is_int()));
     }
 
     // Requantization of an int32 accumulator read at `coords` (channel along `dim`) to the

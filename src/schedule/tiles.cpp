@@ -182,9 +182,9 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     }
     // A tile several vectors wide is written as one native vector per statement, unrolled:
     // LLVM splits a wide vector evenly only for some operations and scalarizes others (a
-    // 48-lane int32 -> uint8 narrowing became per-lane extracts).
-    // A width that is not a multiple of the vector (24 channels) ends with a vector shifted
-    // inwards (at 0 and 8), recomputing a few lanes rather than narrowing every vector.
+    // 48-lane int32 -> uint8 narrowing became per-lane extracts). A width that is not a
+    // multiple of the vector (24 channels) ends with a vector shifted inwards (at 0 and 8),
+    // recomputing a few lanes rather than narrowing every vector.
     const int lanes = target.float_lanes();
     std::string vector_var = c + "_i";
     if (cw > lanes) {
@@ -265,6 +265,8 @@ TileLoops schedule_row_tiles(Schedule &s, const Halide::Func &f, const Shape &sh
     return loops;
 }
 
+namespace {
+
 // Lanes of one native vector for the widest type `f` computes with or reads: a copy or
 // select of bytes fills a vector with 64 of them (AVX-512), a float stage with 16.
 int natural_lanes(const Halide::Func &f, const TargetSpec &target) {
@@ -286,6 +288,8 @@ int natural_lanes(const Halide::Func &f, const TargetSpec &target) {
     }
     return std::max(4, target.vector_bytes / visitor.widest);
 }
+
+}  // namespace
 
 void vectorize_stages(FuncSchedule &fs, const Halide::Func &f, const Shape &shape, const TargetSpec &target) {
     const std::vector<std::string> vars = arg_names(f);

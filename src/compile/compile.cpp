@@ -162,8 +162,9 @@ std::string header_comment(const std::string &name, const std::string &model, co
       << "//\n"
       << "// int " << name << "(inputs..., outputs...): each argument is a halide_buffer_t * holding a dense,\n"
       << "// C-ordered array (Halide dimension 0 is the ONNX shape's last axis, with stride 1) of exactly\n"
-      << "// the shape below (checked on entry). Returns 0, or a Halide error code after printing the\n"
-      << "// message through halide_error.\n"
+      << "// the shape below (checked on entry). Returns 0 on success. Errors (such as a buffer of another\n"
+      << "// shape) go to halide_error: Halide's default handler prints the message and aborts; install\n"
+      << "// one with halide_set_error_handler (HalideRuntime.h) to get the error code returned instead.\n"
       << "//\n";
     auto arg = [&](const char *kind, const std::string &onnx_name, const std::string &param, DType t, const std::vector<int64_t> &shape) {
         c << "//   " << kind << " '" << onnx_name << "': " << to_string(t) << " " << shape_text(shape) << " (ONNX order), argument _"

@@ -19,6 +19,7 @@
 #include "b5_per_op.h"
 #include "q1_megakernel.h"
 #include "q1_per_op.h"
+#include "HalideRuntime.h"
 #include "megalide/blocks/block_graphs.h"
 #include "megalide/lower/lower.h"
 #include "megalide/rewrite/rewrite.h"
@@ -163,6 +164,41 @@ TEST_P(BlockAot, MatchesJitAndReference) {
 INSTANTIATE_TEST_SUITE_P(Blocks, BlockAot, ::testing::Range(0, 5), [](const ::testing::TestParamInfo<int> &info) {
     return std::string(cases()[static_cast<size_t>(info.param)].name);
 });
+
+// Shapes are part of a library's contract: a buffer of another extent, or a view that is not
+// dense, is refused on entry with an error code, never read or written out of bounds.
+std::string last_halide_error;
+
+TEST(BlockAot, WrongShapedBuffersAreRejected) {
+    // Halide's default handler prints and aborts; an application that wants the error code
+    // back installs its own, as this test does.
+    halide_error_handler_t previous = halide_set_error_handler([](void *, const char *msg) { last_halide_error = msg; });
+    Graph g = cases()[0].graph();
+    rewrite_to_fixpoint(g, default_rules());
+    std::mt19937 rng(1);
+    std::vector<Halide::Buffer<>> buffers;
+    for (const std::string &name : g.inputs) buffers.push_back(to_buffer(random_input(rng, name, g.value(name).shape)));
+    auto call = [&](Halide::Buffer<> &first_input, Halide::Buffer<float> &out) {
+        std::vector<void *> args = {first_input.raw_buffer()};
+        for (size_t i = 1; i < buffers.size(); ++i) args.push_back(buffers[i].raw_buffer());
+        args.push_back(out.raw_buffer());
+        return b1_megakernel_argv(args.data());
+    };
+    Halide::Buffer<float> out(56, 56, 24, 1), narrow(55, 56, 24, 1);
+    ASSERT_EQ(call(buffers[0], out), 0);  // the right shapes run
+    EXPECT_NE(call(buffers[0], narrow), 0) << "an output one column short was accepted";
+    EXPECT_NE(last_halide_error.find("out_y"), std::string::npos) << last_halide_error;
+    // The input as a strided view: every other column of a buffer twice as wide.
+    Halide::Buffer<float> wide(112, 56, 24, 1);
+    halide_buffer_t view = *wide.raw_buffer();
+    std::vector<halide_dimension_t> dims(view.dim, view.dim + view.dimensions);
+    dims[0].extent = 56, dims[0].stride = 2;
+    view.dim = dims.data();
+    Halide::Buffer<> not_dense(view);
+    EXPECT_NE(call(not_dense, out), 0) << "a non-dense input view was accepted";
+    EXPECT_NE(last_halide_error.find("stride"), std::string::npos) << last_halide_error;
+    halide_set_error_handler(previous);
+}
 
 // Q1's arithmetic in the reference's loops: exact integer sums (in double), then the ONNX
 // requantization in float32 (multiplier (s_in * s_w) / s_out, round half to even, saturate).

@@ -462,6 +462,24 @@ void check_quant_params(const Graph &g, const Node &n, size_t scale, size_t zero
     }
 }
 
+// The operands of an integer convolution or matrix product (ConvInteger / MatMulInteger and
+// the QLinear forms): 8-bit values `lhs`, `rhs`; for a QLinear form also its three
+// quantizations (inputs 1-2 per tensor, 4-5 per output channel, 6-7 per tensor; ONNX's names
+// `lhs_prefix`, `rhs_prefix`, "y_") and an optional int32 bias (input 8) of `channels` entries.
+void check_integer_operands(const Graph &g, const Node &n, bool qlinear, const Value &lhs, const Value &rhs, int64_t channels,
+                            const std::string &lhs_prefix, const std::string &rhs_prefix, const std::string &bias_name) {
+    for (const Value *v : {&lhs, &rhs}) {
+        if (v->dtype != DType::UInt8 && v->dtype != DType::Int8) fail(n, "'" + v->name + "' must be uint8 or int8, got " + to_string(v->dtype));
+    }
+    if (!qlinear) return;
+    check_quant_params(g, n, 1, 2, 1, lhs_prefix);
+    check_quant_params(g, n, 4, 5, channels, rhs_prefix);
+    check_quant_params(g, n, 6, 7, 1, "y_");
+    if (has_input(n, 8) && (input(g, n, 8).dtype != DType::Int32 || input(g, n, 8).shape != Dims{channels})) {
+        fail(n, bias_name + " must be int32 of shape [" + std::to_string(channels) + "]");
+    }
+}
+
 // Records the quantization of a quantizing op's output (constant scale at input `scale`,
 // zero point at `zero_point` or none) in the IR, checked.
 void record_quant(Graph &g, const Node &n, size_t scale, size_t zero_point, int axis) {
@@ -541,18 +559,9 @@ void infer_node(Graph &g, Node &n) {
     } else if (op == "ConvInteger" || op == "QLinearConv") {
         const bool q = op == "QLinearConv";
         const Value &x = input(g, n, 0), &w = input(g, n, q ? 3 : 1);
-        for (const Value *v : {&x, &w}) {
-            if (v->dtype != DType::UInt8 && v->dtype != DType::Int8) fail(n, "'" + v->name + "' must be uint8 or int8, got " + to_string(v->dtype));
-        }
         const int64_t cout = w.shape.empty() ? 0 : w.shape[0];
-        if (q) {
-            check_quant_params(g, n, 1, 2, 1, "x_");
-            check_quant_params(g, n, 4, 5, cout, "w_");
-            check_quant_params(g, n, 6, 7, 1, "y_");
-            if (has_input(n, 8) && (input(g, n, 8).dtype != DType::Int32 || input(g, n, 8).shape != Dims{cout})) {
-                fail(n, "B must be int32 of shape [" + std::to_string(cout) + "]");
-            }
-        } else {
+        check_integer_operands(g, n, q, x, w, cout, "x_", "w_", "B");
+        if (!q) {
             check_quant_params(g, n, SIZE_MAX, has_input(n, 2) ? 2 : SIZE_MAX, 1, "x_");
             check_quant_params(g, n, SIZE_MAX, has_input(n, 3) ? 3 : SIZE_MAX, cout, "w_");
         }
@@ -562,18 +571,11 @@ void infer_node(Graph &g, Node &n) {
         const bool q = op == "QLinearMatMul";
         const Value &a = input(g, n, 0), &b = input(g, n, q ? 3 : 1);
         for (const Value *v : {&a, &b}) {
-            if (v->dtype != DType::UInt8 && v->dtype != DType::Int8) fail(n, "'" + v->name + "' must be uint8 or int8, got " + to_string(v->dtype));
             if (v->shape.size() < 2) fail(n, "'" + v->name + "' must have rank >= 2");
         }
         const int64_t rows = a.shape[a.shape.size() - 2], cols = b.shape.back();
-        if (q) {
-            check_quant_params(g, n, 1, 2, 1, "a_");
-            check_quant_params(g, n, 4, 5, cols, "b_");
-            check_quant_params(g, n, 6, 7, 1, "y_");
-            if (has_input(n, 8) && (input(g, n, 8).dtype != DType::Int32 || input(g, n, 8).shape != Dims{cols})) {
-                fail(n, "bias must be int32 of shape [" + std::to_string(cols) + "]");
-            }
-        } else {
+        check_integer_operands(g, n, q, a, b, cols, "a_", "b_", "bias");
+        if (!q) {
             check_quant_params(g, n, SIZE_MAX, has_input(n, 2) ? 2 : SIZE_MAX, rows, "a_");
             check_quant_params(g, n, SIZE_MAX, has_input(n, 3) ? 3 : SIZE_MAX, cols, "b_");
         }

@@ -8,7 +8,8 @@
 //   megalide bench [options]
 //
 // Exit status: 0 on success, 1 when the model, an input or the output directory is wrong
-// (the message names it), 2 for a malformed command line.
+// (the message names it), 2 for a malformed command line, 3 for an internal error (a bug in
+// megalide: the message says what was being done; nothing is written).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include "megalide/compile.h"
 #include "megalide/quantize.h"
 #include "megalide/error.h"
+#include "megalide/io/atomic_file.h"
 #include "megalide/lower/lower.h"
 #include "megalide/npy.h"
 #include "megalide/onnx_import.h"
@@ -89,6 +91,8 @@ std::string usage() {
     "                     by --schedule megakernel from then on\n"
     "  --save-schedule F  write the schedule used as JSON to F (and its Halide C++ to F.cpp)\n"
     "  --no-rewrite       skip the graph rewrites\n"
+    "  --max-memory SIZE  refuse a model whose tensors need more than SIZE in all (4G, 512M;\n"
+    "                     default 4G), before anything is allocated or compiled\n"
     "  --name NAME        compile: the entry function and file names (a C identifier)\n"
     "  --requantize M     int8 ops' requantization: onnx (float multiplier, round half to even;\n"
     "                     bit-exact with ONNX, the default) or fixed_point (Q31 multiplier and\n"
@@ -106,6 +110,7 @@ struct Options {
     layers::Requantization requantization = layers::Requantization::Onnx;
     double percentile = 99.99;
     int threads = 0, candidate = 0, tune = 0;
+    ResourceLimits limits;
     std::vector<std::pair<std::string, std::string>> named_inputs;  // name, file
     std::vector<std::string> positional_inputs;
     bool rewrite = true, quiet = false;
@@ -175,6 +180,12 @@ Options parse(int argc, char **argv) {
             const long n = std::strtol(v.c_str(), &end, 10);
             if (*end || n < 1 || n > 64) throw UsageError("--tune needs a candidate count from 1 to 64, got '" + v + "'");
             o.tune = static_cast<int>(n);
+        } else if (a == "--max-memory") {
+            try {
+                o.limits.max_memory = ResourceLimits::parse_size(value());
+            } catch (const Error &e) {
+                throw UsageError(std::string("--max-memory: ") + e.what());
+            }
         } else if (a == "--no-rewrite") {
             o.rewrite = false;
         } else if (a == "--quiet") {
@@ -215,10 +226,15 @@ Options parse(int argc, char **argv) {
     return o;
 }
 
+// What the command is doing now, for the report of an internal error.
+std::string g_doing = "reading the command line";
+
 class Progress {
 public:
     explicit Progress(bool quiet) : quiet_(quiet) {}
     void step(const std::string &what) {
+        g_doing = what;
+        test_fault_point(what);
         if (quiet_) return;
         finish();
         std::fprintf(stderr, "[megalide] %s...", what.c_str());
@@ -274,11 +290,10 @@ std::map<std::string, std::string> bind_inputs(const Options &o, const std::vect
     return files;
 }
 
+// Each file is replaced whole or not at all (a kill mid-write leaves the old one).
 void save_schedule(const Schedule &s, const std::string &path) {
-    std::ofstream json(path), cpp(path + ".cpp");
-    json << s.to_json();
-    cpp << s.to_cpp();
-    if (!json || !cpp) throw Error("cannot write the schedule to '" + path + "' (" + std::strerror(errno) + ")");
+    write_file_atomically(path, {s.to_json()});
+    write_file_atomically(path + ".cpp", {s.to_cpp()});
 }
 
 void check_output_dir(const std::string &dir) {
@@ -295,8 +310,9 @@ void check_output_dir(const std::string &dir) {
     }
 }
 
-Graph load(const Options &o, const ImportOptions &import, Progress &progress) {
+Graph load(const Options &o, ImportOptions import, Progress &progress) {
     progress.step("importing " + o.model);
+    import.limits = o.limits;
     Graph g = import_onnx(o.model, import);
     if (o.rewrite) {
         progress.step("rewriting");
@@ -315,6 +331,7 @@ TuneResult tune(const Graph &g, const TargetSpec &target, int n, Progress &progr
 }
 
 int run_command(const Options &o) {
+    g_doing = "starting `megalide " + o.command + " " + o.model + "`";
     Progress progress(o.quiet);
     if (o.command == "info") {
         ImportOptions import;
@@ -325,7 +342,9 @@ int run_command(const Options &o) {
     }
     if (o.command == "quantize") {
         progress.step("reading " + o.model);
-        Graph g = import_onnx(o.model);
+        ImportOptions import;
+        import.limits = o.limits;
+        Graph g = import_onnx(o.model, import);
         if (g.inputs.size() != 1) throw Error(o.model + ": quantize supports models with one input, this one has " + std::to_string(g.inputs.size()));
         const Value &in = g.value(g.inputs[0]);
         const std::vector<HostArray> calib = read_samples(o.calib, in.dtype, in.shape);
@@ -333,6 +352,7 @@ int run_command(const Options &o) {
         QuantizeOptions q;
         q.method = o.method == "percentile" ? QuantizeOptions::Method::Percentile : QuantizeOptions::Method::MinMax;
         q.percentile = o.percentile;
+        q.limits = o.limits;
         q.progress = [&](const std::string &what) { progress.step(what); };
         const QuantizeReport report = quantize_model(o.model, calib, o.output_dir, eval, q);
         progress.finish();
@@ -343,6 +363,7 @@ int run_command(const Options &o) {
         CompileOptions c;
         c.target = o.target, c.schedule = o.schedule, c.name = o.name, c.threads = o.threads, c.rewrite = o.rewrite;
         c.requantization = o.requantization;
+        c.limits = o.limits;
         c.progress = [&](const std::string &what) { progress.step(what); };
         const CompiledLibrary lib = compile_model(o.model, o.output_dir, c);
         progress.finish();
@@ -448,17 +469,18 @@ int run_command(const Options &o) {
 int exec_bench(int argc, char **argv) {
     const std::string python_path = std::string(MEGALIDE_PYTHON_DIR) + (std::getenv("PYTHONPATH") ? std::string(":") + std::getenv("PYTHONPATH") : "");
     setenv("PYTHONPATH", python_path.c_str(), 1);
-    std::vector<char *> args = {const_cast<char *>("python3"), const_cast<char *>(MEGALIDE_BENCH_SCRIPT)};
+    // The project environment's python (the one CMake was configured with) has the peers.
+    std::vector<char *> args = {const_cast<char *>(MEGALIDE_PYTHON), const_cast<char *>(MEGALIDE_BENCH_SCRIPT)};
     for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
     args.push_back(nullptr);
-    execvp("python3", args.data());
-    std::fprintf(stderr, "megalide: cannot start python3 for the bench (%s)\n", std::strerror(errno));
+    execv(MEGALIDE_PYTHON, args.data());
+    std::fprintf(stderr, "megalide: cannot start %s for the bench (%s)\n", MEGALIDE_PYTHON, std::strerror(errno));
     return 1;
 }
 
 int main(int argc, char **argv) {
-    if (argc > 1 && std::string(argv[1]) == "bench") return exec_bench(argc, argv);
     try {
+        if (argc > 1 && std::string(argv[1]) == "bench") return exec_bench(argc, argv);
         const Options options = parse(argc, argv);
         // Halide's thread pool reads HL_NUM_THREADS when it starts, at the first run.
         if (options.threads) setenv("HL_NUM_THREADS", std::to_string(options.threads).c_str(), 1);
@@ -467,11 +489,9 @@ int main(int argc, char **argv) {
         if (*e.what()) std::fprintf(stderr, "megalide: %s\n\n", e.what());
         std::fprintf(stderr, "%s", usage().c_str());
         return *e.what() ? 2 : 0;
-    } catch (const Error &e) {
-        std::fprintf(stderr, "megalide: error: %s\n", e.what());
-        return 1;
-    } catch (const Halide::Error &e) {
-        std::fprintf(stderr, "megalide: Halide error: %s\n", e.what());
-        return 1;
+    } catch (...) {
+        const Failure failure = classify_current_exception(g_doing);
+        std::fprintf(stderr, "megalide: %s%s\n", failure.internal ? "" : "error: ", failure.message.c_str());
+        return failure.exit_code();
     }
 }

@@ -11,6 +11,8 @@
 //   rewrite   run the graph rewrites first (default true)
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,25 +35,28 @@ public:
     Halide::GeneratorParam<int> threads{"threads", 0};
     Halide::GeneratorParam<bool> rewrite{"rewrite", true};
 
-    // megalide's errors (a bad model, an unknown schedule) are reported as Halide's, so the
-    // generator stops with the message rather than an uncaught exception.
-    void configure() {
-        try {
-            declare_arguments();
-        } catch (const Error &e) {
-            throw Halide::CompileError(e.what());
-        }
-    }
+    // megalide's user errors (a bad model, an unknown schedule) are reported as Halide's, so the
+    // generator stops with the message and writes nothing. Anything else is a bug in megalide:
+    // reported as an internal error, and the generator exits 3 before writing anything.
+    void configure() { guarded("reading the model and declaring the generator's arguments", [&] { declare_arguments(); }); }
 
-    void generate() {
-        try {
-            lower_and_schedule();
-        } catch (const Error &e) {
-            throw Halide::CompileError(e.what());
-        }
-    }
+    void generate() { guarded("lowering and scheduling the model", [&] { lower_and_schedule(); }); }
 
 private:
+    template <typename F>
+    void guarded(const std::string &doing, F &&f) {
+        try {
+            test_fault_point(doing);
+            f();
+        } catch (...) {
+            const Failure failure = classify_current_exception(doing);
+            if (!failure.internal) throw Halide::CompileError(failure.message);
+            std::fprintf(stderr, "megalide generator: %s\n", failure.message.c_str());
+            std::fflush(stderr);
+            std::_Exit(3);
+        }
+    }
+
     void declare_arguments() {
         graph_ = static_cast<T *>(this)->build_graph();
         if (rewrite) rewrite_to_fixpoint(graph_, default_rules());

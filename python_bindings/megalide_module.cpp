@@ -106,6 +106,7 @@ struct Model {
     std::string path;
 
     Compiled compile(const std::string &strategy, int threads, int candidate) {
+        test_fault_point("compiling " + path + " with " + strategy);
         Compiled c;
         c.graph = graph;
         c.lowered = lower(graph);
@@ -121,7 +122,7 @@ struct Model {
         }
         apply(c.schedule, graph, c.lowered, target);
         const auto t1 = std::chrono::steady_clock::now();
-        c.lowered.pipeline.compile_jit(Halide::get_jit_target_from_environment());
+        compile_jit(c.lowered);
         const auto t2 = std::chrono::steady_clock::now();
         c.schedule_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
         c.compile_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
@@ -133,12 +134,27 @@ struct Model {
 
 PYBIND11_MODULE(megalide, m) {
     m.doc() = "megalide: compile ONNX model sections into one Halide pipeline";
-    py::register_exception<Error>(m, "Error", PyExc_ValueError);
+    // Two kinds, as in the CLI (include/megalide/error.h): megalide.Error (a ValueError) for a
+    // bad model, input or argument; megalide.InternalError (a RuntimeError) for a bug in
+    // megalide, whatever C++ exception carried it. Halide's own user errors stay RuntimeErrors.
+    static py::exception<Error> user_error(m, "Error", PyExc_ValueError);
+    static py::exception<InternalError> internal_error(m, "InternalError", PyExc_RuntimeError);
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
-        } catch (const Halide::Error &e) {
-            PyErr_SetString(PyExc_RuntimeError, (std::string("Halide: ") + e.what()).c_str());
+        } catch (const py::builtin_exception &) {
+            throw;  // pybind11's own (cast errors, StopIteration, ...) keep their Python types
+        } catch (const py::error_already_set &) {
+            throw;
+        } catch (const Error &e) {
+            py::set_error(user_error, e.what());
+        } catch (...) {
+            const Failure failure = classify_current_exception("a call into megalide from Python");
+            if (failure.internal) {
+                py::set_error(internal_error, failure.message.c_str());
+            } else {
+                py::set_error(PyExc_RuntimeError, failure.message.c_str());
+            }
         }
     });
 
@@ -150,13 +166,18 @@ PYBIND11_MODULE(megalide, m) {
         .def_readonly("compile_ms", &Compiled::compile_ms);
 
     py::class_<Model>(m, "Model")
-        .def(py::init([](const std::string &path, bool rewrite) {
-                 Model model{import_onnx(path), path};
+        .def(py::init([](const std::string &path, bool rewrite, const std::string &max_memory) {
+                 ImportOptions import;
+                 import.limits.max_memory = ResourceLimits::parse_size(max_memory);
+                 Model model{import_onnx(path, import), path};
                  if (rewrite) rewrite_to_fixpoint(model.graph, default_rules());
                  return model;
              }),
-             py::arg("path"), py::arg("rewrite") = true)
+             py::arg("path"), py::arg("rewrite") = true, py::arg("max_memory") = "4G",
+             "Imports an ONNX model (and runs the rewrites). A model whose tensors need more than "
+             "max_memory (e.g. '4G', '512M') is refused with megalide.Error before anything is allocated.")
         .def("compile", &Model::compile, py::arg("strategy") = "per_op", py::arg("threads") = 1, py::arg("candidate") = 0,
+             py::call_guard<py::gil_scoped_release>(),
              "Lowers, schedules with `strategy` (a name or a saved .json schedule) and JIT-compiles. The "
              "thread count shapes the schedule; the worker pool size comes from HL_NUM_THREADS, read once "
              "per process. `candidate` > 0 plans megakernel with the cost model's k-th ranked tiling.")

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "megalide/graph/graph.h"
 #include "megalide/layers/quantize.h"
 
 namespace megalide {
@@ -23,6 +24,7 @@ struct CompileOptions {
     bool rewrite = true;                  ///< run the graph rewrites before lowering
     layers::Requantization requantization = layers::Requantization::Onnx;  ///< int8 ops (layers/quantize.h)
     int timing_runs = 50;                 ///< runs timed for the report where the code runs here
+    ResourceLimits limits;                ///< the model is refused when it needs more
     std::function<void(const std::string &)> progress;  ///< called at each step, may be empty
 };
 

@@ -15,6 +15,8 @@ struct ImportOptions {
     /// Values that turn graph inputs into constants, by input name: operands that fix shapes
     /// (a Reshape's shape, Pad's pads, Slice's starts...) must be known at compile time.
     std::map<std::string, HostArray> frozen_inputs;
+    /// Shapes implying more memory than this are refused during shape inference.
+    ResourceLimits limits;
 };
 
 /// Reads, validates and imports `path`; runs shape inference. Throws Error naming the file,

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "megalide/graph/graph.h"
 #include "megalide/host_array.h"
 
 namespace megalide {
@@ -22,6 +23,7 @@ struct QuantizeOptions {
     enum class Method { MinMax, Percentile };
     Method method = Method::MinMax;
     double percentile = 99.99;  ///< Percentile: the range keeps this share of values (per side)
+    ResourceLimits limits;      ///< the model is refused when it needs more
     std::function<void(const std::string &)> progress;
 };
 

@@ -1,9 +1,13 @@
 #include "megalide/compile.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -72,7 +76,8 @@ public:
         created_outdir_ = !fs::exists(outdir_, ec);
         fs::create_directories(outdir_, ec);
         if (ec) throw Error("output directory '" + outdir_.string() + "': cannot create it (" + ec.message() + ")");
-        std::string tmpl = (outdir_ / ".megalide-staging-XXXXXX").string();
+        sweep_abandoned_staging();
+        std::string tmpl = (outdir_ / (kPrefix + std::to_string(::getpid()) + "-XXXXXX")).string();
         if (!::mkdtemp(tmpl.data())) throw Error("output directory '" + outdir_.string() + "': cannot write to it");
         dir_ = tmpl;
     }
@@ -96,6 +101,20 @@ public:
     }
 
 private:
+    static constexpr const char *kPrefix = ".megalide-staging-";
+
+    // A compile killed before its commit leaves its staging directory: remove those whose
+    // process is gone (the name holds the process id).
+    void sweep_abandoned_staging() const {
+        std::error_code ec;
+        for (const fs::directory_entry &e : fs::directory_iterator(outdir_, ec)) {
+            const std::string name = e.path().filename().string();
+            if (name.rfind(kPrefix, 0) != 0) continue;
+            const long pid = std::strtol(name.c_str() + std::strlen(kPrefix), nullptr, 10);
+            if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove_all(e.path(), ec);
+        }
+    }
+
     fs::path outdir_, dir_;
     bool created_outdir_ = false, committed_ = false;
 };
@@ -200,7 +219,9 @@ CompiledLibrary compile_model(const std::string &model_path, const std::string &
     // Everything that can fail on bad input fails before a file is written.
     step("importing " + model_path);
     Clock::time_point t0 = Clock::now();
-    Graph graph = import_onnx(model_path);
+    ImportOptions import;
+    import.limits = options.limits;
+    Graph graph = import_onnx(model_path, import);
     if (options.rewrite) {
         step("rewriting");
         rewrite_to_fixpoint(graph, default_rules());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iomanip>
+#include <map>
 #include <set>
 #include <cmath>
 #include <sstream>
@@ -235,7 +236,60 @@ void Graph::remove_dead() {
 }
 
 void Graph::infer_shapes() {
+    for (const std::string &name : inputs) {
+        const Value &v = value(name);
+        check_tensor_size(limits, "graph '" + this->name + "': input '" + name + "'", v.dtype, v.shape);
+    }
     for (Node &n : nodes) infer_node(*this, n);
+    // Every tensor fits; all of them together must too (per_op keeps each one in memory).
+    double total = 0;
+    std::vector<std::pair<double, std::string>> largest;
+    for (const auto &[name, v] : values_) {
+        if (!v.shape_known) continue;
+        double bytes = static_cast<double>(item_size(v.dtype));
+        for (int64_t d : v.shape) bytes *= static_cast<double>(d);
+        total += bytes;
+        largest.emplace_back(bytes, name);
+    }
+    if (total > static_cast<double>(limits.max_memory)) {
+        std::sort(largest.rbegin(), largest.rend());
+        std::string top;
+        for (size_t i = 0; i < std::min<size_t>(3, largest.size()); ++i) {
+            top += (i ? ", '" : "'") + largest[i].second + "' " + ResourceLimits::format_size(largest[i].first);
+        }
+        throw Error("graph '" + name + "': its tensors take " + ResourceLimits::format_size(total) + " in all, over the memory limit of " +
+                    ResourceLimits::format_size(static_cast<double>(limits.max_memory)) + " (largest: " + top +
+                    "; raise it with --max-memory)");
+    }
+}
+
+int64_t ResourceLimits::parse_size(const std::string &text) {
+    const std::string bad = "memory size '" + text + "' is not a byte count such as 4G, 512M, 64K or 1048576";
+    size_t used = 0;
+    double number = 0;
+    try {
+        number = std::stod(text, &used);
+    } catch (const std::exception &) {
+        throw Error(bad);
+    }
+    std::string unit = text.substr(used);
+    if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
+    if (unit == "i" || (unit.size() == 2 && (unit[1] == 'i' || unit[1] == 'I'))) unit = unit.substr(0, unit.size() - 1);
+    static const std::map<std::string, double> scale = {{"", 1}, {"k", 1024.0}, {"K", 1024.0}, {"m", 1048576.0}, {"M", 1048576.0},
+                                                        {"g", 1073741824.0}, {"G", 1073741824.0}, {"t", 1099511627776.0},
+                                                        {"T", 1099511627776.0}};
+    const auto it = scale.find(unit);
+    if (it == scale.end() || !(number > 0) || !std::isfinite(number) || number * it->second > 9.0e18) throw Error(bad);
+    return static_cast<int64_t>(number * it->second);
+}
+
+std::string ResourceLimits::format_size(double bytes) {
+    static const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 6) bytes /= 1024, ++u;
+    std::ostringstream s;
+    s << std::setprecision(u ? 3 : 20) << bytes << " " << units[u];
+    return s.str();
 }
 
 void Graph::rename_value(const std::string &from, const std::string &to) {

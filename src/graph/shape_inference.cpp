@@ -11,6 +11,30 @@
 
 namespace megalide {
 
+int64_t check_tensor_size(const ResourceLimits &limits, const std::string &what, DType dtype, const std::vector<int64_t> &shape) {
+    const std::string shape_text = describe(dtype, shape);
+    // Multiply in double: the exact product of absurd extents would overflow int64.
+    double elements = 1;
+    for (size_t d = 0; d < shape.size(); ++d) {
+        if (shape[d] < 0) throw Error(what + " has a negative extent in dimension " + std::to_string(d) + " (" + shape_text + ")");
+        if (shape[d] > ResourceLimits::kMaxExtent) {
+            throw Error(what + ": dimension " + std::to_string(d) + " is " + std::to_string(shape[d]) +
+                        ", over the largest extent megalide compiles (2^31 - 1: Halide addresses buffers with 32-bit offsets)");
+        }
+        elements *= static_cast<double>(shape[d]);
+    }
+    const double bytes = elements * static_cast<double>(item_size(dtype));
+    if (elements > ResourceLimits::kMaxExtent || bytes > ResourceLimits::kMaxExtent) {
+        throw Error(what + " would hold " + std::to_string(static_cast<long double>(elements)).substr(0, 24) + " elements (" +
+                    ResourceLimits::format_size(bytes) + ", " + shape_text + "); megalide compiles tensors under 2^31 elements and 2 GiB");
+    }
+    if (bytes > static_cast<double>(limits.max_memory)) {
+        throw Error(what + " would take " + ResourceLimits::format_size(bytes) + " (" + shape_text + "), over the memory limit of " +
+                    ResourceLimits::format_size(static_cast<double>(limits.max_memory)) + " (raise it with --max-memory)");
+    }
+    return static_cast<int64_t>(bytes);
+}
+
 const std::set<std::string> &supported_ops() {
     static const std::set<std::string> ops = {
         "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv",
@@ -52,6 +76,8 @@ std::vector<int64_t> constant_ints(const Graph &g, const Node &n, size_t i, cons
 
 void set_output(Graph &g, const Node &n, size_t i, DType dtype, Dims shape) {
     if (i >= n.outputs.size() || n.outputs[i].empty()) return;
+    // Before anything is evaluated or allocated: a shape that implies absurd memory stops here.
+    check_tensor_size(g.limits, n.label() + ": output '" + n.outputs[i] + "'", dtype, shape);
     Value &v = g.value(n.outputs[i]);
     v.dtype = dtype;
     v.shape = std::move(shape);

@@ -1,5 +1,7 @@
 #include "megalide/npy.h"
 
+#include "megalide/io/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -513,50 +515,6 @@ std::string make_header(const std::string &path, const Array &array) {
     return out;
 }
 
-bool write_all(int fd, const uint8_t *p, size_t n) {
-    while (n > 0) {
-        const ssize_t r = ::write(fd, p, std::min<size_t>(n, size_t{1} << 30));
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        p += r;
-        n -= static_cast<size_t>(r);
-    }
-    return true;
-}
-
-/// Writes header and data to a new file beside path, then renames it to path.
-void write_atomically(const std::string &path, const std::string &header,
-                      const std::vector<uint8_t> &data) {
-    static std::atomic<unsigned> counter{0};
-    std::string tmp;
-    int raw = -1;
-    for (int attempt = 0; raw < 0; attempt++) {
-        tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-        raw = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (raw < 0 && (errno != EEXIST || attempt >= 100)) {
-            fail(path, "cannot create temporary file '" + tmp + "': " + os_reason());
-        }
-    }
-    Fd fd(raw);
-    auto abandon = [&](const std::string &what) {
-        const std::string reason = os_reason();
-        if (fd.get() >= 0) fd.close();
-        ::unlink(tmp.c_str());
-        fail(path, what + ": " + reason);
-    };
-    if (!write_all(fd.get(), reinterpret_cast<const uint8_t *>(header.data()), header.size()) ||
-        !write_all(fd.get(), data.data(), data.size())) {
-        abandon("cannot write temporary file '" + tmp + "'");
-    }
-    if (::fsync(fd.get()) != 0) abandon("cannot sync temporary file '" + tmp + "'");
-    if (fd.close() != 0) abandon("cannot close temporary file '" + tmp + "'");
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        abandon("cannot rename temporary file '" + tmp + "' to it");
-    }
-}
-
 }  // namespace
 
 
@@ -637,7 +595,7 @@ void write(const std::string &path, const Array &array) {
                            std::to_string(array.bytes[bad]) + "; expected 0 or 1");
         }
     }
-    write_atomically(path, make_header(path, array), array.bytes);
+    write_file_atomically(path, {make_header(path, array), Bytes(array.bytes.data(), array.bytes.size())});
 }
 
 }  // namespace megalide::npy

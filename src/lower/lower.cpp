@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -1160,15 +1162,32 @@ void run_buffers(LoweredGraph &lowered, const std::vector<Halide::Buffer<>> &inp
                     std::to_string(lowered.outputs.size()) + " outputs; got " + std::to_string(inputs.size()) +
                     " and " + std::to_string(outputs.size()));
     }
+    // The calling convention of an AOT library: a user context, the inputs, the outputs.
+    Halide::JITUserContext context;
+    Halide::JITUserContext *context_ptr = &context;
+    std::vector<const void *> argv = {&context_ptr};
     for (size_t i = 0; i < inputs.size(); ++i) {
         check_buffer("input '" + lowered.input_names[i] + "'", inputs[i], lowered.input_dtypes[i], lowered.input_shapes[i]);
-        lowered.inputs[i].set(inputs[i]);
+        argv.push_back(inputs[i].raw_buffer());
     }
     for (size_t i = 0; i < outputs.size(); ++i) {
         check_buffer("output '" + lowered.output_names[i] + "'", outputs[i], lowered.output_dtypes[i], lowered.output_shapes[i]);
+        argv.push_back(outputs[i].raw_buffer());
     }
-    Halide::Realization realization(outputs);
-    lowered.pipeline.realize(realization, Halide::get_jit_target_from_environment());
+    compile_jit(lowered);
+    const int status = lowered.callable->call_argv_fast(argv.size(), argv.data());
+    if (status != 0) throw Error("the compiled pipeline failed with Halide error code " + std::to_string(status));
+}
+
+void compile_jit(LoweredGraph &lowered) {
+    // Halide's JIT shares process-wide state (LLVM, the runtime modules): one compilation at
+    // a time. The lock also makes the check-then-set of lowered.callable safe.
+    static std::mutex jit_mutex;
+    std::lock_guard<std::mutex> lock(jit_mutex);
+    if (lowered.callable) return;
+    std::vector<Halide::Argument> arguments(lowered.inputs.begin(), lowered.inputs.end());
+    lowered.callable = std::make_shared<const Halide::Callable>(
+        lowered.pipeline.compile_to_callable(arguments, Halide::get_jit_target_from_environment()));
 }
 
 std::vector<HostArray> run(LoweredGraph &lowered, const std::vector<HostArray> &inputs) {

@@ -145,6 +145,7 @@ Graph import_onnx(const std::string &path, const ImportOptions &options) {
     const onnx::ModelProto model = parse_model(path);
     const onnx::GraphProto &gp = model.graph();
     Graph g;
+    g.limits = options.limits;
     g.name = gp.name().empty() ? "graph" : gp.name();
     g.opset = 0;
     for (const auto &o : model.opset_import()) {

@@ -14,6 +14,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "megalide/error.h"
+#include "megalide/io/atomic_file.h"
 #include "megalide/lower/lower.h"
 #include "megalide/npy.h"
 #include "megalide/onnx_import.h"
@@ -89,7 +90,9 @@ public:
     Quantizer(const std::string &path, const QuantizeOptions &options) : path_(path), options_(options) {}
 
     QuantizeReport run(const std::vector<HostArray> &calibration, const std::string &out_path, const std::vector<HostArray> &evaluation) {
-        Graph g = import_onnx(path_);
+        ImportOptions import;
+        import.limits = options_.limits;
+        Graph g = import_onnx(path_, import);
         if (g.inputs.size() != 1) throw Error(path_ + ": quantize supports models with one input, this one has " + std::to_string(g.inputs.size()));
         if (g.opset < 13) throw Error(path_ + ": quantize needs opset 13 or later (per-axis QuantizeLinear), the model has " + std::to_string(g.opset));
         if (calibration.empty()) throw Error("the calibration set is empty");
@@ -338,12 +341,9 @@ private:
         ins->erase(std::remove_if(ins->begin(), ins->end(), [&](const onnx::ValueInfoProto &v) { return drop.count(v.name()) != 0; }), ins->end());
         g->clear_value_info();
         sort_nodes(g);
-        const std::string tmp = out_path + ".partial";
-        {
-            std::ofstream out(tmp, std::ios::binary);
-            if (!out || !m.SerializeToOstream(&out)) throw Error("cannot write '" + out_path + "'");
-        }
-        fs::rename(tmp, out_path);
+        std::string bytes;
+        if (!m.SerializeToString(&bytes)) throw Error("cannot serialize the quantized model for '" + out_path + "'");
+        write_file_atomically(out_path, {bytes});
     }
 
     HostArray host_of(const onnx::TensorProto &t) const {

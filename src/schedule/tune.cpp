@@ -10,6 +10,8 @@
 #include <random>
 #include <sstream>
 
+#include "megalide/io/atomic_file.h"
+
 namespace megalide {
 
 namespace {
@@ -71,14 +73,10 @@ double median_ms(LoweredGraph &lowered) {
 }
 
 void write_atomically(const std::string &path, const std::string &text) {
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp);
-        out << text;
-        if (!out) throw Error("cannot write the tuned schedule to '" + tmp + "'");
-    }
-    std::filesystem::rename(tmp, path);
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    if (ec) throw Error("cannot create the directory of the tuned schedule '" + path + "': " + ec.message());
+    write_file_atomically(path, {text});
 }
 
 }  // namespace
@@ -104,7 +102,7 @@ TuneResult tune_megakernel(const Graph &graph, const TargetSpec &target, int top
         if (rank >= plan.candidates.size()) break;
         plan.schedule.graph = graph_fingerprint(graph);
         apply_schedule(plan.schedule, lowered);
-        lowered.pipeline.compile_jit(Halide::get_jit_target_from_environment());
+        compile_jit(lowered);
         const double ms = median_ms(lowered);
         result.measured.push_back({plan.candidates[rank], rank, ms});
         if (result.measured.size() == 1 || ms < best) {

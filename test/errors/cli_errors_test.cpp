@@ -502,6 +502,99 @@ TEST_F(Cli, GeneratorsRejectBadParameters) {
     EXPECT_TRUE(empty_dir(out));
 }
 
+// A model y = Add(a, b) with a float32[a_dims] and b float32[b_dims] (broadcast).
+std::string broadcast_add_model(const std::string &file, const std::vector<int64_t> &a_dims, const std::vector<int64_t> &b_dims) {
+    onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(17);
+    onnx::GraphProto *g = m.mutable_graph();
+    g->set_name("limits_test");
+    for (const auto &[name, dims] : {std::pair{"a", a_dims}, std::pair{"b", b_dims}}) {
+        onnx::ValueInfoProto *vi = g->add_input();
+        vi->set_name(name);
+        auto *tt = vi->mutable_type()->mutable_tensor_type();
+        tt->set_elem_type(onnx::TensorProto::FLOAT);
+        for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
+    }
+    onnx::NodeProto *node = g->add_node();
+    node->set_op_type("Add");
+    node->set_name("outer_sum");
+    node->add_input("a");
+    node->add_input("b");
+    node->add_output("y");
+    g->add_output()->set_name("y");
+    std::ofstream out(file, std::ios::binary);
+    m.SerializeToOstream(&out);
+    return file;
+}
+
+TEST_F(Cli, AbsurdShapesAreRefusedBeforeAnythingIsAllocated) {
+    // A dimension of 2^40 in a graph input.
+    Result r = megalide("info " + model("huge_dim.onnx", "Relu", {int64_t(1) << 40}));
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("input 'x': dimension 0 is 1099511627776"), std::string::npos) << r.output;
+    // Two small inputs whose broadcast sum would have 46341^2 > 2^31 elements (8 GiB).
+    r = megalide("info " + broadcast_add_model(path("outer.onnx"), {46341, 1}, {1, 46341}));
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("Add 'outer_sum': output 'y' would hold"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("under 2^31 elements"), std::string::npos) << r.output;
+    // Within Halide's limits but over --max-memory: named with the size and the limit.
+    const std::string medium = broadcast_add_model(path("medium.onnx"), {1024, 1}, {1, 1024});  // 4 MiB output
+    r = megalide("info " + medium + " --max-memory 1M");
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("output 'y' would take 4 MiB"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("over the memory limit of 1 MiB (raise it with --max-memory)"), std::string::npos) << r.output;
+    // The same model passes under the default limit, and --max-memory 8M.
+    EXPECT_EQ(megalide("info " + medium).status, 0);
+    EXPECT_EQ(megalide("info " + medium + " --max-memory 8M").status, 0);
+    // Each tensor fits, all of them together do not: the sum is named with the largest ones.
+    r = megalide("info " + medium + " --max-memory 4100K");
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("its tensors take 4.01 MiB in all"), std::string::npos) << r.output;
+    // run and compile refuse it too, and write nothing.
+    const std::string x = npy_float("a.npy", {1024, 1}, 0.0f), y = npy_float("b.npy", {1, 1024}, 0.0f);
+    r = megalide("run " + medium + " --input a=" + x + " --input b=" + y + " --output " + path("out") + " --max-memory 1M");
+    EXPECT_EQ(r.status, 1) << r.output;
+    r = megalide("compile " + medium + " -o " + path("lib") + " --max-memory 1M");
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_TRUE(empty_dir(path("out")));
+    EXPECT_TRUE(empty_dir(path("lib")));
+    // A malformed limit is a command-line error.
+    for (const char *bad : {"lots", "-1G", "0", "12Q", "1e30T"}) {
+        r = megalide("info " + medium + " --max-memory " + bad);
+        EXPECT_EQ(r.status, 2) << bad << ": " << r.output;
+        EXPECT_NE(r.output.find("--max-memory: memory size"), std::string::npos) << r.output;
+    }
+}
+
+TEST_F(Cli, InternalErrorsExitThreeSayWhatWasBeingDoneAndWriteNothing) {
+    const std::string m = model("relu.onnx", "Relu", {2, 3});
+    const std::string x = npy_float("x.npy", {2, 3}, -2.5f);
+    // The fault point throws std::out_of_range when a step's description contains the text.
+    Result r = shell("MEGALIDE_TEST_INTERNAL_ERROR=lowering " + std::string(MEGALIDE_CLI) + " run " + m + " --input x=" + x +
+                     " --output " + path("out") + " --quiet 2>&1");
+    EXPECT_EQ(r.status, 3) << r.output;
+    EXPECT_NE(r.output.find("megalide: internal error while lowering to one Halide pipeline: fault injected"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("this is a bug in megalide"), std::string::npos) << r.output;
+    EXPECT_TRUE(empty_dir(path("out")));
+    r = shell("MEGALIDE_TEST_INTERNAL_ERROR='writing 1 outputs' " + std::string(MEGALIDE_CLI) + " run " + m + " --input x=" + x + " --output " +
+              path("out2") + " 2>&1");
+    EXPECT_EQ(r.status, 3) << r.output;
+    EXPECT_NE(r.output.find("internal error while writing 1 outputs"), std::string::npos) << r.output;
+    EXPECT_TRUE(empty_dir(path("out2")));
+    // A generator stops the same way, before writing its library.
+    const std::string out = path("gen");
+    fs::create_directory(out);
+    r = shell("MEGALIDE_TEST_INTERNAL_ERROR=lowering " + std::string(MEGALIDE_ONNX_GENERATOR) + " -g onnx_model -o " + out +
+              " -e static_library,c_header target=host model=" + m + " 2>&1");
+    EXPECT_EQ(r.status, 3) << r.output;
+    EXPECT_NE(r.output.find("internal error while lowering and scheduling the model"), std::string::npos) << r.output;
+    EXPECT_TRUE(empty_dir(out));
+    // Without the fault, the same commands succeed (the fault point is what failed).
+    EXPECT_EQ(megalide("run " + m + " --input x=" + x + " --output " + path("out3")).status, 0);
+}
+
 TEST_F(Cli, MalformedCommandLines) {
     EXPECT_EQ(megalide("frobnicate model.onnx").status, 2);
     EXPECT_EQ(megalide("run model.onnx").status, 2);  // no --output

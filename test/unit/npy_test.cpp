@@ -99,7 +99,7 @@ protected:
         ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
         dir_ = tmpl;
         static const bool have_numpy = python("pass") == 0;
-        ASSERT_TRUE(have_numpy) << "these tests need python3 with numpy (pip install numpy)";
+        ASSERT_TRUE(have_numpy) << "these tests need the project environment's python with numpy (scripts/bootstrap.sh)";
     }
     void TearDown() override {
         std::error_code ec;
@@ -108,10 +108,10 @@ protected:
 
     std::string path(const std::string &name) const { return dir_ + "/" + name; }
 
-    /// Runs code in python3 with numpy as np, sys and D (the temp dir) defined; its exit status.
+    /// Runs code in the project environment's python with numpy as np, sys and D (the temp dir) defined; its exit status.
     int python(const std::string &code) const {
         const std::string script = "import numpy as np, sys\nD = '" + dir_ + "'\n" + code;
-        const std::string cmd = "python3 -c " + shell_quote(script);
+        const std::string cmd = std::string(MEGALIDE_PYTHON) + " -c " + shell_quote(script);
         const int status = std::system(cmd.c_str());
         return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -80,6 +81,22 @@ struct Node {
     std::string label() const { return op + " '" + name + "'"; }
 };
 
+/// What a model may ask for before megalide refuses it, checked during shape inference (before
+/// any constant is evaluated, anything allocated or compiled): every tensor's size, and the
+/// sum over the graph's tensors (what running it op by op could need at once).
+struct ResourceLimits {
+    /// Bytes; `megalide ... --max-memory SIZE` sets it. 4 GiB suits a laptop.
+    int64_t max_memory = int64_t(4) << 30;
+    /// Halide addresses a buffer with 32-bit offsets (without the large_buffers feature), so no
+    /// extent and no tensor may reach 2^31 elements or bytes.
+    static constexpr int64_t kMaxExtent = (int64_t(1) << 31) - 1;
+
+    /// Parses "4G", "512M", "64k", "123456" (bytes; K/M/G/T are powers of 1024). Throws Error.
+    static int64_t parse_size(const std::string &text);
+    /// "1.5 GiB", "12 KiB", "17 bytes".
+    static std::string format_size(double bytes);
+};
+
 class Graph {
 public:
     std::string name = "graph";
@@ -87,6 +104,7 @@ public:
     std::vector<std::string> inputs;   ///< runtime inputs, in order (never constants)
     std::vector<std::string> outputs;  ///< graph outputs, in order
     std::vector<Node> nodes;           ///< topological order (see sort())
+    ResourceLimits limits;             ///< checked by infer_shapes()
 
     // Builder API.
     Value &add_input(const std::string &name, DType dtype, std::vector<int64_t> shape);

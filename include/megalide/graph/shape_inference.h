@@ -25,6 +25,12 @@ void infer_node(Graph &graph, Node &node);
 /// Add, Sub, Mul, Div, Mod), or the op is Shape of a known shape.
 std::optional<HostArray> evaluate_constant(const Graph &graph, const Node &node);
 
+/// The bytes of a tensor of `dtype` and `shape`; throws Error naming `what`, the shape and the
+/// limit when an extent is negative or reaches 2^31, the tensor reaches 2^31 elements or
+/// 2 GiB, or it is over limits.max_memory.
+int64_t check_tensor_size(const ResourceLimits &limits, const std::string &what, DType dtype,
+                          const std::vector<int64_t> &shape);
+
 /// NumPy broadcast of two shapes (ONNX order); throws Error naming `label` on mismatch.
 std::vector<int64_t> broadcast_shape(const std::string &label, const std::vector<int64_t> &a,
                                      const std::vector<int64_t> &b);

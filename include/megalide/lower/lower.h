@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct LoweredGraph {
     /// Halide-order extents of every stage, accumulator and output Func, by Func name.
     std::map<std::string, Shape> shapes;
     Halide::Pipeline pipeline;
+    /// The JIT-compiled pipeline (compile_jit()); calls through it are thread-safe, unlike
+    /// Pipeline::realize, whose ImageParams are shared by every caller.
+    std::shared_ptr<const Halide::Callable> callable;
 };
 
 struct LowerOptions {
@@ -58,6 +62,10 @@ LoweredGraph lower(const Graph &graph, const LowerOptions &options = {});
 /// layers). The scheduler strategies of a later issue replace this.
 void schedule_stages_at_root(LoweredGraph &lowered);
 
+/// JIT-compiles the scheduled pipeline for the host into lowered.callable (once; later calls
+/// return at once). Thread-safe: compilations in one process run one at a time.
+void compile_jit(LoweredGraph &lowered);
+
 /// JIT-compiles (once) and runs: inputs in graph order, C-order host arrays of the graph's
 /// input types and shapes; returns the outputs in graph order. Throws Error naming the
 /// input whose type or shape is wrong.
@@ -65,7 +73,8 @@ std::vector<HostArray> run(LoweredGraph &lowered, const std::vector<HostArray> &
 
 /// As run(), without copies: `inputs` and `outputs` are dense buffers whose Halide shape is
 /// the reversed ONNX shape (C-order memory), e.g. views of NumPy arrays; outputs are written
-/// in place. Types and shapes are checked as in run().
+/// in place. Types and shapes are checked as in run(). Once compiled, any number of threads may
+/// run the same LoweredGraph at once (each call passes its own buffers).
 void run_buffers(LoweredGraph &lowered, const std::vector<Halide::Buffer<>> &inputs,
                  std::vector<Halide::Buffer<>> &outputs);
 

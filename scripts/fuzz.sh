@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses of test/fuzz with clang-19 (ASan + UBSan, megalide compiled
+# with coverage instrumentation) in build-fuzz/, and runs each for a while, one at a time.
+#
+#   bash scripts/fuzz.sh [--seconds-per-harness N] [harness...]   # default: 60 s, every harness
+#
+# Harnesses: npy onnx_import quant schedule (test/fuzz/README.md). Each run keeps its growing
+# corpus and its findings (crash-*, leak-*, timeout-*, oom-*) under
+# build-fuzz/fuzz-work/<harness>/, never in the repository; the committed seeds
+# (test/fuzz/corpus/<harness>) are read, not written. Prints, per harness, the executions and
+# corpus size from libFuzzer's final stats and any findings; exits 1 if there was one.
+# Installs clang-19 and its runtime (libFuzzer, sanitizers) with apt-get when missing.
+# MEGALIDE_FUZZ_JOBS sets the build's parallelism (default: all cores).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ALL_HARNESSES=(npy onnx_import quant schedule)
+
+seconds=60
+harnesses=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --seconds-per-harness) seconds="$2"; shift 2 ;;
+    --seconds-per-harness=*) seconds="${1#*=}"; shift ;;
+    -h | --help) sed -n 2,13p "$0"; exit 0 ;;
+    -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
+    *)
+        if [[ ! " ${ALL_HARNESSES[*]} " == *" $1 "* ]]; then
+            echo "fuzz.sh: unknown harness '$1' (known: ${ALL_HARNESSES[*]})" >&2
+            exit 2
+        fi
+        harnesses+=("$1"); shift ;;
+    esac
+done
+[ ${#harnesses[@]} -gt 0 ] || harnesses=("${ALL_HARNESSES[@]}")
+if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
+    echo "fuzz.sh: --seconds-per-harness needs a positive integer, got '$seconds'" >&2
+    exit 2
+fi
+
+# clang-19 with compiler-rt (libFuzzer and the sanitizer runtimes).
+missing=()
+for pkg in clang-19 libclang-rt-19-dev; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "fuzz.sh: installing ${missing[*]}" >&2
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get install -y "${missing[@]}" >&2 ||
+        { "${sudo_cmd[@]}" apt-get update >&2 && "${sudo_cmd[@]}" apt-get install -y "${missing[@]}" >&2; }
+fi
+
+# The project environment (PyPI's cmake, ninja and the Halide wheel), as the other scripts.
+MEGALIDE_BUILD_DIR="$ROOT/build-fuzz"
+source "$ROOT/scripts/env.sh"
+
+# Coverage instrumentation for megalide itself; the harnesses add -fsanitize=fuzzer.
+flags="-g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+if [ ! -f "$BUILD_DIR/build.ninja" ] || ! grep -q "^CMAKE_CXX_COMPILER:.*clang++-19" "$BUILD_DIR/CMakeCache.txt"; then
+    rm -f "$BUILD_DIR/CMakeCache.txt"
+    CC=clang-19 CXX=clang++-19 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DPython3_EXECUTABLE="$MEGALIDE_VENV/bin/python" -DMEGALIDE_BUILD_TESTS=ON -DMEGALIDE_FUZZ=ON \
+        "-DCMAKE_CXX_FLAGS=$flags" >&2
+fi
+targets=()
+for h in "${harnesses[@]}"; do targets+=("${h}_fuzzer" "fuzz_replay_${h}"); done
+cmake --build "$BUILD_DIR" --target "${targets[@]}" -- -j "${MEGALIDE_FUZZ_JOBS:-$(nproc)}"
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+status=0
+summary=()
+for h in "${harnesses[@]}"; do
+    work="$BUILD_DIR/fuzz-work/$h"
+    mkdir -p "$work/corpus" "$work/findings"
+    # Run a copy, so that rebuilding during a run cannot replace the binary under it.
+    cp "$BUILD_DIR/test/fuzz/${h}_fuzzer" "$work/${h}_fuzzer"
+    log="$work/fuzz-$(date +%Y%m%d-%H%M%S).log"
+    echo "== $h: ${seconds} s, log $log" >&2
+    rc=0
+    "$work/${h}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 \
+        -artifact_prefix="$work/findings/" "$work/corpus" "$ROOT/test/fuzz/corpus/$h" >"$log" 2>&1 || rc=$?
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    findings=$(find "$work/findings" -type f -newer "$work/${h}_fuzzer" | sort)
+    corpus=$(find "$work/corpus" -type f | wc -l)
+    line="$h: ${seconds} s, ${execs:-?} executions, corpus $corpus files, exit $rc"
+    if [ "$rc" -ne 0 ] || [ -n "$findings" ]; then
+        status=1
+        line="$line, FINDINGS: ${findings:-see $log}"
+        grep -E '^(==[0-9]+==ERROR|SUMMARY|== .* harness:)' "$log" | head -5 >&2 || true
+    fi
+    echo "$line" >&2
+    summary+=("$line")
+done
+printf '%s\n' "" "Summary:" "${summary[@]}"
+exit "$status"

@@ -2,7 +2,11 @@
 # Builds the libFuzzer harnesses of test/fuzz with clang-19 (ASan + UBSan, megalide compiled
 # with coverage instrumentation) in build-fuzz/, and runs each for a while, one at a time.
 #
-#   bash scripts/fuzz.sh [--seconds-per-harness N] [harness...]   # default: 60 s, every harness
+#   bash scripts/fuzz.sh [--seconds-per-harness N] [--keep-going] [harness...]
+#
+# Default: 60 s for every harness. A run stops at its first finding unless --keep-going, which
+# runs libFuzzer in fork mode (-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+# and collects every finding within the time.
 #
 # Harnesses: npy onnx_import quant schedule (test/fuzz/README.md). Each run keeps its growing
 # corpus and its findings (crash-*, leak-*, timeout-*, oom-*) under
@@ -16,12 +20,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ALL_HARNESSES=(npy onnx_import quant schedule)
 
 seconds=60
+keep_going=0
 harnesses=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --seconds-per-harness) seconds="$2"; shift 2 ;;
     --seconds-per-harness=*) seconds="${1#*=}"; shift ;;
-    -h | --help) sed -n 2,13p "$0"; exit 0 ;;
+    --keep-going) keep_going=1; shift ;;
+    -h | --help) sed -n 2,17p "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *)
         if [[ ! " ${ALL_HARNESSES[*]} " == *" $1 "* ]]; then
@@ -68,6 +74,8 @@ cmake --build "$BUILD_DIR" --target "${targets[@]}" -- -j "${MEGALIDE_FUZZ_JOBS:
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+mode=()
+[ "$keep_going" -eq 0 ] || mode=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
 status=0
 summary=()
 for h in "${harnesses[@]}"; do
@@ -78,12 +86,16 @@ for h in "${harnesses[@]}"; do
     log="$work/fuzz-$(date +%Y%m%d-%H%M%S).log"
     echo "== $h: ${seconds} s, log $log" >&2
     rc=0
-    "$work/${h}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 \
+    start=$SECONDS
+    "$work/${h}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 "${mode[@]}" \
         -artifact_prefix="$work/findings/" "$work/corpus" "$ROOT/test/fuzz/corpus/$h" >"$log" 2>&1 || rc=$?
+    ran=$((SECONDS - start))
+    # The final stats line; in fork mode the last status line "#N: cov: ..." counts every job.
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+: ' "$log" | tr -dc '0-9\n' | tail -1)
     findings=$(find "$work/findings" -type f -newer "$work/${h}_fuzzer" | sort)
     corpus=$(find "$work/corpus" -type f | wc -l)
-    line="$h: ${seconds} s, ${execs:-?} executions, corpus $corpus files, exit $rc"
+    line="$h: ${ran} s, ${execs:-?} executions, corpus $corpus files, exit $rc"
     if [ "$rc" -ne 0 ] || [ -n "$findings" ]; then
         status=1
         line="$line, FINDINGS: ${findings:-see $log}"

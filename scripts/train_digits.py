@@ -24,7 +24,7 @@ Gemm; no BatchNorm or Dropout. Under --out this writes:
                     split, and on the PNGs as read back by Pillow), versions
 
 Deterministic: seeds are printed, torch runs deterministic algorithms on 2 CPU threads.
-Needs torch, onnx, scikit-learn and Pillow (scripts/bootstrap.sh --with-torch).
+Needs torch, onnx, scikit-learn and Pillow (scripts/bootstrap.sh --bench, then run it with .venv/bin/python).
 """
 import argparse
 import json

@@ -330,7 +330,7 @@ def main(argv):
             missing.append(module)
     if missing:
         fail("missing Python modules: " + ", ".join(missing) +
-             " (run `bash scripts/bootstrap.sh --with-bench`; megalide's module is in build/python)")
+             " (run `bash scripts/bootstrap.sh --bench`; megalide's module is in build/python)")
     if args.child:
         child(args)
     else:

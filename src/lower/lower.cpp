@@ -184,7 +184,8 @@ private:
     Lowered constant(const std::string &name, const HostArray &c) {
         const int rank = static_cast<int>(c.shape.size());
         Halide::Buffer<> b(halide_type(c.dtype), halide_shape(c.shape, plain_layout(rank)));
-        std::memcpy(b.data(), c.bytes.data(), c.bytes.size());
+        // An empty constant has no bytes (and may have no storage): nothing to copy.
+        if (!c.bytes.empty()) std::memcpy(b.data(), c.bytes.data(), c.bytes.size());
         Tensor t = tensor_from_buffer(func_name("const_" + name), b);
         return {t, plain_layout(rank)};
     }

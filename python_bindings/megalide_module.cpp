@@ -26,6 +26,22 @@ using namespace megalide;
 
 namespace {
 
+/// Runs f as the step `doing`: an internal error of any C++ type leaves as InternalError with
+/// "internal error while <doing>" (megalide.InternalError in Python); user errors pass as they are.
+template <typename F>
+auto guarded(const std::string &doing, F &&f) -> decltype(f()) {
+    try {
+        test_fault_point(doing);
+        return f();
+    } catch (const Error &) {
+        throw;
+    } catch (...) {
+        const Failure failure = classify_current_exception(doing);
+        if (failure.internal) throw InternalError(failure.message);
+        throw;
+    }
+}
+
 DType dtype_of_numpy(const py::dtype &d, const std::string &what) {
     if (d.is(py::dtype::of<float>())) return DType::Float32;
     if (d.is(py::dtype::of<double>())) return DType::Float64;
@@ -95,7 +111,7 @@ struct Compiled {
         }
         {
             py::gil_scoped_release release;
-            run_buffers(lowered, in, out);
+            guarded("running the compiled model", [&] { run_buffers(lowered, in, out); });
         }
         return result;
     }
@@ -106,7 +122,11 @@ struct Model {
     std::string path;
 
     Compiled compile(const std::string &strategy, int threads, int candidate) {
-        test_fault_point("compiling " + path + " with " + strategy);
+        return guarded("compiling " + path + " with " + strategy, [&] { return compile_unguarded(strategy, threads, candidate); });
+    }
+
+private:
+    Compiled compile_unguarded(const std::string &strategy, int threads, int candidate) {
         Compiled c;
         c.graph = graph;
         c.lowered = lower(graph);
@@ -148,6 +168,10 @@ PYBIND11_MODULE(megalide, m) {
             throw;
         } catch (const Error &e) {
             py::set_error(user_error, e.what());
+        } catch (const InternalError &e) {
+            // guarded() already said what was being done.
+            const std::string what = e.what();
+            py::set_error(internal_error, (what.rfind("internal error", 0) == 0 ? what : "internal error in megalide: " + what).c_str());
         } catch (...) {
             const Failure failure = classify_current_exception("a call into megalide from Python");
             if (failure.internal) {

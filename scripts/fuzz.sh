@@ -90,9 +90,13 @@ for h in "${harnesses[@]}"; do
     "$work/${h}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 "${mode[@]}" \
         -artifact_prefix="$work/findings/" "$work/corpus" "$ROOT/test/fuzz/corpus/$h" >"$log" 2>&1 || rc=$?
     ran=$((SECONDS - start))
-    # The final stats line; in fork mode the last status line "#N: cov: ..." counts every job.
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+: ' "$log" | tr -dc '0-9\n' | tail -1)
+    # The final stats line; in fork mode (where the parent's own count is 0) the last status
+    # line "#N: cov: ..." counts every job's executions.
+    if [ "$keep_going" -eq 0 ]; then
+        execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+    else
+        execs=$(grep -oE '^#[0-9]+: ' "$log" | tr -dc '0-9\n' | tail -1 || true)
+    fi
     findings=$(find "$work/findings" -type f -newer "$work/${h}_fuzzer" | sort)
     corpus=$(find "$work/corpus" -type f | wc -l)
     line="$h: ${ran} s, ${execs:-?} executions, corpus $corpus files, exit $rc"

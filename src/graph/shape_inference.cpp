@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <iomanip>
 #include <limits>
 #include <numeric>
+#include <sstream>
 
 #include "megalide/error.h"
 
@@ -25,7 +27,9 @@ int64_t check_tensor_size(const ResourceLimits &limits, const std::string &what,
     }
     const double bytes = elements * static_cast<double>(item_size(dtype));
     if (elements > ResourceLimits::kMaxExtent || bytes > ResourceLimits::kMaxExtent) {
-        throw Error(what + " would hold " + std::to_string(static_cast<long double>(elements)).substr(0, 24) + " elements (" +
+        std::ostringstream count;
+        count << std::setprecision(elements < 1e15 ? 15 : 3) << elements;
+        throw Error(what + " would hold " + count.str() + " elements (" +
                     ResourceLimits::format_size(bytes) + ", " + shape_text + "); megalide compiles tensors under 2^31 elements and 2 GiB");
     }
     if (bytes > static_cast<double>(limits.max_memory)) {

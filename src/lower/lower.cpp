@@ -637,7 +637,9 @@ void Lowerer::lower_quantized(const Node &n) {
         }
         int64_t axis = n.get_int("axis", 1);
         if (axis < 0) axis += rank;
-        const int dim = rank && axis < rank ? x.dim_of_axis[static_cast<size_t>(axis)] : 0;
+        // The axis matters only for per-axis parameters, which shape inference validated; a
+        // per-tensor node may carry any axis (found by test/fuzz/quant).
+        const int dim = axis >= 0 && axis < rank ? x.dim_of_axis[static_cast<size_t>(axis)] : 0;
         std::vector<Var> vars = make_vars(rank);
         const std::vector<Expr> coords = as_exprs(vars);
         Expr scale = qparam(n.input(1), coords, dim, Expr(1.0f));

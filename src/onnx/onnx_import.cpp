@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -36,24 +37,32 @@ HostArray to_host(const onnx::TensorProto &t, const std::string &what) {
     HostArray a;
     a.dtype = dtype_of(t.data_type(), what);
     a.shape.assign(t.dims().begin(), t.dims().end());
+    // The dims are checked against the data the tensor holds before anything is allocated for
+    // them: a corrupted dim must not ask for terabytes (found by test/fuzz/onnx_import).
+    int64_t count = 1;
     for (int64_t d : a.shape) {
         if (d < 0) throw Error(what + " has a negative dimension");
-    }
-    const int64_t count = a.element_count();
-    const size_t size = item_size(a.dtype);
-    a.bytes.resize(static_cast<size_t>(count) * size);
-    if (t.has_raw_data()) {
-        if (t.raw_data().size() != a.bytes.size()) {
-            throw Error(what + " holds " + std::to_string(t.raw_data().size()) + " bytes of data, expected " +
-                        std::to_string(a.bytes.size()) + " for " + describe(a.dtype, a.shape));
+        if (d != 0 && count > std::numeric_limits<int64_t>::max() / d) {
+            throw Error(what + " has dimensions " + describe(a.dtype, a.shape) + " whose product overflows");
         }
-        std::memcpy(a.bytes.data(), t.raw_data().data(), a.bytes.size());
+        count *= d;
+    }
+    const size_t size = item_size(a.dtype);
+    if (t.has_raw_data()) {
+        const size_t held = t.raw_data().size();
+        if (held % size != 0 || held / size != static_cast<uint64_t>(count)) {
+            throw Error(what + " holds " + std::to_string(held) + " bytes of data, expected " + std::to_string(count) + " x " +
+                        std::to_string(size) + " bytes for " + describe(a.dtype, a.shape));
+        }
+        a.bytes.resize(held);
+        if (held != 0) std::memcpy(a.bytes.data(), t.raw_data().data(), held);
         return a;
     }
     auto fill = [&](const auto &field, auto convert) {
         if (field.size() != count) {
             throw Error(what + " holds " + std::to_string(field.size()) + " values, expected " + std::to_string(count));
         }
+        a.bytes.resize(static_cast<size_t>(count) * size);
         for (int64_t i = 0; i < count; ++i) convert(i, field.Get(static_cast<int>(i)));
     };
     switch (a.dtype) {

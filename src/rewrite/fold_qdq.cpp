@@ -65,7 +65,12 @@ std::optional<std::string> int32_bias(Graph &g, const std::string &bias, const s
     const std::vector<double> b = constant_values(g, bias);
     if (b.size() != static_cast<size_t>(channels)) return std::nullopt;
     std::vector<double> q(b.size());
-    for (int64_t c = 0; c < channels; ++c) q[static_cast<size_t>(c)] = std::nearbyint(b[static_cast<size_t>(c)] / scale(c));
+    for (int64_t c = 0; c < channels; ++c) {
+        q[static_cast<size_t>(c)] = std::nearbyint(b[static_cast<size_t>(c)] / scale(c));
+        // A bias that is not finite or does not fit int32 at this scale stays a float op
+        // (found by test/fuzz/quant: converting it was undefined behaviour).
+        if (!(std::abs(q[static_cast<size_t>(c)]) <= 2147483647.0)) return std::nullopt;
+    }
     const std::string name = g.unique_name(bias + "_int32");
     g.add_constant(name, HostArray::from_doubles(DType::Int32, {channels}, q));
     return name;

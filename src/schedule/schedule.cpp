@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -64,6 +67,16 @@ template <typename T>
 T field(const Json &j, const char *key, const std::string &where) {
     if (!j.is_object() || !j.contains(key)) throw ScheduleError(where + ": missing field '" + key + "'");
     try {
+        if constexpr (std::is_same_v<T, int>) {
+            // A number that is not whole or outside int would convert with undefined behaviour.
+            const Json &v = j.at(key);
+            if (v.is_number()) {
+                const double d = v.get<double>();
+                if (!(d >= std::numeric_limits<int>::min() && d <= std::numeric_limits<int>::max()) || d != std::floor(d)) {
+                    throw ScheduleError(where + ": field '" + key + "' must be an integer within int's range, got " + v.dump());
+                }
+            }
+        }
         return j.at(key).get<T>();
     } catch (const Json::exception &) {
         throw ScheduleError(where + ": field '" + key + "' has the wrong type");
@@ -121,7 +134,7 @@ Schedule Schedule::from_json(const std::string &text, const std::string &source)
     Json j;
     try {
         j = Json::parse(text);
-    } catch (const Json::parse_error &e) {
+    } catch (const Json::exception &e) {  // parse_error, or out_of_range for a number overflowing a double
         throw ScheduleError(source + ": not valid JSON (" + e.what() + ")");
     }
     if (!j.is_object() || j.value("format", "") != "megalide-schedule-1") {

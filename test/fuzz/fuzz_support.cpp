@@ -2,12 +2,14 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
 #include <new>
+#include <set>
 #include <typeinfo>
 
 #include "Halide.h"
@@ -22,6 +24,13 @@ std::string write_scratch_file(const std::string &stem, const uint8_t *data, siz
         return std::filesystem::temp_directory_path().string();
     }();
     const std::string path = dir + "/megalide_fuzz_" + std::to_string(getpid()) + "_" + stem;
+    // Removed when the process exits normally (a crash leaves it, next to the evidence).
+    static std::set<std::string> made;
+    if (made.insert(path).second && made.size() == 1) {
+        std::atexit([] {
+            for (const std::string &p : made) std::remove(p.c_str());
+        });
+    }
     FILE *f = std::fopen(path.c_str(), "wb");
     if (f == nullptr || (size != 0 && std::fwrite(data, 1, size, f) != size) || std::fclose(f) != 0) {
         std::fprintf(stderr, "fuzz harness: cannot write scratch file %s: %s\n", path.c_str(), std::strerror(errno));

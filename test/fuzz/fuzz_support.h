@@ -14,7 +14,8 @@
 namespace megalide::fuzz {
 
 /// Writes `data` to this process's scratch file named after `stem` (in /dev/shm when it
-/// exists, else the temporary directory; replaced on every call) and returns its path.
+/// exists, else the temporary directory; replaced on every call, removed at exit) and
+/// returns its path.
 /// Aborts if the file cannot be written: that is the machine's fault, not the input's.
 std::string write_scratch_file(const std::string &stem, const uint8_t *data, size_t size);
 

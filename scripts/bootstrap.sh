@@ -7,10 +7,11 @@
 #           ignored by git, without system site packages). CMake and every script use its
 #           python; nothing is installed into the system's Python.
 #
-#   bootstrap.sh [--tests | --bench]
+#   bootstrap.sh [--tests | --bench] [--fuzz]
 #     (none)    requirements/base.txt: the build and the main job
 #     --tests   requirements/test.txt: + the test references (PyTorch, ONNX, ONNX Runtime)
 #     --bench   requirements/bench.txt: + the bench's chart and the digits training script
+#     --fuzz    also Debian's clang-19 with its runtimes (libFuzzer, sanitizers): scripts/fuzz.sh
 #   (--with-torch and --with-bench are the older names of the last two.)
 #
 # A stamp in the environment records the hash of the requirement files it was built from, so a
@@ -24,11 +25,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MEGALIDE_VENV:-$ROOT/.venv}"
 LEVEL=base
+FUZZ=0
 for arg in "$@"; do
     case "$arg" in
         --tests | --with-torch) [ "$LEVEL" = bench ] || LEVEL=test ;;
         --bench | --with-bench) LEVEL=bench ;;
-        *) echo "bootstrap.sh: unknown option '$arg' (options: --tests, --bench)" >&2; exit 2 ;;
+        --fuzz) FUZZ=1 ;;
+        *) echo "bootstrap.sh: unknown option '$arg' (options: --tests, --bench, --fuzz)" >&2; exit 2 ;;
     esac
 done
 
@@ -36,6 +39,7 @@ log() { echo "[bootstrap] $*" >&2; }
 
 APT_PACKAGES=(g++ libgtest-dev libpng-dev libbenchmark-dev libonnx-dev libprotobuf-dev libonnx-testdata
               nlohmann-json3-dev)
+((FUZZ)) && APT_PACKAGES+=(clang-19 libclang-rt-19-dev)
 # Debian's own python3 needs python3-venv for `python3 -m venv`; other Pythons carry it.
 python3 -c 'import venv, ensurepip' 2>/dev/null || APT_PACKAGES+=(python3-venv)
 

@@ -13,7 +13,7 @@
 # build-fuzz/fuzz-work/<harness>/, never in the repository; the committed seeds
 # (test/fuzz/corpus/<harness>) are read, not written. Prints, per harness, the executions and
 # corpus size from libFuzzer's final stats and any findings; exits 1 if there was one.
-# Installs clang-19 and its runtime (libFuzzer, sanitizers) with apt-get when missing.
+# Installs clang-19 and its runtime (libFuzzer, sanitizers) when missing (bootstrap.sh --fuzz).
 # MEGALIDE_FUZZ_JOBS sets the build's parallelism (default: all cores).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,21 +43,10 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
     exit 2
 fi
 
-# clang-19 with compiler-rt (libFuzzer and the sanitizer runtimes).
-missing=()
-for pkg in clang-19 libclang-rt-19-dev; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "fuzz.sh: installing ${missing[*]}" >&2
-    sudo_cmd=()
-    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" apt-get install -y "${missing[@]}" >&2 ||
-        { "${sudo_cmd[@]}" apt-get update >&2 && "${sudo_cmd[@]}" apt-get install -y "${missing[@]}" >&2; }
-fi
-
 # The project environment (PyPI's cmake, ninja and the Halide wheel), as the other scripts.
+# (and, with --fuzz, Debian's clang-19 with compiler-rt: libFuzzer and the sanitizer runtimes).
 MEGALIDE_BUILD_DIR="$ROOT/build-fuzz"
+MEGALIDE_BOOTSTRAP_ARGS="--fuzz"
 source "$ROOT/scripts/env.sh"
 
 # Coverage instrumentation for megalide itself; the harnesses add -fsanitize=fuzzer.

@@ -14,6 +14,8 @@
 
 #include "Halide.h"
 #include "megalide/error.h"
+#include "megalide/lower/lower.h"
+#include "megalide/rewrite/rewrite.h"
 
 namespace megalide::fuzz {
 
@@ -67,6 +69,12 @@ float ByteReader::raw_float() {
     float f;
     std::memcpy(&f, &bits, sizeof f);
     return f;
+}
+
+void rewrite_and_lower(Graph &graph) {
+    rewrite_to_fixpoint(graph, default_rules());
+    const LoweredGraph lowered = lower(graph);
+    (void)lowered;
 }
 
 }  // namespace megalide::fuzz

@@ -11,7 +11,17 @@
 #include <cstdint>
 #include <string>
 
+#include "megalide/graph/graph.h"
+
 namespace megalide::fuzz {
+
+/// The memory limit the harnesses import and infer shapes under: huge shapes are refused
+/// quickly instead of slowing every execution.
+constexpr int64_t kMaxMemory = int64_t(64) << 20;
+
+/// The path after import or shape inference, shared by the harnesses: the default rewrites,
+/// then lowering to Halide Funcs (no JIT compilation).
+void rewrite_and_lower(Graph &graph);
 
 /// Writes `data` to this process's scratch file named after `stem` (in /dev/shm when it
 /// exists, else the temporary directory; replaced on every call, removed at exit) and

@@ -7,19 +7,15 @@
 
 #include "fuzz_support.h"
 #include "megalide/error.h"
-#include "megalide/lower/lower.h"
 #include "megalide/onnx_import.h"
-#include "megalide/rewrite/rewrite.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const std::string path = megalide::fuzz::write_scratch_file("model.onnx", data, size);
     try {
         megalide::ImportOptions options;
-        options.limits.max_memory = int64_t(64) << 20;
+        options.limits.max_memory = megalide::fuzz::kMaxMemory;
         megalide::Graph g = megalide::import_onnx(path, options);
-        megalide::rewrite_to_fixpoint(g, megalide::default_rules());
-        megalide::LoweredGraph lowered = megalide::lower(g);
-        (void)lowered;
+        megalide::fuzz::rewrite_and_lower(g);
     } catch (const megalide::Error &) {
         // The expected answer to a malformed or unsupported model.
     } catch (...) {

@@ -15,8 +15,6 @@
 #include "fuzz_support.h"
 #include "megalide/error.h"
 #include "megalide/graph/graph.h"
-#include "megalide/lower/lower.h"
-#include "megalide/rewrite/rewrite.h"
 
 namespace {
 
@@ -163,12 +161,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ByteReader in(data, size);
     try {
         Graph g = build_graph(in);
-        g.limits.max_memory = int64_t(64) << 20;
+        g.limits.max_memory = megalide::fuzz::kMaxMemory;
         g.sort();
         g.infer_shapes();
-        megalide::rewrite_to_fixpoint(g, megalide::default_rules());
-        megalide::LoweredGraph lowered = megalide::lower(g);
-        (void)lowered;
+        megalide::fuzz::rewrite_and_lower(g);
     } catch (const megalide::Error &) {
         // The expected answer to a bad quantization parameter.
     } catch (...) {

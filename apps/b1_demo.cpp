@@ -4,7 +4,6 @@
 //
 //   b1_demo [--threads N] [--runs N] [--seed S]
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,9 +11,12 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "megalide/blocks/inverted_residual.h"
 #include "megalide/error.h"
 #include "reference.h"
+#include "timer.h"
 
 using namespace megalide;
 
@@ -26,31 +28,24 @@ struct Options {
     unsigned seed = 1;
 };
 
-[[noreturn]] void usage_error(const std::string &message) {
-    std::fprintf(stderr, "b1_demo: %s\nusage: b1_demo [--threads N] [--runs N] [--seed S]\n",
-                 message.c_str());
-    std::exit(2);
-}
-
-int parse_positive(const std::string &flag, const char *value) {
-    char *end = nullptr;
-    const long v = value ? std::strtol(value, &end, 10) : 0;
-    if (!value || *end != '\0' || v < 1 || v > 100000) {
-        usage_error(flag + " needs a positive integer, got '" + (value ? value : "") + "'");
-    }
-    return static_cast<int>(v);
-}
-
+// Returns the options, or exits: 0 after the usage for -h or --help, 2 with CLI11's message for
+// a malformed command line.
 Options parse(int argc, char **argv) {
+    const char *usage = "usage: b1_demo [--threads N] [--runs N] [--seed S]\n";
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const char *value = i + 1 < argc ? argv[i + 1] : nullptr;
-        if (arg == "--threads") o.threads = parse_positive(arg, value), ++i;
-        else if (arg == "--runs") o.runs = parse_positive(arg, value), ++i;
-        else if (arg == "--seed") o.seed = static_cast<unsigned>(parse_positive(arg, value)), ++i;
-        else if (arg == "--help" || arg == "-h") usage_error("help");
-        else usage_error("unknown argument '" + arg + "'");
+    CLI::App app("the B1 block, JIT-compiled, checked and timed", "b1_demo");
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_option("--threads", o.threads, "Halide threads (default: one per core)")->check(CLI::Range(1, 100000));
+    app.add_option("--runs", o.runs, "timed runs (default 20)")->check(CLI::Range(1, 100000));
+    app.add_option("--seed", o.seed, "seed of the random data and weights (default 1)")->check(CLI::Range(1u, 100000u));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success &) {
+        std::fprintf(stderr, "%s", usage);
+        std::exit(0);
+    } catch (const CLI::ParseError &e) {
+        std::fprintf(stderr, "b1_demo: %s\n%s", e.what(), usage);
+        std::exit(2);
     }
     return o;
 }
@@ -146,20 +141,14 @@ int main(int argc, char **argv) {
                     "(tolerance %.0e): %s\n", max_err, tolerance, ok ? "OK" : "MISMATCH");
         if (!ok) return 1;
 
-        std::vector<double> ms;
         for (int i = 0; i < 3; ++i) pipeline.realize(out);  // warm-up
-        for (int i = 0; i < opt.runs; ++i) {
-            const auto t0 = std::chrono::steady_clock::now();
-            pipeline.realize(out);
-            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-        }
-        std::sort(ms.begin(), ms.end());
-        const double median = ms[ms.size() / 2];
+        const megalide_apps::Timings t = megalide_apps::time_calls(opt.runs, [&] { pipeline.realize(out); });
+        const double median = t.median_ms;
         const double flops = 2.0 * size * size * (cin * hidden + 9.0 * hidden + hidden * cin);
         std::printf("time (op-by-op schedule, %s threads, %d runs): median %.3f ms (min %.3f, max %.3f), "
                     "%.1f GFLOP/s\n",
                     opt.threads ? std::to_string(opt.threads).c_str() : "default", opt.runs, median,
-                    ms.front(), ms.back(), flops / median * 1e-6);
+                    t.min_ms, t.max_ms, flops / median * 1e-6);
         return 0;
     } catch (const Error &e) {
         std::fprintf(stderr, "b1_demo: %s\n", e.what());

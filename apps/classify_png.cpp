@@ -1,8 +1,8 @@
 // classify_png: runs an image classifier compiled by `megalide compile` on PNG files and
 // prints one prediction per image; where file names start with the label ("7_012.png"), also
-// the accuracy. It uses nothing of megalide but the generated header: the library's entry
-// function, its metadata (argument shapes) and Halide's buffer struct (which the header of a
-// `megalide compile` library carries).
+// the accuracy. It uses nothing of megalide's library but the generated header: the library's
+// entry function, its metadata (argument shapes) and Halide's buffer struct (which the header of
+// a `megalide compile` library carries).
 //
 //   classify_png [--runs N] IMAGE.png...
 //
@@ -14,16 +14,22 @@
 // with pixels scaled to [0, 1] (byte / 255), and returns one float32 score per class,
 // (1, classes). A PNG of another size, or a file that is not a PNG, is an error (exit 1).
 // --runs N: also time N calls on the first image and print the median, min and max.
+//
+// Exit status: 0, 1 for a bad image or --runs value (the message names it), 2 for a malformed
+// command line. Besides libpng it needs CLI11's headers (Debian's libcli11-dev, on the default
+// include path) and timer.h from this directory.
 #include <png.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
+#include "timer.h"
 #include MODEL_HEADER
 #ifndef HALIDE_HALIDERUNTIME_H
 // Headers of libraries built without their own runtime (add_halide_library's) declare the
@@ -111,27 +117,45 @@ int label_of(const std::string &path) {
     return std::atoi(name.substr(0, underscore).c_str());
 }
 
+struct Options {
+    int runs = 0;
+    std::vector<std::string> files;
+};
+
+// Returns the options, or exits: 0 after the usage for -h or --help, 2 for a malformed command
+// line (with CLI11's message), 1 for a bad --runs count.
+Options parse(int argc, char **argv) {
+    const char *usage = "usage: classify_png [--runs N] IMAGE.png...\n";
+    Options o;
+    std::string runs;
+    CLI::App app("classifies PNG images with a compiled model", "classify_png");
+    app.add_option("--runs", runs, "also time N calls on the first image")->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_option("IMAGE.png", o.files, "the images");
+    try {
+        app.parse(argc, argv);
+        if (o.files.empty()) throw CLI::RequiredError("no image given", CLI::ExitCodes::RequiredError);
+    } catch (const CLI::Success &) {
+        std::fprintf(stderr, "%s", usage);
+        std::exit(0);
+    } catch (const CLI::ParseError &e) {
+        std::fprintf(stderr, "classify_png: %s\n%s", e.what(), usage);
+        std::exit(2);
+    }
+    if (!runs.empty()) {
+        char *end = nullptr;
+        const long n = std::strtol(runs.c_str(), &end, 10);
+        if (*end || n < 1 || n > 1000000) fail("--runs needs a positive count, got '" + runs + "'");
+        o.runs = static_cast<int>(n);
+    }
+    return o;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
-    int runs = 0;
-    std::vector<std::string> files;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--runs" && i + 1 < argc) {
-            runs = std::atoi(argv[++i]);
-            if (runs < 1) fail("--runs needs a positive count");
-        } else if (a.rfind("--", 0) == 0) {
-            std::fprintf(stderr, "usage: classify_png [--runs N] IMAGE.png...\n");
-            return 2;
-        } else {
-            files.push_back(a);
-        }
-    }
-    if (files.empty()) {
-        std::fprintf(stderr, "usage: classify_png [--runs N] IMAGE.png...\n");
-        return 2;
-    }
+    const Options options = parse(argc, argv);
+    const std::vector<std::string> &files = options.files;
+    const int runs = options.runs;
 
     const halide_filter_metadata_t *md = MODEL_METADATA();
     if (md->num_arguments != 2) fail("the model must take one input and give one output");
@@ -161,15 +185,9 @@ int main(int argc, char **argv) {
 
     if (runs) {
         read_png(files[0], input);
-        std::vector<double> ms;
-        for (int r = 0; r < runs; ++r) {
-            const auto start = std::chrono::steady_clock::now();
-            MODEL_FN(&input.buffer, &scores.buffer);
-            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-        }
-        std::sort(ms.begin(), ms.end());
+        const megalide_apps::Timings t = megalide_apps::time_calls(runs, [&] { MODEL_FN(&input.buffer, &scores.buffer); });
         std::printf("latency of %s: median %.2f us (min %.2f, max %.2f) over %d runs\n", MODEL_NAME_STRING(MODEL_FN),
-                    1000 * ms[ms.size() / 2], 1000 * ms.front(), 1000 * ms.back(), runs);
+                    1000 * t.median_ms, 1000 * t.min_ms, 1000 * t.max_ms, runs);
     }
     return 0;
 }

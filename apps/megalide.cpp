@@ -7,36 +7,44 @@
 //   megalide explain MODEL.onnx [options]
 //   megalide bench [options]
 //
+// The command line is parsed by CLI11, one subcommand per command, each taking only the options
+// that apply to it (option_table()).
+//
 // Exit status: 0 on success, 1 when the model, an input or the output directory is wrong
 // (the message names it), 2 for a malformed command line, 3 for an internal error (a bug in
 // megalide: the message says what was being done; nothing is written).
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
-#include <thread>
-#include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <iterator>
 #include <map>
-#include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "megalide/compile.h"
 #include "megalide/quantize.h"
 #include "megalide/error.h"
 #include "megalide/io/atomic_file.h"
+#include "megalide/io/output_dir.h"
 #include "megalide/lower/lower.h"
 #include "megalide/npy.h"
 #include "megalide/onnx_import.h"
 #include "megalide/rewrite/rewrite.h"
+#include "megalide/ops/registry.h"
 #include "megalide/schedule/megakernel.h"
 #include "megalide/schedule/strategy.h"
 #include "megalide/schedule/tune.h"
+#include "timer.h"
 
 using namespace megalide;
 
@@ -48,62 +56,26 @@ std::string join(const std::vector<std::string> &names) {
     return s;
 }
 
-// The target list comes from the TargetSpec table, so a new target needs no change here.
-std::string usage() {
-    return std::string(
-    "usage: megalide run MODEL.onnx [--input NAME=FILE.npy]... [FILE.npy]... --output DIR [options]\n"
-    "       megalide info MODEL.onnx [options]\n"
-    "       megalide compile MODEL.onnx [--target T] [--schedule S] [--threads N] [--name NAME] -o OUTDIR\n"
-    "       megalide quantize MODEL.onnx --calib DIR -o OUT.onnx [--eval DIR] [--method minmax|percentile]\n"
-    "                         [--percentile P]\n"
-    "       megalide explain MODEL.onnx [--target T] [--threads N] [--candidate K] [--tune N]\n"
-    "       megalide bench [--blocks B1,...] [--strategies ...] [--peers ...] [--threads 1,2] [--runs N]\n"
-    "                      [--csv FILE] [--markdown FILE] [--chart FILE.png]   (see megalide bench --help)\n"
-    "\n"
-    "run    imports the model, rewrites it, compiles it into one Halide pipeline (JIT) and runs\n"
-    "       it; every graph output is written as DIR/<output name>.npy ('/' and other\n"
-    "       characters outside [A-Za-z0-9._-] in the name become '_'). Inputs are given by\n"
-    "       name, or positionally in graph order.\n"
-    "info   prints the graph after rewrites, with shapes.\n"
-    "compile builds a static library for --target: OUTDIR/NAME.a and NAME.h with one entry\n"
-    "       function NAME (Halide's calling convention: inputs then outputs as halide_buffer_t*,\n"
-    "       in graph order, documented in the header), the schedule as NAME.schedule.json and\n"
-    "       .cpp, Halide's lowered statement NAME.stmt, the assembly NAME.s, and NAME.report.txt\n"
-    "       (placement per stage; where the code runs here, its measured time). --name defaults\n"
-    "       to the model file's stem made a C identifier; --schedule defaults to megakernel.\n"
-    "quantize writes a QDQ model (uint8 activations, int8 per-channel weights, int32 biases)\n"
-    "       calibrated on DIR's .npy inputs (min/max, or the given percentile of the values\n"
-    "       seen; default 99.99), then prints its error against the float model on --eval's\n"
-    "       inputs (default: the calibration set). megalide runs it as int8 ops; so does ORT.\n"
-    "explain prints the megakernel plan: per stage its placement and why (bytes at root,\n"
-    "       halo recompute, working set against the caches), the cost model's candidates for\n"
-    "       the main section, and the resulting loop nest.\n"
-    "\n"
-    "options:\n"
-    "  --schedule S       strategy (root, per_op, megakernel, adams2019, mullapudi2016, li2018) or a saved\n"
-    "                     schedule .json (default: per_op; compile: megakernel)\n"
-    "  --threads N        worker threads (default: one per core)\n"
-    "  --target T         the target schedules are planned (and compile builds) for: " + join(target_names()) + ";\n"
-    "                     default host; run JIT-compiles for this machine\n"
-    "  --candidate K      explain: plan with the cost model's K-th ranked tiling (default 0)\n"
-    "  --tune N           megakernel: time the cost model's top N tilings here, keep the fastest;\n"
-    "                     it is saved under schedules/tuned (or $MEGALIDE_SCHEDULE_DIR) and used\n"
-    "                     by --schedule megakernel from then on\n"
-    "  --save-schedule F  write the schedule used as JSON to F (and its Halide C++ to F.cpp)\n"
-    "  --no-rewrite       skip the graph rewrites\n"
-    "  --max-memory SIZE  refuse a model whose tensors need more than SIZE in all (4G, 512M;\n"
-    "                     default 4G), before anything is allocated or compiled\n"
-    "  --name NAME        compile: the entry function and file names (a C identifier)\n"
-    "  --requantize M     int8 ops' requantization: onnx (float multiplier, round half to even;\n"
-    "                     bit-exact with ONNX, the default) or fixed_point (Q31 multiplier and\n"
-    "                     shift, integer only; within 1 LSB of onnx; needs constant scales)\n"
-    "  -o, --output DIR   run: where outputs go; compile: where the library goes\n"
-    "  --quiet            no progress output\n");
+// `megalide info --ops`: the op registry as text, one op per paragraph.
+std::string ops_table() {
+    static const char *kinds[] = {"int", "float", "string", "ints", "floats", "strings", "tensor"};
+    std::string s = "ops megalide reads (ONNX's default domain unless qualified; com.megalide: fused forms its\n"
+                    "rewrites make, never read from files)\n\n";
+    for (const OpDef *op : all_ops()) {
+        std::vector<std::string> runs;
+        for (const std::string &target : target_names()) {
+            if (std::find(op->unsupported_targets.begin(), op->unsupported_targets.end(), target) == op->unsupported_targets.end()) {
+                runs.push_back(target);
+            }
+        }
+        s += op->qualified_name() + (op->importable ? "" : " (made by rewrites)") + ": " + op->summary + "\n";
+        for (const AttributeSpec &a : op->attributes) {
+            s += "    " + a.name + " (" + kinds[static_cast<int>(a.kind)] + "): " + a.meaning + "\n";
+        }
+        s += "    targets: " + join(runs) + "\n";
+    }
+    return s;
 }
-
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 struct Options {
     std::string command, model, output_dir, schedule, save_schedule, target = "host", name, calib, eval, method = "minmax";
@@ -113,116 +85,270 @@ struct Options {
     ResourceLimits limits;
     std::vector<std::pair<std::string, std::string>> named_inputs;  // name, file
     std::vector<std::string> positional_inputs;
-    bool rewrite = true, quiet = false;
+    bool rewrite = true, quiet = false, list_ops = false;
 };
 
+// A malformed command line is a CLI::ParseError, whether CLI11 or a check here finds it: main
+// prints every one the same way (the message, then the usage; exit 2).
+[[noreturn]] void bad_value(const std::string &message) { throw CLI::ValidationError(message); }
+
+// A whole number in [lo, hi], or a message naming the option and what it needs.
+int integer(const std::string &option, const std::string &v, long lo, long hi, const std::string &needs) {
+    char *end = nullptr;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    if (*end || n < lo || n > hi) bad_value(option + " needs " + needs + ", got '" + v + "'");
+    return static_cast<int>(n);
+}
+
+// One row per option: the commands that take it, its entry in usage(), and how its value is
+// checked and stored. An option is registered only on its commands, so CLI11 rejects it on the
+// others, naming it.
+struct OptionRow {
+    std::string flags;     // CLI11's name list
+    std::string commands;  // the commands that take it, space-separated
+    std::string label;     // its entry in usage()'s option list; empty: shown in the synopsis only
+    std::string help;      // the lines after the label
+    std::function<void(Options &, const std::string &value)> set;  // a flag's value is ""
+    bool flag = false;
+    bool repeated = false;  // every occurrence counts; otherwise the last one does
+};
+
+// The target list comes from the TargetSpec table, so a new target needs no change here.
+const std::vector<OptionRow> &option_table() {
+    static const std::vector<OptionRow> rows = {
+        {"--schedule", "run compile", "--schedule S",
+         "strategy (" + join(strategy_names()) + ")\n"
+         "or a saved schedule .json (default: per_op; compile: megakernel)",
+         [](Options &o, const std::string &v) { o.schedule = v; }},
+        {"--threads", "run compile quantize explain", "--threads N", "worker threads (default: one per core)",
+         [](Options &o, const std::string &v) { o.threads = integer("--threads", v, 1, 1024, "a positive integer"); }},
+        {"--target", "run compile explain", "--target T",
+         "the target schedules are planned (and compile builds) for: " + join(target_names()) + ";\ndefault host; run JIT-compiles for this machine",
+         [](Options &o, const std::string &v) { o.target = v; }},
+        {"--candidate", "explain", "--candidate K", "explain: plan with the cost model's K-th ranked tiling (default 0)",
+         [](Options &o, const std::string &v) { o.candidate = integer("--candidate", v, 0, 1000, "a non-negative integer"); }},
+        {"--tune", "run explain", "--tune N",
+         "megakernel: time the cost model's top N tilings here, keep the fastest;\n"
+         "it is saved under schedules/tuned (or $MEGALIDE_SCHEDULE_DIR), and\n"
+         "--schedule megakernel:tuned uses it (plain megakernel never does)",
+         [](Options &o, const std::string &v) { o.tune = integer("--tune", v, 1, 64, "a candidate count from 1 to 64"); }},
+        {"--save-schedule", "run", "--save-schedule F", "write the schedule used as JSON to F (and its Halide C++ to F.cpp)",
+         [](Options &o, const std::string &v) { o.save_schedule = v; }},
+        {"--no-rewrite", "run info compile explain", "--no-rewrite", "skip the graph rewrites",
+         [](Options &o, const std::string &) { o.rewrite = false; }, true},
+        {"--max-memory", "run info compile quantize explain", "--max-memory SIZE",
+         "refuse a model whose tensors need more than SIZE in all (4G, 512M;\n"
+         "default 4G), before anything is allocated or compiled",
+         [](Options &o, const std::string &v) {
+             try {
+                 o.limits.max_memory = ResourceLimits::parse_size(v);
+             } catch (const Error &e) {
+                 bad_value(std::string("--max-memory: ") + e.what());
+             }
+         }},
+        {"--name", "compile", "--name NAME", "compile: the entry function and file names (a C identifier)",
+         [](Options &o, const std::string &v) { o.name = v; }},
+        {"--requantize", "run compile", "--requantize M",
+         "int8 ops' requantization: onnx (float multiplier, round half to even;\n"
+         "bit-exact with ONNX, the default) or fixed_point (Q31 multiplier and\n"
+         "shift, integer only; within 1 LSB of onnx; needs constant scales)",
+         [](Options &o, const std::string &v) {
+             try {
+                 o.requantization = layers::requantization_from_string(v);
+             } catch (const Error &e) {
+                 bad_value(std::string("--requantize: ") + e.what());
+             }
+         }},
+        {"-o,--output", "run compile quantize", "-o, --output DIR", "run: where outputs go; compile: where the library goes",
+         [](Options &o, const std::string &v) { o.output_dir = v; }},
+        {"--ops", "info", "--ops", "info: list the supported ops (domain, attributes, targets) instead of a model",
+         [](Options &o, const std::string &) { o.list_ops = true; }, true},
+        {"--quiet", "run info compile quantize explain", "--quiet", "no progress output",
+         [](Options &o, const std::string &) { o.quiet = true; }, true},
+        {"--input", "run", "", "",
+         [](Options &o, const std::string &v) {
+             const size_t eq = v.find('=');
+             if (eq == std::string::npos || eq == 0) bad_value("--input needs NAME=FILE.npy, got '" + v + "'");
+             o.named_inputs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+         },
+         false, true},
+        {"--calib", "quantize", "", "", [](Options &o, const std::string &v) { o.calib = v; }},
+        {"--eval", "quantize", "", "", [](Options &o, const std::string &v) { o.eval = v; }},
+        {"--method", "quantize", "", "",
+         [](Options &o, const std::string &v) {
+             if (v != "minmax" && v != "percentile") bad_value("--method is minmax or percentile, got '" + v + "'");
+             o.method = v;
+         }},
+        {"--percentile", "quantize", "", "",
+         [](Options &o, const std::string &v) {
+             char *end = nullptr;
+             o.percentile = std::strtod(v.c_str(), &end);
+             if (*end || !(o.percentile > 50 && o.percentile <= 100)) {
+                 bad_value("--percentile needs a number in (50, 100], got '" + v + "'");
+             }
+         }},
+    };
+    return rows;
+}
+
+std::string usage() {
+    std::string s =
+        "usage: megalide run MODEL.onnx [--input NAME=FILE.npy]... [FILE.npy]... --output DIR [options]\n"
+        "       megalide info MODEL.onnx [options]   |   megalide info --ops\n"
+        "       megalide compile MODEL.onnx [--target T] [--schedule S] [--threads N] [--name NAME] -o OUTDIR\n"
+        "       megalide quantize MODEL.onnx --calib DIR -o OUT.onnx [--eval DIR] [--method minmax|percentile]\n"
+        "                         [--percentile P]\n"
+        "       megalide explain MODEL.onnx [--target T] [--threads N] [--candidate K] [--tune N]\n"
+        "       megalide bench [--blocks B1,...] [--strategies ...] [--peers ...] [--threads 1,2] [--runs N]\n"
+        "                      [--csv FILE] [--markdown FILE] [--chart FILE.png]   (see megalide bench --help)\n"
+        "\n"
+        "run    imports the model, rewrites it, compiles it into one Halide pipeline (JIT) and runs\n"
+        "       it; every graph output is written as DIR/<output name>.npy ('/' and other\n"
+        "       characters outside [A-Za-z0-9._-] in the name become '_'). Inputs are given by\n"
+        "       name, or positionally in graph order.\n"
+        "info   prints the graph after rewrites, with shapes; --ops lists every op megalide reads\n"
+        "       (from its op registry) with its attributes and the targets that run it.\n"
+        "compile builds a static library for --target: OUTDIR/NAME.a and NAME.h with one entry\n"
+        "       function NAME (Halide's calling convention: inputs then outputs as halide_buffer_t*,\n"
+        "       in graph order, documented in the header), the schedule as NAME.schedule.json and\n"
+        "       .cpp, Halide's lowered statement NAME.stmt, the assembly NAME.s, and NAME.report.txt\n"
+        "       (placement per stage; where the code runs here, its measured time). --name defaults\n"
+        "       to the model file's stem made a C identifier; --schedule defaults to megakernel.\n"
+        "quantize writes a QDQ model (uint8 activations, int8 per-channel weights, int32 biases)\n"
+        "       calibrated on DIR's .npy inputs (min/max, or the given percentile of the values\n"
+        "       seen; default 99.99), then prints its error against the float model on --eval's\n"
+        "       inputs (default: the calibration set). megalide runs it as int8 ops; so does ORT.\n"
+        "explain prints the megakernel plan: per stage its placement and why (bytes at root,\n"
+        "       halo recompute, working set against the caches), the cost model's candidates for\n"
+        "       the main section, and the resulting loop nest.\n"
+        "\n"
+        "options:\n";
+    // Each label in a 19-column field after two spaces; further help lines align under the first.
+    const std::string indent(21, ' ');
+    for (const OptionRow &row : option_table()) {
+        if (row.label.empty()) continue;
+        std::string label = "  " + row.label;
+        label.resize(std::max(label.size() + 1, indent.size()), ' ');
+        std::istringstream lines(row.help);
+        std::string line;
+        for (bool first = true; std::getline(lines, line); first = false) s += (first ? label : indent) + line + "\n";
+    }
+    return s;
+}
+
+// `megalide bench` runs the Python driver (apps/bench/bench.py) with the megalide module on
+// its path: the peers (ONNX Runtime, PyTorch) live in Python, and every candidate is timed in
+// one process per thread count. `args` (`count` of them) go to it unchanged.
+void exec_bench(char **args, size_t count) {
+    const std::string python_path = std::string(MEGALIDE_PYTHON_DIR) + (std::getenv("PYTHONPATH") ? std::string(":") + std::getenv("PYTHONPATH") : "");
+    setenv("PYTHONPATH", python_path.c_str(), 1);
+    // The project environment's python (the one CMake was configured with) has the peers.
+    std::vector<char *> argv = {const_cast<char *>(MEGALIDE_PYTHON), const_cast<char *>(MEGALIDE_BENCH_SCRIPT)};
+    argv.insert(argv.end(), args, args + count);
+    argv.push_back(nullptr);
+    execv(MEGALIDE_PYTHON, argv.data());
+    throw Error(std::string("cannot start ") + MEGALIDE_PYTHON + " for the bench (" + std::strerror(errno) + ")");
+}
+
+bool takes(const OptionRow &row, const std::string &command) {
+    return (" " + row.commands + " ").find(" " + command + " ") != std::string::npos;
+}
+
+// Registers `row` on `command`. CLI11 calls row.set once it has read the whole command line,
+// with the last value given (every value, one by one, for a repeated option).
+void add_option(CLI::App &command, const OptionRow &row, Options &o) {
+    const auto &set = row.set;
+    if (row.flag) {
+        command.add_flag_callback(row.flags, [&o, &set] { set(o, ""); }, row.help);
+    } else if (row.repeated) {
+        command
+            .add_option_function<std::vector<std::string>>(
+                row.flags, [&o, &set](const std::vector<std::string> &values) { for (const std::string &v : values) set(o, v); }, row.help)
+            ->allow_extra_args(false)  // one value per occurrence; later words stay positional
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    } else {
+        command.add_option_function<std::string>(row.flags, [&o, &set](const std::string &v) { set(o, v); }, row.help);
+    }
+}
+
+// `megalide bench` hands every word after it to bench.py, its --help and any "--" or "++"
+// included: it starts the script as soon as CLI11 reaches it, because CLI11 would consume those
+// words (App::_parse_single, CLI11 2.1.2) even with prefix_command(). Only as the first word:
+// `megalide -h bench` is megalide's help, `megalide frobnicate bench` an unknown command.
+void add_bench(CLI::App &app, int argc, char **argv) {
+    CLI::App *bench = app.add_subcommand("bench", "runs apps/bench/bench.py");
+    bench->set_help_flag();
+    bench->prefix_command();
+    bench->preparse_callback([argc, argv](size_t rest) {
+        if (argc - static_cast<int>(rest) == 2) exec_bench(argv + 2, rest);
+    });
+}
+
+// The commands as CLI11 subcommands; `megalide help` prints usage() as -h and --help do. Words
+// that fit nowhere are kept (allow_extras()) for parse() to name.
+void add_commands(CLI::App &app, Options &o, int argc, char **argv) {
+    // An option given twice keeps its last value, as the hand-written parser did.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.allow_extras();  // inherited by the subcommands added below
+    app.require_subcommand(0, 1);
+    for (const std::string command : {"run", "info", "compile", "quantize", "explain"}) {
+        CLI::App *sub = app.add_subcommand(command);
+        sub->add_option("MODEL.onnx", o.model);
+        if (command == "run") sub->add_option("FILE.npy", o.positional_inputs)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+        for (const OptionRow &row : option_table()) {
+            if (takes(row, command)) add_option(*sub, row, o);
+        }
+    }
+    add_bench(app, argc, argv);
+    app.add_subcommand("help")->group("")->preparse_callback([](size_t) { throw CLI::CallForHelp(); });
+}
+
+// The first word CLI11 could not place, named as the hand-written parser named it; an option of
+// another command says which commands take it.
+void reject_extra(const std::string &word) {
+    if (word.size() < 2 || word[0] != '-') bad_value("unexpected argument '" + word + "'");
+    const std::string name = word.substr(0, word.find('='));
+    for (const OptionRow &row : option_table()) {
+        if (("," + row.flags + ",").find("," + name + ",") == std::string::npos) continue;
+        std::istringstream words(row.commands);
+        const std::vector<std::string> commands{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
+        bad_value(name + " applies to " + join(commands));
+    }
+    bad_value("unknown option '" + word + "'");
+}
+
+// What CLI11 cannot check: the model, and what each command needs beyond it.
+void check(const Options &o) {
+    if (o.list_ops) {
+        if (!o.model.empty()) bad_value("info --ops takes no model");
+        return;
+    }
+    if (o.model.empty()) bad_value("no model given");
+    if (o.command == "run" && o.output_dir.empty()) bad_value("run needs --output DIR");
+    if (o.command == "compile" && o.output_dir.empty()) bad_value("compile needs -o OUTDIR");
+    if (o.command == "quantize" && o.output_dir.empty()) bad_value("quantize needs -o OUT.onnx");
+    if (o.command == "quantize" && o.calib.empty()) bad_value("quantize needs --calib DIR (a directory of .npy inputs)");
+    if (o.tune && o.command == "run" && o.schedule != "megakernel" && o.schedule != "megakernel:tuned") {
+        bad_value("--tune applies to --schedule megakernel (got --schedule " + o.schedule + ")");
+    }
+}
+
+// Throws CLI::Success for help (no arguments, -h, --help, `megalide help`) and CLI::ParseError
+// for a malformed command line; `megalide bench` does not return.
 Options parse(int argc, char **argv) {
+    if (argc < 2) throw CLI::CallForHelp();
     Options o;
-    std::vector<std::string> args(argv + 1, argv + argc);
-    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") throw UsageError("");
-    o.command = args[0];
-    if (o.command != "run" && o.command != "info" && o.command != "explain" && o.command != "compile" &&
-        o.command != "quantize") throw UsageError("unknown command '" + o.command + "'");
-    for (size_t i = 1; i < args.size(); ++i) {
-        const std::string &a = args[i];
-        auto value = [&]() -> const std::string & {
-            if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
-            return args[++i];
-        };
-        if (a == "--input") {
-            const std::string &v = value();
-            const size_t eq = v.find('=');
-            if (eq == std::string::npos || eq == 0) throw UsageError("--input needs NAME=FILE.npy, got '" + v + "'");
-            o.named_inputs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
-        } else if (a == "--output" || a == "-o") {
-            o.output_dir = value();
-        } else if (a == "--schedule") {
-            o.schedule = value();
-        } else if (a == "--requantize") {
-            try {
-                o.requantization = layers::requantization_from_string(value());
-            } catch (const Error &e) {
-                throw UsageError(std::string("--requantize: ") + e.what());
-            }
-        } else if (a == "--calib") {
-            o.calib = value();
-        } else if (a == "--eval") {
-            o.eval = value();
-        } else if (a == "--method") {
-            o.method = value();
-            if (o.method != "minmax" && o.method != "percentile") throw UsageError("--method is minmax or percentile, got '" + o.method + "'");
-        } else if (a == "--percentile") {
-            const std::string &v = value();
-            char *end = nullptr;
-            o.percentile = std::strtod(v.c_str(), &end);
-            if (*end || !(o.percentile > 50 && o.percentile <= 100)) throw UsageError("--percentile needs a number in (50, 100], got '" + v + "'");
-        } else if (a == "--name") {
-            o.name = value();
-        } else if (a == "--save-schedule") {
-            o.save_schedule = value();
-        } else if (a == "--threads") {
-            const std::string &v = value();
-            char *end = nullptr;
-            const long t = std::strtol(v.c_str(), &end, 10);
-            if (*end || t < 1 || t > 1024) throw UsageError("--threads needs a positive integer, got '" + v + "'");
-            o.threads = static_cast<int>(t);
-        } else if (a == "--target") {
-            o.target = value();
-        } else if (a == "--candidate") {
-            const std::string &v = value();
-            char *end = nullptr;
-            const long k = std::strtol(v.c_str(), &end, 10);
-            if (*end || k < 0 || k > 1000) throw UsageError("--candidate needs a non-negative integer, got '" + v + "'");
-            o.candidate = static_cast<int>(k);
-        } else if (a == "--tune") {
-            const std::string &v = value();
-            char *end = nullptr;
-            const long n = std::strtol(v.c_str(), &end, 10);
-            if (*end || n < 1 || n > 64) throw UsageError("--tune needs a candidate count from 1 to 64, got '" + v + "'");
-            o.tune = static_cast<int>(n);
-        } else if (a == "--max-memory") {
-            try {
-                o.limits.max_memory = ResourceLimits::parse_size(value());
-            } catch (const Error &e) {
-                throw UsageError(std::string("--max-memory: ") + e.what());
-            }
-        } else if (a == "--no-rewrite") {
-            o.rewrite = false;
-        } else if (a == "--quiet") {
-            o.quiet = true;
-        } else if (a.rfind("--", 0) == 0) {
-            throw UsageError("unknown option '" + a + "'");
-        } else if (o.model.empty()) {
-            o.model = a;
-        } else if (o.command == "run") {
-            o.positional_inputs.push_back(a);
-        } else {
-            throw UsageError("unexpected argument '" + a + "'");
-        }
-    }
-    if (o.model.empty()) throw UsageError("no model given");
+    CLI::App app("the megalide command-line driver", "megalide");
+    add_commands(app, o, argc, argv);
+    app.parse(argc, argv);
+    // The command comes first, as before: `megalide --quiet run ...` names '--quiet'.
+    const std::vector<CLI::App *> commands = app.get_subcommands();
+    if (commands.empty() || commands.front()->get_name() != argv[1]) bad_value("unknown command '" + std::string(argv[1]) + "'");
+    o.command = argv[1];
+    const std::vector<std::string> extras = app.remaining(true);
+    if (!extras.empty()) reject_extra(extras.front());
     if (o.schedule.empty()) o.schedule = o.command == "compile" ? "megakernel" : "per_op";
-    if (!o.name.empty() && o.command != "compile") throw UsageError("--name applies to compile");
-    if (o.command == "quantize") {
-        if (o.output_dir.empty()) throw UsageError("quantize needs -o OUT.onnx");
-        if (o.calib.empty()) throw UsageError("quantize needs --calib DIR (a directory of .npy inputs)");
-    } else if (!o.calib.empty() || !o.eval.empty()) {
-        throw UsageError("--calib and --eval apply to quantize");
-    }
-    if (o.command == "compile") {
-        if (o.output_dir.empty()) throw UsageError("compile needs -o OUTDIR");
-        if (o.tune || !o.named_inputs.empty() || !o.save_schedule.empty()) {
-            throw UsageError("compile takes no inputs, --tune or --save-schedule (tune with run; the schedule is saved in OUTDIR)");
-        }
-    }
-    if (o.tune && o.command == "run" && o.schedule != "megakernel") {
-        throw UsageError("--tune applies to --schedule megakernel (got --schedule " + o.schedule + ")");
-    }
-    if (o.tune && o.command == "info") throw UsageError("info does not tune");
-    if (o.command == "run" && o.output_dir.empty()) throw UsageError("run needs --output DIR");
-    if (o.command != "run" && o.command != "compile" && o.command != "quantize" && (!o.named_inputs.empty() || !o.output_dir.empty())) {
-        throw UsageError(o.command + " takes no inputs or output directory");
-    }
+    check(o);
     return o;
 }
 
@@ -239,13 +365,12 @@ public:
         finish();
         std::fprintf(stderr, "[megalide] %s...", what.c_str());
         std::fflush(stderr);
-        start_ = std::chrono::steady_clock::now();
+        watch_.restart();
         open_ = true;
     }
     void finish() {
         if (!open_) return;
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
-        std::fprintf(stderr, " %.0f ms\n", ms);
+        std::fprintf(stderr, " %.0f ms\n", watch_.ms());
         open_ = false;
     }
     void note(const std::string &line) {
@@ -257,7 +382,7 @@ public:
 
 private:
     bool quiet_, open_ = false;
-    std::chrono::steady_clock::time_point start_;
+    megalide_apps::Stopwatch watch_;
 };
 
 std::string file_stem(const std::string &name) {
@@ -296,20 +421,6 @@ void save_schedule(const Schedule &s, const std::string &path) {
     write_file_atomically(path + ".cpp", {s.to_cpp()});
 }
 
-void check_output_dir(const std::string &dir) {
-    struct stat st{};
-    if (::stat(dir.c_str(), &st) != 0) {
-        if (::mkdir(dir.c_str(), 0777) != 0) {
-            throw Error("output directory '" + dir + "': cannot create it (" + std::strerror(errno) + ")");
-        }
-    } else if (!S_ISDIR(st.st_mode)) {
-        throw Error("output directory '" + dir + "' exists and is not a directory");
-    }
-    if (::access(dir.c_str(), W_OK) != 0) {
-        throw Error("output directory '" + dir + "' is not writable (" + std::strerror(errno) + ")");
-    }
-}
-
 Graph load(const Options &o, ImportOptions import, Progress &progress) {
     progress.step("importing " + o.model);
     import.limits = o.limits;
@@ -333,6 +444,10 @@ TuneResult tune(const Graph &g, const TargetSpec &target, int n, Progress &progr
 int run_command(const Options &o) {
     g_doing = "starting `megalide " + o.command + " " + o.model + "`";
     Progress progress(o.quiet);
+    if (o.command == "info" && o.list_ops) {
+        std::printf("%s", ops_table().c_str());
+        return 0;
+    }
     if (o.command == "info") {
         ImportOptions import;
         Graph g = load(o, import, progress);
@@ -392,12 +507,14 @@ int run_command(const Options &o) {
             tuned += "saved to " + t.path + "\n";
         } else if (std::filesystem::exists(tuned_schedule_path(g, target))) {
             tuned = "a tuned schedule for this graph, target and thread count is saved at " + tuned_schedule_path(g, target) +
-                    "; --schedule megakernel runs it instead of this plan\n";
+                    "; --schedule megakernel:tuned runs it (--schedule megakernel runs this plan)\n";
         }
         progress.step("planning");
         MegakernelPlan plan = plan_megakernel(lowered, target, candidate);
         plan.schedule.graph = graph_fingerprint(g);
         progress.finish();
+        std::printf("schedule: %s\n", o.tune ? "megakernel:tuned, the measured fastest of the cost model's candidates"
+                                               : "megakernel, the cost model's plan (a tuned schedule is used only with --schedule megakernel:tuned)");
         std::printf("%s", explain(plan, target).c_str());
         if (!tuned.empty()) std::printf("\n%s", tuned.c_str());
         std::printf("\nloop nest:\n");
@@ -407,7 +524,9 @@ int run_command(const Options &o) {
         lowered.pipeline.print_loop_nest();
         return 0;
     }
+    // The output directory exists from here on; a run that fails leaves it empty.
     check_output_dir(o.output_dir);
+    create_output_dir(o.output_dir);
     // Runtime inputs in graph order; shape operands among them are frozen from their files.
     ImportOptions import;
     const std::vector<std::string> shape_operands = shape_operand_inputs(o.model);
@@ -463,32 +582,18 @@ int run_command(const Options &o) {
 
 }  // namespace
 
-// `megalide bench` runs the Python driver (apps/bench/bench.py) with the megalide module on
-// its path: the peers (ONNX Runtime, PyTorch) live in Python, and every candidate is timed in
-// one process per thread count.
-int exec_bench(int argc, char **argv) {
-    const std::string python_path = std::string(MEGALIDE_PYTHON_DIR) + (std::getenv("PYTHONPATH") ? std::string(":") + std::getenv("PYTHONPATH") : "");
-    setenv("PYTHONPATH", python_path.c_str(), 1);
-    // The project environment's python (the one CMake was configured with) has the peers.
-    std::vector<char *> args = {const_cast<char *>(MEGALIDE_PYTHON), const_cast<char *>(MEGALIDE_BENCH_SCRIPT)};
-    for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
-    args.push_back(nullptr);
-    execv(MEGALIDE_PYTHON, args.data());
-    std::fprintf(stderr, "megalide: cannot start %s for the bench (%s)\n", MEGALIDE_PYTHON, std::strerror(errno));
-    return 1;
-}
-
 int main(int argc, char **argv) {
     try {
-        if (argc > 1 && std::string(argv[1]) == "bench") return exec_bench(argc, argv);
         const Options options = parse(argc, argv);
         // Halide's thread pool reads HL_NUM_THREADS when it starts, at the first run.
         if (options.threads) setenv("HL_NUM_THREADS", std::to_string(options.threads).c_str(), 1);
         return run_command(options);
-    } catch (const UsageError &e) {
-        if (*e.what()) std::fprintf(stderr, "megalide: %s\n\n", e.what());
+    } catch (const CLI::Success &) {
         std::fprintf(stderr, "%s", usage().c_str());
-        return *e.what() ? 2 : 0;
+        return 0;
+    } catch (const CLI::ParseError &e) {
+        std::fprintf(stderr, "megalide: %s\n\n%s", e.what(), usage().c_str());
+        return 2;
     } catch (...) {
         const Failure failure = classify_current_exception(g_doing);
         std::fprintf(stderr, "megalide: %s%s\n", failure.internal ? "" : "error: ", failure.message.c_str());

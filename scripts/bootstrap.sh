@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what megalide needs and nothing it already has; safe to run on every invocation.
 #
-#   Debian: the C++ test and image libraries megalide builds against (APT_PACKAGES below).
+#   Debian: the C++ test, image and command-line libraries megalide builds against (APT_PACKAGES
+#           below).
 #   PyPI:   every Python package, pinned with all its dependencies in requirements/, installed
 #           into the project environment $MEGALIDE_VENV (default: .venv in the checkout,
 #           ignored by git, without system site packages). CMake and every script use its
@@ -38,7 +39,7 @@ done
 log() { echo "[bootstrap] $*" >&2; }
 
 APT_PACKAGES=(g++ libgtest-dev libpng-dev libbenchmark-dev libonnx-dev libprotobuf-dev libonnx-testdata
-              nlohmann-json3-dev)
+              nlohmann-json3-dev libcli11-dev)
 ((FUZZ)) && APT_PACKAGES+=(clang-19 libclang-rt-19-dev)
 # Debian's own python3 needs python3-venv for `python3 -m venv`; other Pythons carry it.
 python3 -c 'import venv, ensurepip' 2>/dev/null || APT_PACKAGES+=(python3-venv)

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "megalide/error.h"
+#include "megalide/stage_role.h"
 
 namespace megalide {
 
@@ -47,6 +48,7 @@ Tensor tensor_from_buffer(const std::string &name, const Halide::Buffer<> &buffe
     std::vector<Halide::Var> vars = make_vars(buffer.dimensions());
     Halide::Func func(name);
     func(vars) = buffer(as_exprs(vars));
+    record_stage(func, StageRole::Constant);
     return {func, shape, buffer.type()};
 }
 
@@ -59,6 +61,7 @@ Tensor tensor_from_param(const Halide::ImageParam &param, const Shape &shape) {
     std::vector<Halide::Var> vars = make_vars(param.dimensions());
     Halide::Func func(param.name() + "_in");
     func(vars) = param(as_exprs(vars));
+    record_stage(func, StageRole::Input);
     return {func, shape, param.type()};
 }
 

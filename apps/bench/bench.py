@@ -29,7 +29,7 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 CSV_HEADER = "block,strategy,threads,median_ms,min_ms,max_ms,gflops,pct_peak,max_abs_err"
-STRATEGIES = ["root", "per_op", "megakernel", "adams2019", "mullapudi2016", "li2018"]
+STRATEGIES = ["root", "per_op", "megakernel", "megakernel:tuned", "adams2019", "mullapudi2016", "li2018"]
 PEERS = ["onnxruntime", "torch_eager", "torch_compile"]
 ALL_BLOCKS = ["B1", "B2", "B3", "B4", "B5"]
 

@@ -9,5 +9,6 @@
 #include "megalide/layers/norm.h"
 #include "megalide/layers/pooling.h"
 #include "megalide/layers/reduce.h"
+#include "megalide/layers/resize.h"
 #include "megalide/layers/shape_ops.h"
 #include "megalide/layers/softmax.h"

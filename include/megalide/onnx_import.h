@@ -29,9 +29,10 @@ Graph import_onnx(const std::string &path, const ImportOptions &options = {});
 std::vector<std::string> graph_input_names(const std::string &path);
 
 /// The model's runtime inputs (not initializers) that feed an operand megalide needs as a
-/// constant: a Reshape's shape, Pad's pads and value, Slice's starts/ends/axes/steps,
-/// (Un)Squeeze's axes, ReduceSum's axes, Clip's bounds. `megalide run` freezes these from
-/// the values it is given; in graph input order.
+/// constant (each op's OpDef::constant_inputs in the registry: a Reshape's shape, Pad's pads
+/// and value, Slice's starts/ends/axes/steps, (Un)Squeeze's axes, ReduceSum's axes, Clip's
+/// bounds, Expand's shape, Resize's scales and sizes...). `megalide run` freezes these from the
+/// values it is given; in graph input order.
 std::vector<std::string> shape_operand_inputs(const std::string &path);
 
 /// Reads a serialized onnx.TensorProto (the ONNX test data's input_N.pb / output_N.pb).

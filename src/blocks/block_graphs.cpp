@@ -90,7 +90,7 @@ Graph quantized_inverted_residual_graph(const InvertedResidualShape &s) {
             attrs["activation_max"] = Attribute::of(6.0);
         }
         const std::string out = layer == "project" && !residual ? "y" : layer;  // also the stem of its scale's name
-        g.add_node("QLinearConv",
+        g.add_node(relu6 ? "com.megalide.FusedQLinearConv" : "QLinearConv",
                    {in, in + "_scale", in + "_zero_point", layer + "_w", layer + "_w_scale", layer + "_w_zero_point", layer + "_scale",
                     layer + "_zero_point", layer + "_b"},
                    {out}, attrs, layer);
@@ -102,7 +102,7 @@ Graph quantized_inverted_residual_graph(const InvertedResidualShape &s) {
     if (residual) {
         g.add_input("y_scale", DType::Float32, {});
         g.add_input("y_zero_point", DType::UInt8, {});
-        g.add_node("QLinearAdd", {"x", "x_scale", "x_zero_point", "project", "project_scale", "project_zero_point", "y_scale", "y_zero_point"},
+        g.add_node("com.microsoft.QLinearAdd", {"x", "x_scale", "x_zero_point", "project", "project_scale", "project_zero_point", "y_scale", "y_zero_point"},
                    {"y"}, {}, "residual");
     }
     return finish(std::move(g), s.stride == 1 ? "quantized_inverted_residual" : "quantized_inverted_residual_s2");
@@ -129,7 +129,7 @@ Graph transformer_mlp_graph(int d, int hidden, int tokens) {
     g.add_input("x", DType::Float32, {1, tokens, d});
     layernorm(g, "x", d, "normed");
     linear(g, "normed", "fc1", d, hidden, "h");
-    g.add_node("Gelu", {"h"}, {"hg"}, {{"approximate", Attribute::of(std::string("none"))}}, "gelu");
+    g.add_node("com.megalide.Gelu", {"h"}, {"hg"}, {{"approximate", Attribute::of(std::string("none"))}}, "gelu");
     linear(g, "hg", "fc2", hidden, d, "mlp");
     g.add_node("Add", {"x", "mlp"}, {"y"}, {}, "residual");
     return finish(std::move(g), "transformer_mlp");

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "megalide/error.h"
+#include "megalide/io/output_dir.h"
 #include "megalide/lower/lower.h"
 #include "megalide/onnx_import.h"
 #include "megalide/rewrite/rewrite.h"
@@ -52,30 +53,12 @@ std::string shape_text(const std::vector<int64_t> &shape) {
     return s + "]";
 }
 
-// The output directory must be a writable directory, or creatable; nothing is created here.
-void check_output_dir(const fs::path &dir) {
-    std::error_code ec;
-    if (fs::exists(dir, ec)) {
-        if (!fs::is_directory(dir, ec)) throw Error("output directory '" + dir.string() + "' exists and is not a directory");
-        if (::access(dir.c_str(), W_OK) != 0) throw Error("output directory '" + dir.string() + "' is not writable");
-        return;
-    }
-    fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
-    while (!fs::exists(parent, ec) && parent.has_parent_path() && parent != parent.parent_path()) parent = parent.parent_path();
-    if (!fs::is_directory(parent, ec) || ::access(parent.c_str(), W_OK) != 0) {
-        throw Error("output directory '" + dir.string() + "' cannot be created ('" + parent.string() + "' is not a writable directory)");
-    }
-}
-
 // A staging directory inside the output directory; on destruction without commit(), it and
 // the output directory (if this call created it) are removed.
 class Staging {
 public:
     explicit Staging(const fs::path &outdir) : outdir_(outdir) {
-        std::error_code ec;
-        created_outdir_ = !fs::exists(outdir_, ec);
-        fs::create_directories(outdir_, ec);
-        if (ec) throw Error("output directory '" + outdir_.string() + "': cannot create it (" + ec.message() + ")");
+        created_outdir_ = create_output_dir(outdir_.string());
         sweep_abandoned_staging();
         std::string tmpl = (outdir_ / (kPrefix + std::to_string(::getpid()) + "-XXXXXX")).string();
         if (!::mkdtemp(tmpl.data())) throw Error("output directory '" + outdir_.string() + "': cannot write to it");
@@ -259,7 +242,7 @@ CompiledLibrary compile_model(const std::string &model_path, const std::string &
     write_file(staging.path(n + ".schedule.json"), schedule.to_json());
     write_file(staging.path(n + ".schedule.cpp"), schedule.to_cpp());
 
-    if (target.runs_here && options.timing_runs > 0) {
+    if (target.runs_here() && options.timing_runs > 0) {
         step("timing " + std::to_string(options.timing_runs) + " runs on this machine");
         std::mt19937 rng(1);
         const std::vector<Halide::Buffer<>> inputs = make_buffers(lowered.input_dtypes, lowered.input_shapes, &rng);
@@ -291,7 +274,7 @@ CompiledLibrary compile_model(const std::string &model_path, const std::string &
                       lib.median_ms, lib.min_ms, lib.max_ms, options.timing_runs);
         r << line;
     } else {
-        r << "time:     not measured (" << (target.runs_here ? "timing disabled" : "this machine cannot run the target's code") << ")\n";
+        r << "time:     not measured (" << (target.runs_here() ? "timing disabled" : "this machine cannot run the target's code") << ")\n";
     }
     r << "\nplacement per stage (Funcs not listed are inlined into their consumers):\n" << schedule.placements();
     lib.report = r.str();

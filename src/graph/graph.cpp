@@ -114,7 +114,11 @@ Value &Graph::add_constant(const std::string &name, HostArray value) {
 Node &Graph::add_node(const std::string &op, std::vector<std::string> ins,
                       std::vector<std::string> outs, std::map<std::string, Attribute> attrs,
                       std::string node_name) {
-    if (node_name.empty()) node_name = op + "_" + std::to_string(next_id_++);
+    // A qualified op ("com.megalide.Gelu") names its domain.
+    const size_t dot = op.rfind('.');
+    const std::string domain = dot == std::string::npos ? "" : op.substr(0, dot);
+    const std::string type = dot == std::string::npos ? op : op.substr(dot + 1);
+    if (node_name.empty()) node_name = type + "_" + std::to_string(next_id_++);
     for (const std::string &out : outs) {
         if (out.empty()) continue;
         if (values_.count(out)) {
@@ -122,7 +126,7 @@ Node &Graph::add_node(const std::string &op, std::vector<std::string> ins,
         }
         values_[out].name = out;
     }
-    nodes.push_back({op, std::move(node_name), std::move(ins), std::move(outs), std::move(attrs)});
+    nodes.push_back({type, std::move(node_name), std::move(ins), std::move(outs), std::move(attrs), domain});
     return nodes.back();
 }
 
@@ -382,7 +386,7 @@ std::string Graph::dump() const {
     for (const Node &n : nodes) {
         out << "  ";
         for (size_t i = 0; i < n.outputs.size(); ++i) out << (i ? ", %" : "%") << n.outputs[i];
-        out << " = " << n.op << "(";
+        out << " = " << n.qualified_op() << "(";
         for (size_t i = 0; i < n.inputs.size(); ++i) {
             out << (i ? ", " : "") << (n.inputs[i].empty() ? "_" : "%" + n.inputs[i]);
         }

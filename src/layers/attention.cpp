@@ -64,12 +64,17 @@ Tensor scaled_dot_product_attention(const std::string &name, const Tensor &q, co
     Func row_sum(name + "_sum");
     row_sum(row) = 0.0f;
     row_sum(row) += weight(at(rj.x, i));
+    record_stage(dot, StageRole::Accumulator).matrix_product = true;
+    record_stage(row_max, StageRole::RowStatistic);
+    record_stage(weight, StageRole::RowElementwise);
+    record_stage(row_sum, StageRole::RowStatistic);
 
     // Weighted sum of values, normalized once per output element.
     Var e("e");
     Func acc(name + "_pv");
     acc(vars(e, i)) = 0.0f;
     acc(vars(e, i)) += weight(at(rj.x, i)) * v(at(e, rj.x));
+    record_stage(acc, StageRole::Accumulator).matrix_product = true;
     Func out(name);
     out(vars(e, i)) = acc(vars(e, i)) / row_sum(row);
     Shape shape = {v.dim(0), tq};

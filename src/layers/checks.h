@@ -5,6 +5,7 @@
 #include <string>
 
 #include "megalide/error.h"
+#include "megalide/stage_role.h"
 #include "megalide/tensor.h"
 
 namespace megalide::layers::detail {

@@ -76,6 +76,21 @@ Tensor pow(const std::string &name, const Tensor &a, const Tensor &b) {
     return binary("pow", name, a, b, [](Expr p, Expr q) { return Halide::pow(p, q); });
 }
 
+Tensor where(const std::string &name, const Tensor &condition, const Tensor &a, const Tensor &b) {
+    const std::string label = layer_label("where", name);
+    require_valid_shape(label, "condition", condition);
+    require_valid_shape(label, "A", a);
+    require_valid_shape(label, "B", b);
+    require(a.type == b.type, label, "A and B must have the same element type");
+    const Shape shape = broadcast_shapes(label, broadcast_shapes(label, condition.shape, a.shape), b.shape);
+    std::vector<Var> vars = make_vars(static_cast<int>(shape.size()));
+    const std::vector<Expr> coords = as_exprs(vars);
+    Expr c = broadcast_access(condition, coords);
+    Func out(name);
+    out(vars) = Halide::select(c != Halide::cast(c.type(), 0), broadcast_access(a, coords), broadcast_access(b, coords));
+    return {out, shape, a.type};
+}
+
 Tensor sqrt(const std::string &name, const Tensor &x) {
     return map_elements("sqrt", name, x, [](Expr v) { return Halide::sqrt(v); });
 }

@@ -46,6 +46,7 @@ Tensor gemm(const std::string &name, const Tensor &a, const Tensor &b,
     Func acc(name + "_acc");
     acc(j, i) = 0.0f;
     acc(j, i) += a_ik * b_kj;
+    record_stage(acc, StageRole::Accumulator).matrix_product = true;
 
     Expr value = acc(j, i);
     if (p.alpha != 1.0f) value = p.alpha * value;
@@ -76,6 +77,7 @@ Tensor dense(const std::string &name, const Tensor &x, const Tensor &weights,
     Func out(name);
     out(vars) = bias ? (*bias)({vars[0]}) : Expr(0.0f);
     out(vars) += x(in) * weights({vars[0], r.x});
+    record_stage(out, StageRole::Accumulator);
     Shape shape = x.shape;
     shape[0] = features;
     return {out, shape};
@@ -129,6 +131,7 @@ Tensor matmul(const std::string &name, const Tensor &a_in, const Tensor &b_in) {
     Func acc(a_vector || b_vector ? name + "_acc" : name);
     acc(acc_vars) = Halide::cast(a_in.type, 0);
     acc(acc_vars) += a_ik * b_kj;
+    record_stage(acc, StageRole::Accumulator).matrix_product = true;
 
     Shape shape = {n, m};
     shape.insert(shape.end(), batch.begin(), batch.end());

@@ -70,6 +70,8 @@ Tensor layernorm(const std::string &name, const Tensor &x, const Tensor &gamma,
     // into x - (x0 + m) and lose exactly the digits the shift preserves.
     Expr dev = Halide::strict_float((x(r2.source) - x(first2)) - mean_dev(r2.kept));
     sq_dev(r2.kept) += dev * dev;
+    record_stage(mean_dev, StageRole::RowStatistic);
+    record_stage(sq_dev, StageRole::RowStatistic);
     Func inv_std(name + "_inv_std");
     inv_std(r2.kept) =
         1.0f / Halide::sqrt(sq_dev(r2.kept) * (1.0f / static_cast<float>(r2.count)) + epsilon);
@@ -98,6 +100,7 @@ Tensor rmsnorm(const std::string &name, const Tensor &x, const Tensor &gamma, in
     Func sum_sq(name + "_sum_sq");
     sum_sq(r.kept) = 0.0f;
     sum_sq(r.kept) += x(r.source) * x(r.source);
+    record_stage(sum_sq, StageRole::RowStatistic);
     Func inv_rms(name + "_inv_rms");
     inv_rms(r.kept) =
         1.0f / Halide::sqrt(sum_sq(r.kept) * (1.0f / static_cast<float>(r.count)) + epsilon);

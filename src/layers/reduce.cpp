@@ -38,6 +38,7 @@ Tensor reduce(const char *kind_name, Kind kind, const std::string &name, const T
         acc(red.kept) = 0.0f;
         acc(red.kept) += x(red.source);
     }
+    record_stage(acc, StageRole::Reduction);
     Func result = acc;
     if (kind == Kind::Mean) {
         result = Func(keep_dims ? name + "_mean" : name);

@@ -39,6 +39,9 @@ Tensor softmax_family(const char *kind, bool log_form, const std::string &name, 
     Func sum_f(name + "_sum");
     sum_f(red_sum.kept) = 0.0f;
     sum_f(red_sum.kept) += exps(red_sum.source);
+    record_stage(max_f, StageRole::RowStatistic);
+    record_stage(exps, StageRole::RowElementwise);
+    record_stage(sum_f, StageRole::RowStatistic);
 
     Expr shifted = x(all) - max_f(stat);
     Func out(name);

@@ -6,12 +6,29 @@ namespace megalide::layers::detail {
 
 Halide::Func pad_spatial(const std::string &name, const Tensor &input,
                          const Halide::Expr &outside) {
-    Halide::Var c("c"), x("x"), y("y"), n("n");
-    const int width = input.dim(1), height = input.dim(2);
-    Halide::Expr inside = x >= 0 && x < width && y >= 0 && y < height;
-    Halide::Expr value = input({c, Halide::clamp(x, 0, width - 1), Halide::clamp(y, 0, height - 1), n});
+    const int spatial = input.rank() - 2;
+    require(spatial >= 1 && spatial <= 3, layer_label("pad_spatial", name),
+            "input must be (c, x, n), (c, x, y, n) or (c, x, y, z, n), got shape " +
+                to_string(input.shape));
+    static const char *const kAxes[] = {"x", "y", "z"};
+    std::vector<Halide::Var> vars{Halide::Var("c")};
+    std::vector<Halide::Expr> at{vars[0]};
+    // (x >= 0 && x < W) && (y >= 0) && (y < H)...: for rank 4 the same Expr as always.
+    Halide::Expr inside;
+    for (int i = 0; i < spatial; ++i) {
+        const Halide::Var v(kAxes[i]);
+        const int extent = input.dim(i + 1);
+        inside = inside.defined() ? (inside && v >= 0) : (v >= 0);
+        inside = inside && v < extent;
+        vars.push_back(v);
+        at.push_back(Halide::clamp(v, 0, extent - 1));
+    }
+    vars.emplace_back("n");
+    at.push_back(vars.back());
+    Halide::Expr value = input(at);
     Halide::Func padded(name);
-    padded(c, x, y, n) = Halide::select(inside, value, Halide::cast(value.type(), outside));
+    padded(vars) = Halide::select(inside, value, Halide::cast(value.type(), outside));
+    record_stage(padded, StageRole::Padding);
     return padded;
 }
 

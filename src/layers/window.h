@@ -1,4 +1,5 @@
-// Sliding-window helpers shared by convolution and pooling (activations (c, x, y, n)).
+// Sliding-window helpers shared by convolution and pooling (activations (c, x, y, n), or
+// (c, x, n) and (c, x, y, z, n) with one or three spatial dimensions).
 #pragma once
 
 #include <string>
@@ -8,13 +9,15 @@
 
 namespace megalide::layers::detail {
 
-/// A Func named `name`, indexed in the input's own coordinates, equal to `input` inside
-/// [0, W) x [0, H) and `outside` beyond it. Reads are clamped so bounds inference never asks
-/// the input for pixels it does not have.
+/// A Func named `name`, indexed in the input's own coordinates (c, x[, y[, z]], n), equal to
+/// `input` inside [0, W) x [0, H) x [0, D) and `outside` beyond it. Reads are clamped so
+/// bounds inference never asks the input for pixels it does not have. `input` has rank 3 to
+/// 5 (one to three spatial dimensions); for rank 4 the Func is the 2-D one schedules know.
+/// Recorded as StageRole::Padding.
 Halide::Func pad_spatial(const std::string &name, const Tensor &input, const Halide::Expr &outside);
 
 struct WindowAxis {
-    const char *axis;  // "x" or "y", for messages
+    const char *axis;  // "x", "y" or "z", for messages
     int in_extent, pad_before, pad_after, kernel, stride, dilation;
 };
 

@@ -9,6 +9,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "megalide/error.h"
+#include "megalide/ops/registry.h"
 #include "megalide/graph/shape_inference.h"
 
 namespace megalide {
@@ -122,15 +123,12 @@ std::vector<std::string> graph_input_names(const std::string &path) {
 std::vector<std::string> shape_operand_inputs(const std::string &path) {
     const onnx::ModelProto model = parse_model(path);
     const onnx::GraphProto &gp = model.graph();
-    static const std::map<std::string, std::set<int>> constant_operands = {
-        {"Reshape", {1}}, {"Pad", {1, 2}}, {"Slice", {1, 2, 3, 4}}, {"Unsqueeze", {1}},
-        {"Squeeze", {1}}, {"ReduceSum", {1}}, {"Clip", {1, 2}}};
     std::set<std::string> needed;
     for (const onnx::NodeProto &np : gp.node()) {
-        auto it = constant_operands.find(np.op_type());
-        if (it == constant_operands.end()) continue;
-        for (int i : it->second) {
-            if (i < np.input_size() && !np.input(i).empty()) needed.insert(np.input(i));
+        const OpDef *op = find_op(np.domain(), np.op_type());
+        if (!op) continue;
+        for (size_t i : op->constant_inputs) {
+            if (i < static_cast<size_t>(np.input_size()) && !np.input(static_cast<int>(i)).empty()) needed.insert(np.input(static_cast<int>(i)));
         }
     }
     std::set<std::string> initializers;
@@ -201,18 +199,18 @@ Graph import_onnx(const std::string &path, const ImportOptions &options) {
         const onnx::NodeProto &np = gp.node(i);
         const std::string name = np.name().empty() ? np.op_type() + "_" + std::to_string(i) : np.name();
         const std::string what = path + ": node " + np.op_type() + " '" + name + "'";
-        if (!np.domain().empty() && np.domain() != "ai.onnx") {
-            throw Error(what + ": unsupported op domain '" + np.domain() + "'");
-        }
-        if (!supported_ops().count(np.op_type()) || np.op_type() == "Gelu") {
-            throw Error(what + ": unsupported op '" + np.op_type() + "'");
+        const std::string domain = np.domain() == "ai.onnx" ? kOnnxDomain : np.domain();
+        const OpDef *op = find_op(domain, np.op_type());
+        if (!op || !op->importable) {
+            if (domain != kOnnxDomain && domain != kMicrosoftDomain) throw Error(what + ": unsupported op domain '" + np.domain() + "'");
+            throw Error(what + ": unsupported op '" + np.op_type() + "'" + (domain.empty() ? "" : " in domain '" + domain + "'"));
         }
         std::map<std::string, Attribute> attrs;
         for (const auto &a : np.attribute()) attrs[a.name()] = to_attribute(a, what);
         std::vector<std::string> outputs(np.output().begin(), np.output().end());
         // Omitted optional outputs come as ""; drop trailing ones.
         while (!outputs.empty() && outputs.back().empty()) outputs.pop_back();
-        g.add_node(np.op_type(), {np.input().begin(), np.input().end()}, outputs, std::move(attrs), name);
+        g.add_node(op->qualified_name(), {np.input().begin(), np.input().end()}, outputs, std::move(attrs), name);
     }
     for (const onnx::ValueInfoProto &vi : gp.output()) g.add_output(vi.name());
     try {

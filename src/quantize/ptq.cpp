@@ -18,6 +18,7 @@
 #include "megalide/lower/lower.h"
 #include "megalide/npy.h"
 #include "megalide/onnx_import.h"
+#include "megalide/ops/registry.h"
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/schedule/strategy.h"
 
@@ -61,9 +62,17 @@ std::vector<HostArray> read_samples(const std::string &dir, DType dtype, const s
 
 namespace {
 
-const std::set<std::string> kAccumulating = {"Conv", "Gemm", "MatMul"};
-const std::set<std::string> kQuantizable = {"Conv", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool", "MaxPool",
-                                            "GlobalMaxPool", "Relu", "Clip", "Flatten", "Reshape", "Transpose"};
+// How the op registry says post-training quantization treats a node's op.
+QuantizedForm quantized_form(const Node &n) {
+    const OpDef *op = find_op(n.domain, n.op);
+    return op ? op->quantized : QuantizedForm::None;
+}
+
+// Weights quantized per output channel with an int32 bias (Conv, Gemm, MatMul).
+bool accumulating(const Node &n) { return quantized_form(n) == QuantizedForm::Accumulating; }
+
+// Every op with an 8-bit form.
+bool quantizable(const Node &n) { return quantized_form(n) != QuantizedForm::None; }
 
 // Running range of one tensor; values sampled (reservoir) for percentiles.
 struct Range {
@@ -118,7 +127,7 @@ private:
     bool accumulation_chain(const Graph &g, const std::string &v) const {
         const Node *p = g.producer(v);
         if (!p) return false;
-        if (kAccumulating.count(p->op)) return true;
+        if (accumulating(*p)) return true;
         if (p->op == "Add" && (g.is_constant(p->input(0)) || g.is_constant(p->input(1)))) {
             return accumulation_chain(g, g.is_constant(p->input(0)) ? p->input(1) : p->input(0));
         }
@@ -137,7 +146,7 @@ private:
             if (!std::count(tensors_.begin(), tensors_.end(), v)) tensors_.push_back(v);
         };
         for (const Node &n : g.nodes) {
-            if (!kQuantizable.count(n.op)) continue;
+            if (!quantizable(n)) continue;
             if (n.op == "Add" && (g.is_constant(n.input(0)) || g.is_constant(n.input(1)))) {
                 consider(n.outputs[0]);  // a bias add: only its result
                 continue;
@@ -145,7 +154,7 @@ private:
             const size_t activation_inputs = n.op == "Add" || n.op == "MatMul" ? 2 : 1;
             for (size_t i = 0; i < activation_inputs; ++i) consider(n.input(i));
             consider(n.outputs[0]);
-            if (kAccumulating.count(n.op) && g.is_constant(n.input(1)) && g.value(n.input(1)).shape.size() == 2 + 2 * (n.op == "Conv")) {
+            if (accumulating(n) && g.is_constant(n.input(1)) && g.value(n.input(1)).shape.size() == 2 + 2 * (n.op == "Conv")) {
                 const int64_t axis = n.op == "Conv" ? 0 : n.op == "Gemm" && n.get_int("transB", 0) ? 0 : 1;
                 weights_[n.input(1)] = axis;
                 if (n.op != "MatMul" && !n.input(2).empty() && g.is_constant(n.input(2))) biases_[n.input(2)] = {n.input(0), n.input(1)};

@@ -42,7 +42,8 @@ bool fold_batchnorm(Graph &g) {
         const int p = producer_index(g, x);
         if (p < 0 || !single_use(g, x) || !can_replace_uses(g, bn.outputs[0], x)) continue;
         Node &prod = g.nodes[static_cast<size_t>(p)];
-        if ((prod.op != "Conv" && prod.op != "Gemm") || prod.has("activation")) continue;
+        const std::string op = unfused_op(prod);
+        if ((op != "Conv" && op != "Gemm") || prod.has("activation")) continue;
         const std::optional<BatchNormScale> s = constant_batchnorm(g, bn);
         if (!s || !g.is_constant(prod.input(1)) || (!prod.input(2).empty() && !g.is_constant(prod.input(2)))) continue;
         const HostArray &w = *g.value(prod.input(1)).constant;
@@ -52,7 +53,7 @@ bool fold_batchnorm(Graph &g) {
         std::vector<double> bias = constant_values(g, prod.input(2));
         std::vector<double> new_w(wv.size());
 
-        if (prod.op == "Conv") {
+        if (op == "Conv") {
             // W is (M, C/g, KH, KW): output channel outermost.
             if (w.shape[0] != channels) continue;
             const int64_t per = static_cast<int64_t>(wv.size()) / channels;

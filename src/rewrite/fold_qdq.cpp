@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "megalide/layers/quantize.h"
+#include "megalide/ops/registry.h"
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/rewrite/rules.h"
 
@@ -110,7 +111,9 @@ bool fold_conv(Graph &g, size_t qi, size_t pi) {
     const std::string xz = zero_point_of(g, x->zero_point, g.value(x->q).dtype), wz = zero_point_of(g, w->zero_point, g.value(w->q).dtype);
     const std::string yz = zero_point_of(g, q.input(2), DType::UInt8);
     const std::vector<std::string> inputs = {x->q, x->scale, xz, w->q, w->scale, wz, q.input(1), yz, *bias};
-    replace_with_node(g, {qi, pi}, std::string(q.outputs[0]), "QLinearConv", inputs, attrs, std::string(conv.name));
+    // With a fused activation it is megalide's fused form (ONNX's QLinearConv has none).
+    const std::string op = attrs.count("activation") ? "com.megalide.FusedQLinearConv" : "QLinearConv";
+    replace_with_node(g, {qi, pi}, std::string(q.outputs[0]), op, inputs, attrs, std::string(conv.name));
     return true;
 }
 
@@ -118,7 +121,7 @@ bool fold_conv(Graph &g, size_t qi, size_t pi) {
 // (weights transposed on the host for Gemm's transB).
 bool fold_matmul(Graph &g, size_t qi, size_t pi) {
     const Node &q = g.nodes[qi], &mm = g.nodes[pi];
-    const bool gemm = mm.op == "Gemm";
+    const bool gemm = unfused_op(mm) == "Gemm";
     if (mm.get_int("transA", 0) || (gemm && (mm.get_float("alpha", 1.0) != 1.0 || mm.get_float("beta", 1.0) != 1.0))) return false;
     if (!gemm && mm.get_int("transB", 0)) return false;
     const bool trans_b = gemm && mm.get_int("transB", 0);
@@ -144,7 +147,8 @@ bool fold_matmul(Graph &g, size_t qi, size_t pi) {
     const std::string az = zero_point_of(g, a->zero_point, g.value(a->q).dtype), wz = zero_point_of(g, w->zero_point, g.value(w->q).dtype);
     const std::string yz = zero_point_of(g, q.input(2), DType::UInt8);
     const std::vector<std::string> inputs = {a->q, a->scale, az, wq, w->scale, wz, q.input(1), yz, *bias};
-    replace_with_node(g, {qi, pi}, std::string(q.outputs[0]), "QLinearMatMul", inputs, attrs, std::string(mm.name));
+    // A bias (and maybe an activation): megalide's fused form (ONNX's QLinearMatMul has neither).
+    replace_with_node(g, {qi, pi}, std::string(q.outputs[0]), "com.megalide.FusedQLinearMatMul", inputs, attrs, std::string(mm.name));
     return true;
 }
 
@@ -158,13 +162,13 @@ bool fold_elementwise(Graph &g, size_t qi, size_t pi) {
         if (!a || !b || g.value(a->q).dtype == DType::Int32 || g.value(b->q).dtype == DType::Int32) return false;
         if (constant_values(g, a->scale).size() != 1 || constant_values(g, b->scale).size() != 1) return false;
         const std::string az = zero_point_of(g, a->zero_point, g.value(a->q).dtype), bz = zero_point_of(g, b->zero_point, g.value(b->q).dtype);
-        replace_with_node(g, {qi, pi}, std::string(q.outputs[0]), "QLinearAdd", {a->q, a->scale, az, b->q, b->scale, bz, q.input(1), yz}, {}, std::string(p.name));
+        replace_with_node(g, {qi, pi}, std::string(q.outputs[0]), "com.microsoft.QLinearAdd", {a->q, a->scale, az, b->q, b->scale, bz, q.input(1), yz}, {}, std::string(p.name));
         return true;
     }
     auto x = dequantized(g, p.input(0));
     if (!x || g.value(x->q).dtype == DType::Int32 || constant_values(g, x->scale).size() != 1) return false;
     const std::string xz = zero_point_of(g, x->zero_point, g.value(x->q).dtype);
-    replace_with_node(g, {qi, pi}, std::string(q.outputs[0]), "QLinear" + p.op, {x->q, x->scale, xz, q.input(1), yz}, p.attrs, std::string(p.name));
+    replace_with_node(g, {qi, pi}, std::string(q.outputs[0]), "com.microsoft.QLinear" + p.op, {x->q, x->scale, xz, q.input(1), yz}, p.attrs, std::string(p.name));
     return true;
 }
 
@@ -214,13 +218,16 @@ bool fold_qdq(Graph &g) {
         const int p = producer_index(g, q.input(0));
         if (p < 0 || !single_use(g, q.input(0))) continue;
         const size_t pi = static_cast<size_t>(p);
-        const std::string &op = g.nodes[pi].op;
+        // The op's 8-bit form, as its registry entry declares it.
+        const Node &p_node = g.nodes[pi];
+        const OpDef *def = find_op(p_node.domain, p_node.op);
+        const QuantizedForm form = def ? def->quantized : QuantizedForm::None;
         bool folded = false;
-        if (op == "Conv") folded = fold_conv(g, qi, pi);
-        else if (op == "Gemm" || op == "MatMul") folded = fold_matmul(g, qi, pi);
-        else if (op == "Add" || op == "AveragePool" || op == "GlobalAveragePool") folded = fold_elementwise(g, qi, pi);
-        else if (op == "MaxPool" || op == "Relu" || op == "Clip" || op == "Flatten" || op == "Reshape" || op == "Transpose" ||
-                 op == "GlobalMaxPool") {
+        if (form == QuantizedForm::Accumulating) {
+            folded = unfused_op(p_node) == "Conv" ? fold_conv(g, qi, pi) : fold_matmul(g, qi, pi);
+        } else if (form == QuantizedForm::Requantizing) {
+            folded = fold_elementwise(g, qi, pi);
+        } else if (form == QuantizedForm::PassThrough) {
             folded = fold_order_preserving(g, qi, pi);
         }
         if (folded) return true;

@@ -39,7 +39,7 @@ bool fold_requantize(Graph &g) {
             g.add_constant(inputs[4], HostArray::from_doubles(DType::UInt8, {}, {0.0}));
         }
         // The DequantizeLinear stays while others read it; remove_dead drops it otherwise.
-        replace_with_node(g, {qi}, y, "Requantize", inputs, {}, std::string(q.name));
+        replace_with_node(g, {qi}, y, "com.megalide.Requantize", inputs, {}, std::string(q.name));
         return true;
     }
     return false;

@@ -18,7 +18,7 @@ bool swaps_last_two(const std::vector<int64_t> &perm) {
 
 bool fold_transpose_into_matmul(Graph &g) {
     for (Node &n : g.nodes) {
-        if (n.op != "MatMul") continue;
+        if (unfused_op(n) != "MatMul") continue;
         for (size_t side = 0; side < 2; ++side) {
             const int p = producer_index(g, n.input(side));
             if (p < 0) continue;
@@ -26,6 +26,7 @@ bool fold_transpose_into_matmul(Graph &g) {
             std::vector<int64_t> perm = t.get_ints("perm", {});
             if (t.op != "Transpose" || !swaps_last_two(perm)) continue;
             const char *flag = side == 0 ? "transA" : "transB";
+            make_fused(n);  // ONNX's MatMul has no transposed operands
             n.attrs[flag] = Attribute::of(static_cast<int64_t>(n.get_int(flag, 0) ? 0 : 1));
             n.inputs[side] = t.input(0);
             return true;  // the Transpose, if now unused, is removed as dead code

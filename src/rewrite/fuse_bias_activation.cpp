@@ -10,7 +10,8 @@ namespace megalide::rules {
 namespace {
 
 bool fusable_producer(const Node &n) {
-    return (n.op == "Conv" || n.op == "Gemm" || n.op == "MatMul") && !n.has("activation");
+    const std::string op = unfused_op(n);
+    return (op == "Conv" || op == "Gemm" || op == "MatMul") && !n.has("activation");
 }
 
 // Per-channel values of constant `c` if it broadcasts along exactly the channel axis of an
@@ -38,13 +39,13 @@ bool fold_add(Graph &g, size_t add_index) {
         Node &prod = g.nodes[static_cast<size_t>(p)];
         if (!fusable_producer(prod)) continue;
         const std::vector<int64_t> &shape = g.value(y).shape;
-        const size_t axis = prod.op == "Conv" ? 1 : shape.size() - 1;
+        const size_t axis = unfused_op(prod) == "Conv" ? 1 : shape.size() - 1;
         const int64_t channels = shape[axis];
         std::vector<double> add_values = channel_vector(g, c, shape.size(), axis, channels);
         if (add_values.empty() || g.value(y).shape != g.value(add.outputs[0]).shape) continue;
         if (add_values.size() == 1) add_values.assign(static_cast<size_t>(channels), add_values[0]);
         std::vector<double> bias(static_cast<size_t>(channels), 0.0);
-        if (prod.op == "Gemm" && !prod.input(2).empty()) {
+        if (unfused_op(prod) == "Gemm" && !prod.input(2).empty()) {
             const std::vector<double> old = channel_vector(g, prod.input(2), 2, 1, channels);
             if (old.empty()) continue;
             for (int64_t k = 0; k < channels; ++k) bias[k] = prod.get_float("beta", 1.0) * old[old.size() == 1 ? 0 : k];
@@ -58,6 +59,7 @@ bool fold_add(Graph &g, size_t add_index) {
         const std::string b_name = g.unique_name(add.outputs[0] + "_bias");
         const std::string out = add.outputs[0];
         g.add_constant(b_name, HostArray::from_doubles(DType::Float32, {channels}, bias));
+        if (unfused_op(prod) == "MatMul") make_fused(prod);  // ONNX's MatMul has no bias; Conv's B and Gemm's C are ONNX's
         prod.inputs.resize(3);
         prod.inputs[2] = b_name;
         g.nodes.erase(g.nodes.begin() + static_cast<long>(add_index));
@@ -75,6 +77,7 @@ bool fold_activation(Graph &g, size_t act_index) {
     if (p < 0 || !single_use(g, y) || !can_replace_uses(g, act.outputs[0], y)) return false;
     Node &prod = g.nodes[static_cast<size_t>(p)];
     if (!fusable_producer(prod) || g.value(y).dtype != DType::Float32) return false;
+    make_fused(prod);
     if (act.op == "Relu") {
         prod.attrs["activation"] = Attribute::of(std::string("Relu"));
     } else {

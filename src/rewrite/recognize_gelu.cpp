@@ -53,7 +53,7 @@ bool recognize_gelu(Graph &g) {
             matched.push_back(static_cast<size_t>(h));
         }
         const std::string name = g.nodes[i].name + "_gelu";
-        replace_with_node(g, matched, out, "Gelu", {x}, {{"approximate", Attribute::of(std::string("none"))}}, name);
+        replace_with_node(g, matched, out, "com.megalide.Gelu", {x}, {{"approximate", Attribute::of(std::string("none"))}}, name);
         return true;
     }
     return false;

@@ -80,6 +80,17 @@ int sole_consumer(const Graph &graph, const std::string &value, const std::strin
     return graph.nodes[users[0]].op == op ? static_cast<int>(users[0]) : -1;
 }
 
+std::string unfused_op(const Node &n) {
+    if (n.domain == "com.megalide" && n.op.rfind("Fused", 0) == 0) return n.op.substr(5);
+    return n.domain.empty() ? n.op : n.qualified_op();
+}
+
+void make_fused(Node &n) {
+    if (!n.domain.empty()) return;  // already fused (or not an ONNX op)
+    n.domain = "com.megalide";
+    n.op = "Fused" + n.op;
+}
+
 const std::string &other_input(const Node &n, const std::string &value) {
     return n.input(0) == value ? n.input(1) : n.input(0);
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "footprint.h"
+#include "row_statistics.h"
 #include "tiles.h"
 
 namespace megalide {
@@ -22,11 +23,6 @@ using strategies::relabel;
 
 namespace {
 
-// Bytes per element of every Func the planner sizes (fp32 activations).
-constexpr int64_t kElementBytes = 4;
-// Sustained bytes per cycle beyond L2 (L3 and DRAM together) on the 2-core Zen 5 VM: the
-// 0.5 ms of B1's op-by-op intermediates (3 x 1.8 MB written and read back) agree with it.
-constexpr double kBytesPerCycle = 16.0;
 // Fixed cost of one tile (loop entry, realization allocation, halo bookkeeping).
 constexpr double kTileOverheadCycles = 2000.0;
 // A Func joins its consumers' section while the tiles together compute at most this many
@@ -134,7 +130,7 @@ public:
             }
             if (f.full.min.empty()) {  // a scalar (e.g. a dynamic quantization scale): computed once
                 if (f.role != Role::Output) p.schedule.funcs.emplace_back(f.canon, Placement::Root);
-                p.stages.push_back({f.canon, "root", "a scalar, computed once", kElementBytes, 0, 1.0, ""});
+                p.stages.push_back({f.canon, "root", "a scalar, computed once", bytes(f), 0, 1.0, ""});
                 placed_.insert(f.name);
                 continue;
             }
@@ -157,7 +153,7 @@ public:
         }
         for (const auto &[name, f] : info_) {
             if (!f.materialized && f.role != Role::Output) {
-                p.stages.push_back({f.canon, "inline", f.inline_reason, f.full.volume() * kElementBytes, 0, 1.0, ""});
+                p.stages.push_back({f.canon, "inline", f.inline_reason, f.full.volume() * bytes(f), 0, 1.0, ""});
             }
         }
         p.notes = notes_;
@@ -176,10 +172,51 @@ private:
     std::set<std::string> placed_;
     std::vector<std::string> notes_;
 
+    std::map<std::string, int> image_bytes_;            // element bytes of the buffers the pipeline reads
+
     int lanes() const { return target_.float_lanes(); }
+
+    // Bytes per element of a Func, or of a buffer (input or constant) the pipeline reads.
+    static int64_t bytes(const Info &f) { return f.func.types()[0].bytes(); }
+    int64_t bytes(const std::string &name) const {
+        if (auto it = info_.find(name); it != info_.end()) return bytes(it->second);
+        if (auto it = image_bytes_.find(name); it != image_bytes_.end()) return it->second;
+        return 4;
+    }
+
+    void find_image_types() {
+        struct Visitor : Halide::Internal::IRGraphVisitor {
+            std::map<std::string, int> &out;
+            explicit Visitor(std::map<std::string, int> &o) : out(o) {}
+            using IRGraphVisitor::visit;
+            void visit(const Halide::Internal::Call *c) override {
+                if (c->call_type == Halide::Internal::Call::Image) out[c->name] = c->type.bytes();
+                IRGraphVisitor::visit(c);
+            }
+        } visitor(image_bytes_);
+        for (const std::string &name : graph_.order()) {
+            const Halide::Internal::Function &fn = graph_.function(name);
+            for (const Halide::Expr &e : fn.definition().values()) e.accept(&visitor);
+            for (const auto &u : fn.updates()) {
+                for (const Halide::Expr &e : u.values()) e.accept(&visitor);
+            }
+        }
+    }
+
+    // Cycles of one Func over its whole extent on one core: multiply-adds at the target's
+    // rate for the operand type (4 byte products per lane where it is a byte dot product),
+    // other operations one per lane on two vector pipes.
+    double cycles(const Info &f) const {
+        const Halide::Type type = f.func.types()[0];
+        if (f.role == Role::Accumulator || f.role == Role::Statistic) {
+            return work(f) / (2 * target_.macs_per_cycle(type, lowered_.facts_of(f.func).byte_dot));
+        }
+        return work(f) / (4.0 * target_.lanes(type));
+    }
 
     // Roles, inlining and the Funcs that hold accumulation tiles.
     void classify() {
+        find_image_types();
         std::map<std::string, std::string> canon_to_name;
         std::map<std::string, Region> full;
         for (const Halide::Func &o : lowered_.outputs) {
@@ -229,36 +266,8 @@ private:
             auto it = info_.find(func.name());
             if (it == info_.end() || it->second.full.empty()) continue;
             const Info &stage = it->second;
-            const Region &r = stage.full;
-            if (r.min.size() < 2) continue;
-            std::set<std::string> internal;
-            std::vector<std::string> work = {stage.name};
-            while (!work.empty()) {
-                const std::string at = work.back();
-                work.pop_back();
-                for (const std::string &p : graph_.producers(at)) {
-                    if (info_.count(p) && info_.at(p).canon.rfind(stage.canon + "_", 0) == 0 && internal.insert(p).second) {
-                        work.push_back(p);
-                    }
-                }
-            }
-            bool fusable = !internal.empty(), reduction = false;
-            for (const std::string &n : internal) {
-                const Info &i = info_.at(n);
-                if (i.role == Role::Accumulator) fusable = false;
-                if (i.func.has_update_definition()) {
-                    reduction = true;
-                    const auto &rvars = i.func.function().update(0).schedule().rvars();
-                    const auto extent = rvars.size() == 1 ? Halide::Internal::as_const_int(rvars[0].extent) : std::optional<int64_t>{};
-                    fusable = fusable && i.func.dimensions() + 1 == static_cast<int>(r.min.size()) && extent && *extent == r.extent(0);
-                }
-            }
-            if (!fusable || !reduction) continue;
-            for (const std::string &n : internal) {
-                Info &i = info_.at(n);
-                const bool exps = !i.func.has_update_definition() && i.func.dimensions() == static_cast<int>(r.min.size()) &&
-                                  i.canon.find("_exp") != std::string::npos;
-                if (i.func.has_update_definition() || exps) i.norm_stage = stage.name;
+            for (const std::string &n : strategies::row_statistics(lowered_, stage.func, shape_of(stage)).per_row) {
+                if (info_.count(n)) info_.at(n).norm_stage = stage.name;
             }
         }
     }
@@ -294,7 +303,7 @@ private:
             // A byte dot product loads 4 consecutive reduction elements of every operand, so a
             // scattered one is packed even where it is broadcast across the lanes.
             const bool vectors = !is_relabel || reads_vectors_of(reader.func.function(), f.name) ||
-                                 strategies::byte_dot_product(reader.func);
+                                 lowered_.facts_of(reader.func).byte_dot;
             read_by_accumulation |= vectors;
             broadcast |= !vectors;
         }
@@ -482,7 +491,6 @@ private:
         const int n = tiles(c);
         const int per_thread = (n + target_.threads - 1) / target_.threads;
         const double balance = static_cast<double>(n) / (per_thread * target_.threads);
-        const double flops_per_cycle = 4.0 * lanes();  // two FMA pipes
         std::set<std::string> computed = members;
         computed.insert(c.root);
         bool halo = false;
@@ -502,12 +510,12 @@ private:
             if (it == info_.end() || computed.count(name) || section_of_.count(name) || !it->second.materialized) continue;
             const Info &i = it->second;
             if (i.role == Role::Accumulator || !i.norm_stage.empty()) {
-                if (!owner_of_acc_.count(name) || !computed.count(owner_of_acc_.at(name))) outside += work(i);
+                if (!owner_of_acc_.count(name) || !computed.count(owner_of_acc_.at(name))) outside += cycles(i);
                 continue;
             }
-            outside += work(i);
-            const double bytes = static_cast<double>(i.full.volume() * kElementBytes);
-            if (bytes > target_.l2_bytes) outside_traffic += 2 * bytes;
+            outside += cycles(i);
+            const double stored = static_cast<double>(i.full.volume() * bytes(i));
+            if (stored > target_.l2_bytes) outside_traffic += 2 * stored;
         }
         c.sliding = halo && (!has_accumulation(c.root) || c.dim > 1);
         double compute = 0, traffic = 0, working_set = 0;
@@ -519,7 +527,7 @@ private:
                 // Register tiles need rows: fewer rows than the tile height leave FMA slots idle.
                 efficiency = std::min(1.0, static_cast<double>(tile.at(m).extent(1)) / accumulation_rows());
             }
-            compute += work(i) * rho / efficiency;
+            compute += cycles(i) * rho / efficiency;
             if (m != c.root && i.role != Role::Accumulator && tile.count(m)) {
                 Region live = tile.at(m);
                 if (c.sliding) {
@@ -529,7 +537,7 @@ private:
                     const auto rows = tile_regions(one);
                     if (rows.count(m)) live = rows.at(m);
                 }
-                working_set += static_cast<double>(live.volume() * kElementBytes);
+                working_set += static_cast<double>(live.volume() * bytes(i));
             }
         }
         // What the tiles read from outside the section (inputs, weights, other sections'
@@ -537,16 +545,16 @@ private:
         for (const auto &[name, region] : tile) {
             if (computed.count(name)) continue;
             if (info_.count(name) && (!info_.at(name).materialized || !section_of_.count(name))) continue;
-            const double bytes = static_cast<double>(region.volume() * kElementBytes);
-            traffic += bytes * (bytes * 4 <= target_.l2_bytes ? 1 : n);
+            const double read = static_cast<double>(region.volume() * bytes(name));
+            traffic += read * (read * 4 <= target_.l2_bytes ? 1 : n);
         }
         // A tile that spills L2 streams its intermediates from L3 on every pass over them
         // (statistics, exponentials and the product each read a softmax row again): 8
         // passes matches B4 on this machine (one 7 MB tile ran 1.7x slower than 128-row tiles).
         if (working_set > target_.l2_bytes) traffic += 8 * working_set * n;
-        c.cost = compute / (flops_per_cycle * target_.threads * balance) + traffic / kBytesPerCycle / std::min(n, target_.threads) +
-                 kTileOverheadCycles * per_thread + outside / (flops_per_cycle * target_.threads) +
-                 outside_traffic / kBytesPerCycle / target_.threads;
+        const double bandwidth = target_.bytes_per_cycle;
+        c.cost = compute / (target_.threads * balance) + traffic / bandwidth / std::min(n, target_.threads) +
+                 kTileOverheadCycles * per_thread + outside / target_.threads + outside_traffic / bandwidth / target_.threads;
         return c.cost;
     }
 
@@ -609,7 +617,7 @@ private:
 
     StageDecision decision(const Info &f, const std::string &placement, const std::string &reason, double rho,
                            int64_t tile_bytes) const {
-        return {f.canon, placement, reason, f.full.volume() * kElementBytes, tile_bytes, rho, cache_level(tile_bytes, target_)};
+        return {f.canon, placement, reason, f.full.volume() * bytes(f), tile_bytes, rho, cache_level(tile_bytes, target_)};
     }
 
     void place_root(MegakernelPlan &p, const Info &f, const Section &s, const std::string &consumer_section) {
@@ -623,6 +631,7 @@ private:
             t.tile_dim = c.dim;
             t.parallel = target_.threads > 1;
             t.panel_outer = c.rows >= 2 * accumulation_rows();
+            t.byte_dot = lowered_.facts_of(info_.at(f.acc).func).byte_dot;
             loops = strategies::schedule_accumulation_tiles(p.schedule, f.func, info_.at(f.acc).func, shape_of(f), target_, t);
             place_accumulator_owner_parts(p, f);
         } else {
@@ -652,12 +661,12 @@ private:
         if (placement == Placement::Root) compute = store = {};
         const auto tile = tile_regions(s.tiling);
         const double rho = tile.count(f.name) ? recompute(f, tile.at(f.name), s.tiling) : 1.0;
-        int64_t live = tile.count(f.name) ? tile.at(f.name).volume() * kElementBytes : 0;
+        int64_t live = tile.count(f.name) ? tile.at(f.name).volume() * bytes(f) : 0;
         if (sliding) {
             SectionCandidate one = s.tiling;
             one.rows = 1;
             const auto rows = tile_regions(one);
-            if (rows.count(f.name)) live = rows.at(f.name).volume() * kElementBytes;
+            if (rows.count(f.name)) live = rows.at(f.name).volume() * bytes(f);
         }
         // Sliding: keep only the rows still needed, rounded up to a power of two (Halide folds
         // with a mask). The folded dimension is the one along which one root row needs fewer
@@ -692,6 +701,7 @@ private:
             t.store = store;
             t.parallel = false;
             t.panel_outer = !sliding && tile.count(f.name) && tile.at(f.name).extent(1) >= 2 * accumulation_rows();
+            t.byte_dot = lowered_.facts_of(info_.at(f.acc).func).byte_dot;
             loops_[f.name] = strategies::schedule_accumulation_tiles(p.schedule, f.func, info_.at(f.acc).func, shape_of(f), target_, t);
             place_accumulator_owner_parts(p, f);
             for (FuncSchedule &fs : p.schedule.funcs) {
@@ -708,7 +718,7 @@ private:
         std::ostringstream why;
         why.precision(3);
         why << (sliding ? "sliding window: stored per tile, computed per row of " : "computed per tile of ") << root_canon
-            << " instead of " << bytes_text(f.full.volume() * kElementBytes) << " at root";
+            << " instead of " << bytes_text(f.full.volume() * bytes(f)) << " at root";
         if (rho > 1.0 + 1e-9) why << "; halo recompute " << rho << "x";
         if (fold) why << "; storage folded to " << fold << " along " << fold_var;
         p.stages.push_back(decision(f, sliding ? "sliding in " + root_canon : "tile of " + root_canon, why.str(), rho, live));
@@ -792,7 +802,7 @@ private:
                 how += "; its reduction split into " + std::to_string(lanes()) + " vector lanes (rfactor), summed across them once";
             }
             p.schedule.funcs.push_back(fs);
-            p.stages.push_back(decision(i, "rows of " + stage.canon, how, 1.0, stage.full.extent(0) * kElementBytes));
+            p.stages.push_back(decision(i, "rows of " + stage.canon, how, 1.0, stage.full.extent(0) * bytes(i)));
         }
     }
 
@@ -818,7 +828,9 @@ std::string explain(const MegakernelPlan &plan, const TargetSpec &target) {
       << " thread" << (target.threads == 1 ? "" : "s");
     if (target.vtcm_bytes) o << ", VTCM " << bytes_text(target.vtcm_bytes);
     if (target.sme_vector_bits) o << ", SME vector length " << target.sme_vector_bits << " bits";
-    o << ")\n\n";
+    o << ")\n";
+    o << "multiply-accumulates per cycle per core: fp32 " << target.fp32_macs_per_cycle << ", int8 " << target.int8_macs_per_cycle
+      << ", int16 " << target.int16_macs_per_cycle << "; " << target.bytes_per_cycle << " bytes per cycle beyond L2\n\n";
     o << "stages:\n";
     for (const StageDecision &d : plan.stages) {
         o << "  " << d.func << ": " << d.placement << "\n      " << d.reason;

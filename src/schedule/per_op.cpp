@@ -3,13 +3,14 @@
 // would), each with a strong standalone schedule:
 //   - accumulations (convolutions, Gemm, MatMul) are register-blocked: the epilogue stage is
 //     tiled CW channels x XW rows, and the accumulator is computed per tile, so the tile's
-//     CW/VL x XW vector accumulators stay in registers across the whole reduction (Zen 4,
+//     CW/VL x XW vector accumulators stay in registers across the whole reduction (on
 //     AVX-512: 2 vectors x 6 rows = 12 of 32 zmm registers, leaving room for the weight
-//     vectors and the broadcast input);
+//     vectors and the broadcast input; the target's register count sizes the tile);
 //   - pooling and other reductions are vectorized over channels and parallel over rows;
 //   - pointwise ops are vectorized over their innermost dimension and parallel over rows.
 #include "per_op.h"
 
+#include "row_statistics.h"
 #include "tiles.h"
 
 #include <algorithm>
@@ -19,18 +20,6 @@
 namespace megalide::strategies {
 
 namespace {
-
-// A per-row statistic of a layer with output `shape`: a reduction over the innermost
-// dimension (one RVar spanning it) keeping the others, or a pure Func over the full shape
-// (softmax's exponentials).
-bool row_statistic(const Halide::Func &f, const Shape &shape) {
-    if (!f.has_update_definition()) return f.dimensions() == static_cast<int>(shape.size()) && f.name().find("_exp") != std::string::npos;
-    if (f.dimensions() != static_cast<int>(shape.size()) - 1) return false;
-    const auto &rvars = f.function().update(0).schedule().rvars();
-    if (rvars.size() != 1) return false;
-    const auto extent = Halide::Internal::as_const_int(rvars[0].extent);
-    return extent && *extent == shape[0];
-}
 
 // Computes `f` inside the row loop (dimension 1) of the layer output `stage`.
 void place_in_row(Schedule &s, const Halide::Func &f, const std::string &stage, const Shape &shape, const TargetSpec &target) {
@@ -45,9 +34,11 @@ void place_in_row(Schedule &s, const Halide::Func &f, const std::string &stage, 
 
 }  // namespace
 
-void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc, const Shape &shape,
-                           const TargetSpec &target) {
-    schedule_accumulation_tiles(s, epilogue, acc, shape, target, AccumulationTiling{});
+void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc, const StageFacts &facts,
+                           const Shape &shape, const TargetSpec &target) {
+    AccumulationTiling tiling;
+    tiling.byte_dot = facts.byte_dot;
+    schedule_accumulation_tiles(s, epilogue, acc, shape, target, tiling);
 }
 
 void schedule_standalone(Schedule &s, const Halide::Func &f, const Shape &shape, const TargetSpec &target, bool root) {
@@ -79,7 +70,7 @@ Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
         auto acc = accumulator_of.find(name);
         const bool is_output = outputs.count(name) != 0;
         if (acc != accumulator_of.end() && funcs.count(acc->second) && !is_output) {
-            schedule_accumulation(s, funcs.at(name), funcs.at(acc->second), shape, target);
+            schedule_accumulation(s, funcs.at(name), funcs.at(acc->second), lowered.facts_of(funcs.at(acc->second)), shape, target);
             scheduled.insert(name);
             scheduled.insert(acc->second);
         } else {
@@ -93,10 +84,10 @@ Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
     for (const auto &[stage, acc] : accumulator_of) {
         if (!funcs.count(acc)) continue;
         const Halide::Func &a = funcs.at(acc);
-        if (a.args().empty() || a.args()[0].name() != "j") continue;  // (j, i, batch...): a matmul
+        if (!lowered.facts_of(a).matrix_product) continue;
         for (const auto &[callee, fn] : Halide::Internal::find_direct_calls(a.function())) {
             const std::string name = canonical_func_name(callee);
-            const bool relayout = name.size() > 9 && name.compare(name.size() - 9, 9, "_relayout") == 0;
+            const bool relayout = lowered.facts_of(callee).role == StageRole::Relayout;
             if (!relayout || scheduled.count(name) || !funcs.count(name)) continue;
             schedule_standalone(s, funcs.at(name), {target.float_lanes(), 2}, target, true);
             scheduled.insert(name);
@@ -113,7 +104,7 @@ Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
             bool contiguous = false;
             if (scheduled.count(name) || !funcs.count(name) || !relabel(fn, &contiguous)) continue;
             // A byte dot product also loads 4 consecutive reduction elements of a broadcast operand.
-            const bool vectors = reads_vectors_of(funcs.at(acc).function(), fn.name()) || byte_dot_product(funcs.at(acc));
+            const bool vectors = reads_vectors_of(funcs.at(acc).function(), fn.name()) || lowered.facts_of(funcs.at(acc)).byte_dot;
             if (!vectors || reads_contiguously(fn)) continue;
             schedule_standalone(s, funcs.at(name), {target.float_lanes(), 2}, target, true);
             scheduled.insert(name);
@@ -125,41 +116,20 @@ Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
     for (const auto &[actual, shape] : lowered.shapes) {
         const std::string stage = canonical_func_name(actual);
         if (!funcs.count(stage) || outputs.count(stage) || accumulator_of.count(stage) || shape.size() < 2) continue;
-        // The layer's own internal Funcs (named "<stage>_..."), reached through its calls.
-        std::set<std::string> internal;
-        std::vector<std::string> work = {stage};
-        while (!work.empty()) {
-            const std::string at = work.back();
-            work.pop_back();
-            for (const auto &[callee, fn] : Halide::Internal::find_direct_calls(funcs.at(at).function())) {
-                const std::string name = canonical_func_name(callee);
-                if (name.rfind(stage + "_", 0) == 0 && funcs.count(name) && internal.insert(name).second) work.push_back(name);
-            }
-        }
-        bool fusable = !internal.empty();
-        bool has_reduction = false;
-        for (const std::string &name : internal) {
-            const Halide::Func &f = funcs.at(name);
-            if (scheduled.count(name)) fusable = false;
-            if (f.has_update_definition()) {
-                has_reduction = true;
-                fusable = fusable && row_statistic(f, shape);
-            }
-        }
-        if (!fusable || !has_reduction) continue;
-        for (const std::string &name : internal) {
-            const Halide::Func &f = funcs.at(name);
-            if (f.has_update_definition() || row_statistic(f, shape)) {
-                place_in_row(s, f, stage, shape, target);
-                scheduled.insert(name);
-            }
+        const RowStatistics rows = row_statistics(lowered, funcs.at(stage), shape);
+        bool fusable = !rows.per_row.empty();
+        for (const std::string &name : rows.internal) fusable = fusable && !scheduled.count(canonical_func_name(name));
+        if (!fusable) continue;
+        for (const std::string &name : rows.per_row) {
+            const std::string canon = canonical_func_name(name);
+            place_in_row(s, funcs.at(canon), stage, shape, target);
+            scheduled.insert(canon);
         }
     }
     // Reductions inside layers (norm and softmax statistics, padding of windows) at root.
     for (const auto &[name, f] : funcs) {
         if (scheduled.count(name)) continue;
-        const bool is_pad = name.size() > 4 && name.compare(name.size() - 4, 4, "_pad") == 0;
-        if (f.has_update_definition() || is_pad) {
+        if (f.has_update_definition() || lowered.facts_of(f).role == StageRole::Padding) {
             FuncSchedule fs{name, Placement::Root};
             s.funcs.push_back(fs);
             scheduled.insert(name);

@@ -5,9 +5,10 @@
 
 namespace megalide::strategies {
 
-/// Schedules an accumulation: `epilogue` (pure, at root) tiled, `acc` computed per tile.
-void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc, const Shape &shape,
-                           const TargetSpec &target);
+/// Schedules an accumulation: `epilogue` (pure, at root) tiled, `acc` (recorded as `facts`)
+/// computed per tile.
+void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc, const StageFacts &facts,
+                           const Shape &shape, const TargetSpec &target);
 
 /// Schedules one Func by itself: vectorized innermost, parallel over its outermost
 /// non-trivial dimension, at root if `root`.

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -23,19 +24,6 @@ const char *placement_name(Placement p) {
     case Placement::Inline: return "inline";
     case Placement::Root: return "root";
     case Placement::At: return "at";
-    }
-    return "?";
-}
-
-const char *step_name(LoopStep::Kind k) {
-    switch (k) {
-    case LoopStep::Kind::Split: return "split";
-    case LoopStep::Kind::Reorder: return "reorder";
-    case LoopStep::Kind::Vectorize: return "vectorize";
-    case LoopStep::Kind::Unroll: return "unroll";
-    case LoopStep::Kind::Parallel: return "parallel";
-    case LoopStep::Kind::RFactor: return "rfactor";
-    case LoopStep::Kind::VectorizeReduction: return "vectorize_reduction";
     }
     return "?";
 }
@@ -88,6 +76,320 @@ LoopRef loop_ref_from(const Json &j, const std::string &where) {
     return {field<std::string>(j, "func", where), field<std::string>(j, "var", where)};
 }
 
+// ---- Step kinds ----
+//
+// One row per LoopStep::Kind holds everything about that kind of step: its name (the JSON
+// "op"), the loops it takes, its fields beyond op and vars (read from and written to JSON),
+// its Halide C++ text, its check (how it rewrites the stage's loops, and what it refuses) and
+// what it does to a Halide::Stage. The rest of the file looks the row up by kind or by name.
+
+struct LoopVar {
+    std::string name;
+    bool impure_rvar;  // a reduction variable whose iterations depend on each other
+};
+
+// The loops of a stage before any step, innermost first, without __outermost.
+std::vector<LoopVar> initial_loops(const Halide::Func &f, int index) {
+    Halide::Stage stage = index == 0 ? Halide::Stage(f) : const_cast<Halide::Func &>(f).update(index - 1);
+    std::vector<LoopVar> loops;
+    for (const auto &d : stage.get_schedule().dims()) {
+        if (d.var == "__outermost") continue;
+        loops.push_back({d.var, d.dim_type == Halide::Internal::DimType::ImpureRVar});
+    }
+    return loops;
+}
+
+// "a, b, c", for errors that list the loops there are.
+std::string loop_names(const std::vector<LoopVar> &loops) {
+    std::string names;
+    for (const LoopVar &l : loops) names += (names.empty() ? "" : ", ") + l.name;
+    return names;
+}
+
+[[noreturn]] void fail_func(const std::string &strategy, const std::string &func, const std::string &what) {
+    throw ScheduleError("schedule '" + strategy + "', Func '" + func + "': " + what);
+}
+
+// The dry run of one stage's steps: follows the stage's loops (innermost first) as each step
+// rewrites them, and refuses a step that does not fit.
+class StageCheck {
+public:
+    StageCheck(const std::string &strategy_name, const std::string &func, int index, int last_index,
+               std::vector<LoopVar> initial)
+        : strategy(strategy_name), stage(index), last_stage(last_index), label(stage_label(func, index)),
+          loops(std::move(initial)), func_(func) {}
+
+    /// Checks `step` against the loops so far (its kind's common rules, then its own), then
+    /// rewrites them as the step will.
+    void step(const LoopStep &step);
+
+    /// Asks for pure loop `var` once all the stage's steps are applied; `what` names the asker.
+    void require_final_pure_loop(const std::string &var, const std::string &what) { final_pure_loops_.push_back({var, what}); }
+
+    /// After the last step: checks what was asked of the final loops, and returns them.
+    const std::vector<LoopVar> &finish() const {
+        for (const auto &[var, what] : final_pure_loops_) {
+            const auto it = std::find_if(loops.begin(), loops.end(), [&](const LoopVar &l) { return l.name == var; });
+            if (it != loops.end() && it->name.find('$') == std::string::npos) continue;
+            fail(what + ": '" + var + "' is not a pure loop of the stage once its steps are applied (loops, innermost first: " +
+                 loop_names(loops) + ")");
+        }
+        return loops;
+    }
+
+    /// Throws "schedule 'S', Func 'F': <label><what>".
+    [[noreturn]] void fail(const std::string &what) const { fail_func(strategy, func_, label + what); }
+
+    /// The position of loop `var`; fails naming the step being checked and the loops there are.
+    size_t find(const std::string &var) const {
+        for (size_t i = 0; i < loops.size(); ++i) if (loops[i].name == var) return i;
+        fail(std::string(".") + step_name_ + ": no loop '" + var + "' (loops, innermost first: " + loop_names(loops) + ")");
+    }
+
+    const std::string &strategy;
+    const int stage;       // 0: pure definition; k: update k-1
+    const int last_stage;  // the Func's last stage, whose loops compute_at(func, var) names
+    const std::string label;  // "f" or "f.update(k)", as the C++ form names the stage
+    std::vector<LoopVar> loops;
+
+private:
+    std::string func_;
+    const char *step_name_ = "";
+    std::vector<std::pair<std::string, std::string>> final_pure_loops_;  // {var, what}
+};
+
+// What applying a step sees: the stage, and the Func it belongs to.
+struct StepApply {
+    Halide::Func &func;
+    Halide::Stage &stage;
+    const std::string &func_name;
+};
+
+// A loop by name, pure Var or RVar; Halide matches both by name.
+Halide::VarOrRVar loop_named(const std::string &name) {
+    return name.find('$') != std::string::npos ? Halide::VarOrRVar(Halide::RVar(name)) : Halide::VarOrRVar(Halide::Var(name));
+}
+
+struct StepKind {
+    LoopStep::Kind kind;
+    const char *name;   // JSON "op"; in messages and (mostly) the C++ method
+    size_t arity;       // how many vars the step takes; 0: any number
+    const char *vars;   // their roles, in the error for another count
+    bool update_only;   // it reorganizes a reduction: only update stages have one
+    /// Fields beyond "op" and "vars", from JSON (`where` names the place in errors) and to it.
+    void (*read)(const Json &j, LoopStep &step, const std::string &where);
+    void (*write)(const LoopStep &step, Json &j);
+    /// The step as Halide C++, continuing the chain `stage_label(func, stage)` + previous steps.
+    void (*print_cpp)(std::ostream &out, const LoopStep &step, const std::string &func, int stage);
+    /// The step's own rules, after arity and stage were checked; rewrites c.loops.
+    void (*check)(const LoopStep &step, StageCheck &c);
+    void (*apply)(const LoopStep &step, const StepApply &a);
+};
+
+const StepKind &step_kind(LoopStep::Kind kind);
+
+// ".name(var, var, ...extra)", the form of most steps in C++.
+void print_call(std::ostream &out, const LoopStep &step, const std::string &extra = "") {
+    out << "\n    ." << step_kind(step.kind).name << "(";
+    for (size_t i = 0; i < step.vars.size(); ++i) out << (i ? ", " : "") << step.vars[i];
+    out << extra << ")";
+}
+
+// What a step kind without fields of its own and printed as a plain call shares.
+struct PlainStep {
+    static void read(const Json &, LoopStep &, const std::string &) {}
+    static void write(const LoopStep &, Json &) {}
+    static void print_cpp(std::ostream &out, const LoopStep &step, const std::string &, int) { print_call(out, step); }
+};
+
+// Vectorizing or parallelizing a loop whose iterations update the same element would race.
+void check_not_racing(const LoopStep &step, StageCheck &c) {
+    const size_t at = c.find(step.vars[0]);
+    if (c.loops[at].impure_rvar) {
+        c.fail("." + std::string(step_kind(step.kind).name) + "(" + step.vars[0] + "): '" + step.vars[0] +
+               "' is a reduction variable whose iterations update the same element; "
+               "vectorizing or parallelizing it would race (use rfactor first)");
+    }
+}
+
+// split {var, outer, inner} by `factor`, the tail handled by `tail`.
+struct Split {
+    static void read(const Json &j, LoopStep &step, const std::string &where) {
+        step.factor = field<int>(j, "factor", where);
+        step.tail = j.value("tail", "auto");
+    }
+    static void write(const LoopStep &step, Json &j) { j["factor"] = step.factor, j["tail"] = step.tail; }
+    static void print_cpp(std::ostream &out, const LoopStep &step, const std::string &, int) {
+        print_call(out, step, ", " + std::to_string(step.factor) + ", " + cpp_tail(step.tail));
+    }
+    static void check(const LoopStep &step, StageCheck &c) {
+        if (step.factor < 1) c.fail(".split factor must be >= 1");
+        tail_strategy(step.tail, "schedule '" + c.strategy + "', " + c.label);
+        const size_t at = c.find(step.vars[0]);
+        for (size_t k = 1; k < 3; ++k) {
+            for (const LoopVar &l : c.loops) {
+                if (l.name == step.vars[k] && step.vars[k] != step.vars[0]) c.fail(".split: loop '" + step.vars[k] + "' already exists");
+            }
+        }
+        const bool impure = c.loops[at].impure_rvar;
+        c.loops[at] = {step.vars[2], impure};
+        c.loops.insert(c.loops.begin() + static_cast<long>(at) + 1, {step.vars[1], impure});
+    }
+    static void apply(const LoopStep &step, const StepApply &a) {
+        a.stage.split(loop_named(step.vars[0]), loop_named(step.vars[1]), loop_named(step.vars[2]), step.factor,
+                      tail_strategy(step.tail, a.func_name));
+    }
+};
+
+// reorder {loops, innermost first}.
+struct Reorder : PlainStep {
+    static void check(const LoopStep &step, StageCheck &c) {
+        std::vector<size_t> positions;
+        for (const std::string &v : step.vars) positions.push_back(c.find(v));
+        std::vector<size_t> sorted = positions;
+        std::sort(sorted.begin(), sorted.end());
+        if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) c.fail(".reorder names a loop twice");
+        std::vector<LoopVar> moved;
+        for (size_t p : positions) moved.push_back(c.loops[p]);
+        for (size_t i = 0; i < sorted.size(); ++i) c.loops[sorted[i]] = moved[i];
+        // Halide cannot move a reduction variable across another whose order matters.
+    }
+    static void apply(const LoopStep &step, const StepApply &a) {
+        std::vector<Halide::VarOrRVar> order;
+        for (const std::string &v : step.vars) order.push_back(loop_named(v));
+        a.stage.reorder(order);
+    }
+};
+
+// vectorize {var}.
+struct Vectorize : PlainStep {
+    static void check(const LoopStep &step, StageCheck &c) { check_not_racing(step, c); }
+    static void apply(const LoopStep &step, const StepApply &a) { a.stage.vectorize(loop_named(step.vars[0])); }
+};
+
+// unroll {var}: any loop, a reduction's too (its iterations stay in order).
+struct Unroll : PlainStep {
+    static void check(const LoopStep &step, StageCheck &c) { c.find(step.vars[0]); }
+    static void apply(const LoopStep &step, const StepApply &a) { a.stage.unroll(loop_named(step.vars[0])); }
+};
+
+// parallel {var}.
+struct Parallel : PlainStep {
+    static void check(const LoopStep &step, StageCheck &c) { check_not_racing(step, c); }
+    static void apply(const LoopStep &step, const StepApply &a) { a.stage.parallel(loop_named(step.vars[0])); }
+};
+
+// rfactor {rvar, var}, its intermediate Func scheduled by intermediate_at and
+// intermediate_vectorize (see LoopStep). Each is written to JSON only when it is not the
+// default, so schedules from before these fields existed read and write unchanged.
+struct RFactor {
+    static void read(const Json &j, LoopStep &step, const std::string &where) {
+        if (j.contains("intermediate_at")) step.intermediate_at = field<std::string>(j, "intermediate_at", where);
+        if (j.contains("intermediate_vectorize")) step.intermediate_vectorize = field<bool>(j, "intermediate_vectorize", where);
+    }
+    static void write(const LoopStep &step, Json &j) {
+        if (!step.intermediate_at.empty()) j["intermediate_at"] = step.intermediate_at;
+        if (!step.intermediate_vectorize) j["intermediate_vectorize"] = false;
+    }
+    static void print_cpp(std::ostream &out, const LoopStep &step, const std::string &func, int stage) {
+        if (step.vars.size() < 2) return print_call(out, step);  // malformed: check_schedule refuses it
+        // The intermediate is a new Func: end the chain, schedule it, go on.
+        const std::string intm = func + "_intm", &var = step.vars[1];
+        out << ";\n{\n    Var " << var << ";\n    Func " << intm << " = " << stage_label(func, stage) << ".rfactor("
+            << step.vars[0] << ", " << var << ");\n    " << intm << ".compute_at(" << func << ", "
+            << (step.intermediate_at.empty() ? "Var::outermost()" : step.intermediate_at) << ")";
+        if (step.intermediate_vectorize) out << ".vectorize(" << var << ");\n    " << intm << ".update(0).vectorize(" << var << ")";
+        out << ";\n}\n" << stage_label(func, stage);
+    }
+    static void check(const LoopStep &step, StageCheck &c) {
+        const size_t at = c.find(step.vars[0]);
+        if (c.loops[at].name.find('$') == std::string::npos) c.fail(".rfactor(" + step.vars[0] + "): not a reduction variable");
+        for (const LoopVar &l : c.loops) {
+            if (l.name == step.vars[1]) c.fail(".rfactor: loop '" + step.vars[1] + "' already exists");
+        }
+        if (!step.intermediate_at.empty()) {
+            // compute_at(func, var) names a loop of the Func's last stage; Halide refuses a
+            // loop of an earlier stage for an intermediate that stage consumes.
+            if (c.stage != c.last_stage) c.fail(".rfactor: intermediate_at needs the rfactor in the Func's last stage");
+            c.require_final_pure_loop(step.intermediate_at, ".rfactor intermediate_at");
+        }
+        // The other reduction loops move into the intermediate; the stage keeps its pure
+        // loops and now reduces the intermediate over `rvar`.
+        std::vector<LoopVar> kept;
+        for (const LoopVar &l : c.loops) {
+            if (l.name.find('$') == std::string::npos || l.name == step.vars[0]) kept.push_back(l);
+        }
+        c.loops = kept;
+    }
+    static void apply(const LoopStep &step, const StepApply &a) {
+        const Halide::Var lane(step.vars[1]);
+        Halide::Func intm = a.stage.rfactor(Halide::RVar(step.vars[0]), lane);
+        intm.compute_at(a.func, step.intermediate_at.empty() ? Halide::Var::outermost() : Halide::Var(step.intermediate_at));
+        if (step.intermediate_vectorize) {
+            intm.vectorize(lane);
+            intm.update(0).vectorize(lane);
+        }
+    }
+};
+
+// vectorize_reduction {rvar}: Halide's atomic().vectorize().
+struct VectorizeReduction : PlainStep {
+    static void print_cpp(std::ostream &out, const LoopStep &step, const std::string &, int) {
+        if (step.vars.empty()) return print_call(out, step);  // malformed: check_schedule refuses it
+        out << "\n    .atomic().vectorize(" << step.vars[0] << ")";
+    }
+    static void check(const LoopStep &step, StageCheck &c) {
+        const size_t at = c.find(step.vars[0]);
+        if (!c.loops[at].impure_rvar) c.fail(".vectorize_reduction(" + step.vars[0] + "): not a reduction variable (use vectorize)");
+    }
+    static void apply(const LoopStep &step, const StepApply &a) { a.stage.atomic().vectorize(loop_named(step.vars[0])); }
+};
+
+template <typename K>
+constexpr StepKind row(LoopStep::Kind kind, const char *name, size_t arity, const char *vars, bool update_only) {
+    return {kind, name, arity, vars, update_only, &K::read, &K::write, &K::print_cpp, &K::check, &K::apply};
+}
+
+// Indexed by LoopStep::Kind.
+constexpr StepKind kStepKinds[] = {
+    row<Split>(LoopStep::Kind::Split, "split", 3, "{var, outer, inner}", false),
+    row<Reorder>(LoopStep::Kind::Reorder, "reorder", 0, "{loops, innermost first}", false),
+    row<Vectorize>(LoopStep::Kind::Vectorize, "vectorize", 1, "{var}", false),
+    row<Unroll>(LoopStep::Kind::Unroll, "unroll", 1, "{var}", false),
+    row<Parallel>(LoopStep::Kind::Parallel, "parallel", 1, "{var}", false),
+    row<RFactor>(LoopStep::Kind::RFactor, "rfactor", 2, "{rvar, var}", true),
+    row<VectorizeReduction>(LoopStep::Kind::VectorizeReduction, "vectorize_reduction", 1, "{rvar}", true),
+};
+
+constexpr bool indexed_by_kind() {
+    for (size_t i = 0; i < std::size(kStepKinds); ++i) {
+        if (static_cast<size_t>(kStepKinds[i].kind) != i) return false;
+    }
+    return std::size(kStepKinds) == static_cast<size_t>(LoopStep::Kind::VectorizeReduction) + 1;
+}
+static_assert(indexed_by_kind(), "kStepKinds: one row per LoopStep::Kind, in the enum's order");
+
+const StepKind &step_kind(LoopStep::Kind kind) {
+    const auto i = static_cast<size_t>(kind);
+    MEGALIDE_INTERNAL_CHECK(i < std::size(kStepKinds), "a LoopStep::Kind without a row in kStepKinds");
+    return kStepKinds[i];
+}
+
+const StepKind *step_kind_named(const std::string &name) {
+    for (const StepKind &k : kStepKinds) if (name == k.name) return &k;
+    return nullptr;
+}
+
+void StageCheck::step(const LoopStep &step) {
+    const StepKind &k = step_kind(step.kind);
+    step_name_ = k.name;
+    if (k.update_only && stage == 0) fail(std::string(".") + k.name + ": only an update stage reduces");
+    if (k.arity && step.vars.size() != k.arity) {
+        fail(std::string(".") + k.name + (k.arity == 1 ? " takes one loop" : std::string(" needs ") + k.vars));
+    }
+    k.check(step, *this);
+}
+
 }  // namespace
 
 std::string Schedule::placements() const {
@@ -111,8 +413,9 @@ std::string Schedule::to_json() const {
         for (const StageSchedule &s : f.stages) {
             Json steps = Json::array();
             for (const LoopStep &st : s.steps) {
-                Json step = {{"op", step_name(st.kind)}, {"vars", st.vars}};
-                if (st.kind == LoopStep::Kind::Split) step["factor"] = st.factor, step["tail"] = st.tail;
+                const StepKind &kind = step_kind(st.kind);
+                Json step = {{"op", kind.name}, {"vars", st.vars}};
+                kind.write(st, step);
                 steps.push_back(step);
             }
             stages_json.push_back({{"stage", s.index}, {"steps", steps}});
@@ -169,17 +472,10 @@ Schedule Schedule::from_json(const std::string &text, const std::string &source)
                 LoopStep step;
                 const std::string op = field<std::string>(step_json, "op", where);
                 step.vars = field<std::vector<std::string>>(step_json, "vars", where);
-                if (op == "split") {
-                    step.kind = LoopStep::Kind::Split;
-                    step.factor = field<int>(step_json, "factor", where);
-                    step.tail = step_json.value("tail", "auto");
-                } else if (op == "reorder") step.kind = LoopStep::Kind::Reorder;
-                else if (op == "vectorize") step.kind = LoopStep::Kind::Vectorize;
-                else if (op == "unroll") step.kind = LoopStep::Kind::Unroll;
-                else if (op == "parallel") step.kind = LoopStep::Kind::Parallel;
-                else if (op == "rfactor") step.kind = LoopStep::Kind::RFactor;
-                else if (op == "vectorize_reduction") step.kind = LoopStep::Kind::VectorizeReduction;
-                else throw ScheduleError(where + ": unknown step '" + op + "'");
+                const StepKind *kind = step_kind_named(op);
+                if (!kind) throw ScheduleError(where + ": unknown step '" + op + "'");
+                step.kind = kind->kind;
+                kind->read(step_json, step, where);
                 st.steps.push_back(step);
             }
             f.stages.push_back(st);
@@ -209,25 +505,7 @@ std::string Schedule::to_cpp() const {
         for (const StageSchedule &s : f.stages) {
             if (s.steps.empty()) continue;
             out << stage_label(f.func, s.index);
-            for (const LoopStep &st : s.steps) {
-                if (st.kind == LoopStep::Kind::RFactor) {
-                    // The intermediate is a new Func: end the chain, schedule it, go on.
-                    const std::string intm = f.func + "_intm";
-                    out << ";\n{\n    Var " << st.vars[1] << ";\n    Func " << intm << " = " << stage_label(f.func, s.index)
-                        << ".rfactor(" << st.vars[0] << ", " << st.vars[1] << ");\n    " << intm << ".compute_at(" << f.func
-                        << ", Var::outermost()).vectorize(" << st.vars[1] << ");\n    " << intm << ".update(0).vectorize("
-                        << st.vars[1] << ");\n}\n" << stage_label(f.func, s.index);
-                    continue;
-                }
-                if (st.kind == LoopStep::Kind::VectorizeReduction) {
-                    out << "\n    .atomic().vectorize(" << st.vars.at(0) << ")";
-                    continue;
-                }
-                out << "\n    ." << step_name(st.kind) << "(";
-                for (size_t i = 0; i < st.vars.size(); ++i) out << (i ? ", " : "") << st.vars[i];
-                if (st.kind == LoopStep::Kind::Split) out << ", " << st.factor << ", " << cpp_tail(st.tail);
-                out << ")";
-            }
+            for (const LoopStep &st : s.steps) step_kind(st.kind).print_cpp(out, st, f.func, s.index);
             out << ";\n";
         }
     }
@@ -256,22 +534,6 @@ std::map<std::string, Halide::Func> pipeline_funcs(const LoweredGraph &lowered) 
 }
 
 namespace {
-
-struct LoopVar {
-    std::string name;
-    bool impure_rvar;  // a reduction variable whose iterations depend on each other
-};
-
-// The loops of a stage before any step, innermost first, without __outermost.
-std::vector<LoopVar> initial_loops(const Halide::Func &f, int index) {
-    Halide::Stage stage = index == 0 ? Halide::Stage(f) : const_cast<Halide::Func &>(f).update(index - 1);
-    std::vector<LoopVar> loops;
-    for (const auto &d : stage.get_schedule().dims()) {
-        if (d.var == "__outermost") continue;
-        loops.push_back({d.var, d.dim_type == Halide::Internal::DimType::ImpureRVar});
-    }
-    return loops;
-}
 
 class Checker {
 public:
@@ -314,7 +576,7 @@ private:
     std::map<std::string, std::map<int, std::vector<LoopVar>>> final_loops_;
 
     [[noreturn]] void fail(const std::string &func, const std::string &what) const {
-        throw ScheduleError("schedule '" + s_.strategy + "', Func '" + func + "': " + what);
+        fail_func(s_.strategy, func, what);
     }
 
     std::string suggestion(const std::string &name) const {
@@ -353,85 +615,10 @@ private:
     }
 
     std::vector<LoopVar> check_stage(const std::string &func, const StageSchedule &st) {
-        std::vector<LoopVar> loops = initial_loops(funcs_.at(func), st.index);
-        const std::string label = stage_label(func, st.index);
-        auto find = [&](const std::string &var, const char *step) -> size_t {
-            for (size_t i = 0; i < loops.size(); ++i) if (loops[i].name == var) return i;
-            std::string names;
-            for (const LoopVar &l : loops) names += (names.empty() ? "" : ", ") + l.name;
-            fail(func, label + "." + step + ": no loop '" + var + "' (loops, innermost first: " + names + ")");
-        };
-        for (const LoopStep &step : st.steps) {
-            const char *name = step_name(step.kind);
-            switch (step.kind) {
-            case LoopStep::Kind::Split: {
-                if (step.vars.size() != 3) fail(func, label + ".split needs {var, outer, inner}");
-                if (step.factor < 1) fail(func, label + ".split factor must be >= 1");
-                tail_strategy(step.tail, "schedule '" + s_.strategy + "', " + label);
-                const size_t at = find(step.vars[0], name);
-                for (size_t k = 1; k < 3; ++k) {
-                    for (const LoopVar &l : loops) {
-                        if (l.name == step.vars[k] && step.vars[k] != step.vars[0]) fail(func, label + ".split: loop '" + step.vars[k] + "' already exists");
-                    }
-                }
-                const bool impure = loops[at].impure_rvar;
-                loops[at] = {step.vars[2], impure};
-                loops.insert(loops.begin() + static_cast<long>(at) + 1, {step.vars[1], impure});
-                break;
-            }
-            case LoopStep::Kind::Reorder: {
-                std::vector<size_t> positions;
-                for (const std::string &v : step.vars) positions.push_back(find(v, name));
-                std::vector<size_t> sorted = positions;
-                std::sort(sorted.begin(), sorted.end());
-                if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) fail(func, label + ".reorder names a loop twice");
-                std::vector<LoopVar> moved;
-                for (size_t p : positions) moved.push_back(loops[p]);
-                for (size_t i = 0; i < sorted.size(); ++i) loops[sorted[i]] = moved[i];
-                // Halide cannot move a reduction variable across another whose order matters.
-                break;
-            }
-            case LoopStep::Kind::RFactor: {
-                if (st.index == 0) fail(func, label + ".rfactor: only an update stage reduces");
-                if (step.vars.size() != 2) fail(func, label + ".rfactor needs {rvar, var}");
-                const size_t at = find(step.vars[0], name);
-                if (loops[at].name.find('$') == std::string::npos) {
-                    fail(func, label + ".rfactor(" + step.vars[0] + "): not a reduction variable");
-                }
-                for (const LoopVar &l : loops) {
-                    if (l.name == step.vars[1]) fail(func, label + ".rfactor: loop '" + step.vars[1] + "' already exists");
-                }
-                // The other reduction loops move into the intermediate; the stage keeps its
-                // pure loops and now reduces the intermediate over `rvar`.
-                std::vector<LoopVar> kept;
-                for (const LoopVar &l : loops) {
-                    if (l.name.find('$') == std::string::npos || l.name == step.vars[0]) kept.push_back(l);
-                }
-                loops = kept;
-                break;
-            }
-            case LoopStep::Kind::VectorizeReduction: {
-                if (st.index == 0) fail(func, label + ".vectorize_reduction: only an update stage reduces");
-                if (step.vars.size() != 1) fail(func, label + ".vectorize_reduction takes one loop");
-                const size_t at = find(step.vars[0], name);
-                if (!loops[at].impure_rvar) fail(func, label + ".vectorize_reduction(" + step.vars[0] + "): not a reduction variable (use vectorize)");
-                break;
-            }
-            case LoopStep::Kind::Vectorize:
-            case LoopStep::Kind::Parallel:
-            case LoopStep::Kind::Unroll: {
-                if (step.vars.size() != 1) fail(func, label + "." + name + " takes one loop");
-                const size_t at = find(step.vars[0], name);
-                if (loops[at].impure_rvar && step.kind != LoopStep::Kind::Unroll) {
-                    fail(func, label + "." + name + "(" + step.vars[0] + "): '" + step.vars[0] +
-                                   "' is a reduction variable whose iterations update the same element; "
-                                   "vectorizing or parallelizing it would race (use rfactor first)");
-                }
-                break;
-            }
-            }
-        }
-        return loops;
+        const Halide::Func &f = funcs_.at(func);
+        StageCheck check(s_.strategy, func, st.index, static_cast<int>(f.function().updates().size()), initial_loops(f, st.index));
+        for (const LoopStep &step : st.steps) check.step(step);
+        return check.finish();
     }
 
     // Every use of `f` must sit inside the loop it is computed at: each user is that loop's
@@ -483,9 +670,8 @@ private:
         const int last = static_cast<int>(target.function().updates().size());
         std::vector<LoopVar> loops = final_loops_[ref.func].count(last) ? final_loops_[ref.func][last] : initial_loops(target, last);
         for (const LoopVar &l : loops) if (l.name == ref.var) return;
-        std::string names;
-        for (const LoopVar &l : loops) names += (names.empty() ? "" : ", ") + l.name;
-        fail(func, std::string(what) + "(" + ref.func + ", " + ref.var + "): '" + ref.func + "' has no loop '" + ref.var + "' (its loops: " + names + ")");
+        fail(func, std::string(what) + "(" + ref.func + ", " + ref.var + "): '" + ref.func + "' has no loop '" + ref.var +
+                       "' (its loops: " + loop_names(loops) + ")");
     }
 };
 
@@ -511,35 +697,7 @@ void apply_schedule(const Schedule &schedule, LoweredGraph &lowered) {
         if (fs.fold_factor) f.fold_storage(Halide::Var(fs.fold_var), fs.fold_factor);
         for (const StageSchedule &st : fs.stages) {
             Halide::Stage stage = st.index == 0 ? Halide::Stage(f) : f.update(st.index - 1);
-            // Loop names may be pure Vars or RVars; Halide matches both by name.
-            auto loop = [&](const std::string &name) {
-                return name.find('$') != std::string::npos ? Halide::VarOrRVar(Halide::RVar(name)) : Halide::VarOrRVar(Halide::Var(name));
-            };
-            for (const LoopStep &step : st.steps) {
-                switch (step.kind) {
-                case LoopStep::Kind::Split:
-                    stage.split(loop(step.vars[0]), loop(step.vars[1]), loop(step.vars[2]), step.factor,
-                                tail_strategy(step.tail, fs.func));
-                    break;
-                case LoopStep::Kind::Reorder: {
-                    std::vector<Halide::VarOrRVar> order;
-                    for (const std::string &v : step.vars) order.push_back(loop(v));
-                    stage.reorder(order);
-                    break;
-                }
-                case LoopStep::Kind::Vectorize: stage.vectorize(loop(step.vars[0])); break;
-                case LoopStep::Kind::VectorizeReduction: stage.atomic().vectorize(loop(step.vars[0])); break;
-                case LoopStep::Kind::Unroll: stage.unroll(loop(step.vars[0])); break;
-                case LoopStep::Kind::Parallel: stage.parallel(loop(step.vars[0])); break;
-                case LoopStep::Kind::RFactor: {
-                    const Halide::Var lane(step.vars[1]);
-                    Halide::Func intm = stage.rfactor(Halide::RVar(step.vars[0]), lane);
-                    intm.compute_at(f, Halide::Var::outermost()).vectorize(lane);
-                    intm.update(0).vectorize(lane);
-                    break;
-                }
-                }
-            }
+            for (const LoopStep &step : st.steps) step_kind(step.kind).apply(step, {f, stage, fs.func});
         }
     }
 }

@@ -15,75 +15,6 @@
 
 namespace megalide {
 
-Halide::Target TargetSpec::halide() const {
-    return halide_target == "host" ? Halide::get_host_target() : Halide::Target(halide_target);
-}
-
-TargetSpec target_spec_for(const Halide::Target &target, int threads) {
-    TargetSpec t;
-    const bool avx512 = target.has_feature(Halide::Target::AVX512), avx2 = target.has_feature(Halide::Target::AVX2);
-    t.vector_bytes = avx512 ? 64 : avx2 ? 32 : 16;
-    t.registers = avx512 ? 32 : 16;
-    t.threads = std::max(1, threads);
-    const Halide::Target host = Halide::get_host_target();
-    if (target.without_feature(Halide::Target::JIT) == host) {
-        t.name = t.halide_target = "host";
-    } else {
-        t.name = t.halide_target = target.to_string();
-        // Runs here if it is this OS and architecture and asks for no ISA extension the host lacks.
-        using F = Halide::Target::Feature;
-        const F isa[] = {F::SSE41, F::AVX, F::F16C, F::FMA, F::AVX2, F::AVX512, F::AVX512_Skylake, F::AVX512_Cannonlake,
-                         F::AVX512_SapphireRapids, F::AVX512_Zen4, F::AVX512_Zen5, F::AVXVNNI};
-        t.runs_here = target.os == host.os && target.arch == host.arch && target.bits == host.bits &&
-                      std::all_of(std::begin(isa), std::end(isa), [&](F f) { return !target.has_feature(f) || host.has_feature(f); });
-    }
-    return t;
-}
-
-TargetSpec host_target_spec(int threads) {
-    return target_spec_for(Halide::get_host_target(), threads);
-}
-
-// The named targets: data, so that an edge target is one more entry here (its Halide target
-// string and facts), not a change to the CLI.
-namespace {
-
-struct NamedTarget {
-    const char *name, *halide_target;
-    int vector_bytes, registers;
-};
-
-const NamedTarget kTargets[] = {
-    {"x86-64-avx512", "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake", 64, 32},
-    // AVX-512 with VNNI (Zen 4 and later, Ice Lake and later): int8 dot products (vpdpbusd).
-    {"x86-64-avx512-vnni", "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake-avx512_cannonlake-avx512_zen4", 64, 32},
-    {"x86-64-avx2", "x86-64-linux-sse41-avx-f16c-fma-avx2", 32, 16},
-};
-
-}  // namespace
-
-std::vector<std::string> target_names() {
-    std::vector<std::string> names = {"host"};
-    for (const NamedTarget &t : kTargets) names.push_back(t.name);
-    return names;
-}
-
-TargetSpec target_spec(const std::string &name, int threads) {
-    if (name == "host") return host_target_spec(threads);
-    for (const NamedTarget &n : kTargets) {
-        if (name != n.name) continue;
-        TargetSpec t = target_spec_for(Halide::Target(n.halide_target), threads);
-        t.name = n.name;
-        t.vector_bytes = n.vector_bytes, t.registers = n.registers;
-        return t;
-    }
-    std::string names;
-    for (const std::string &n : target_names()) names += (names.empty() ? "" : ", ") + n;
-    throw Error("unknown target '" + name + "' (known: " + names + ")");
-}
-
-std::vector<std::string> strategy_names() { return {"root", "per_op", "megakernel", "adams2019", "mullapudi2016", "li2018"}; }
-
 namespace {
 
 struct Autoscheduler {
@@ -134,32 +65,76 @@ void set_estimates(LoweredGraph &lowered) {
 
 }  // namespace
 
+namespace {
+
+Schedule autoscheduler_schedule(const char *strategy, const TargetSpec &target) {
+    const Autoscheduler *a = find_autoscheduler(strategy);
+    Schedule s;
+    s.strategy = strategy;
+    s.autoscheduler = a->plugin_name;
+    s.autoscheduler_params["parallelism"] = std::to_string(target.threads);
+    return s;
+}
+
+// A schedule --tune measured and saved for this graph, target and thread count; asked for
+// by name, never picked up behind the user's back (it may come from another machine).
+Schedule tuned_megakernel(const Graph &graph, const TargetSpec &target) {
+    const std::string path = tuned_schedule_path(graph, target);
+    if (!std::filesystem::exists(path)) {
+        throw Error("no tuned megakernel schedule for this graph, target " + target.name + " and " +
+                    std::to_string(target.threads) + " thread" + (target.threads == 1 ? "" : "s") + " (looked for " + path +
+                    "): make one with `megalide explain MODEL.onnx --tune N`, or use --schedule megakernel (the cost "
+                    "model's plan)");
+    }
+    Schedule s = load_schedule(path);
+    if (s.graph != graph_fingerprint(graph)) {
+        throw Error("tuned schedule '" + path + "' was made for another graph (fingerprint " + s.graph + ")");
+    }
+    return s;
+}
+
+// The strategies, one row each: adding one is a row here.
+const StrategyInfo kStrategies[] = {
+    {"root", "every layer output and reduction at root, nothing vectorized: the baseline that runs anything",
+     [](const Graph &, const LoweredGraph &lowered, const TargetSpec &) { return root_schedule(lowered); }},
+    {"per_op", "a strong standalone schedule per op, each at root: the catalog of tuned kernels called op by op",
+     [](const Graph &, const LoweredGraph &lowered, const TargetSpec &target) { return strategies::per_op(lowered, target); }},
+    {"megakernel", "the whole graph fused in sections, planned by the cost model for the target",
+     [](const Graph &, const LoweredGraph &lowered, const TargetSpec &target) { return plan_megakernel(lowered, target).schedule; }},
+    {"megakernel:tuned", "the megakernel plan --tune measured fastest for this graph, target and thread count",
+     [](const Graph &graph, const LoweredGraph &, const TargetSpec &target) { return tuned_megakernel(graph, target); }},
+    {"adams2019", "Halide's Adams2019 autoscheduler (estimates from the graph's shapes)",
+     [](const Graph &, const LoweredGraph &, const TargetSpec &target) { return autoscheduler_schedule("adams2019", target); }},
+    {"mullapudi2016", "Halide's Mullapudi2016 autoscheduler",
+     [](const Graph &, const LoweredGraph &, const TargetSpec &target) { return autoscheduler_schedule("mullapudi2016", target); }},
+    {"li2018", "Halide's Li2018 autoscheduler (gradient pipelines' scheduler; no fusion)",
+     [](const Graph &, const LoweredGraph &, const TargetSpec &target) { return autoscheduler_schedule("li2018", target); }},
+};
+
+}  // namespace
+
+const std::vector<StrategyInfo> &strategy_registry() {
+    static const std::vector<StrategyInfo> all(std::begin(kStrategies), std::end(kStrategies));
+    return all;
+}
+
+std::vector<std::string> strategy_names() {
+    std::vector<std::string> names;
+    for (const StrategyInfo &s : strategy_registry()) names.push_back(s.name);
+    return names;
+}
+
 Schedule make_schedule(const std::string &name, const Graph &graph, const LoweredGraph &lowered,
                        const TargetSpec &target) {
-    Schedule s;
-    if (name == "root") {
-        s = root_schedule(lowered);
-    } else if (name == "per_op") {
-        s = strategies::per_op(lowered, target);
-    } else if (name == "megakernel") {
-        // A schedule tuned for this graph, target and thread count wins over the cost model.
-        const std::string tuned = tuned_schedule_path(graph, target);
-        if (std::filesystem::exists(tuned)) {
-            s = load_schedule(tuned);
-            if (s.graph == graph_fingerprint(graph)) return s;
-        }
-        s = plan_megakernel(lowered, target).schedule;
-    } else if (const Autoscheduler *a = find_autoscheduler(name)) {
-        s.strategy = name;
-        s.autoscheduler = a->plugin_name;
-        s.autoscheduler_params["parallelism"] = std::to_string(target.threads);
-    } else {
-        std::string names;
-        for (const std::string &n : strategy_names()) names += (names.empty() ? "" : ", ") + n;
-        throw Error("unknown schedule strategy '" + name + "' (known: " + names + ", or a saved .json schedule)");
+    for (const StrategyInfo &s : strategy_registry()) {
+        if (s.name != name) continue;
+        Schedule schedule = s.make(graph, lowered, target);
+        schedule.graph = graph_fingerprint(graph);
+        return schedule;
     }
-    s.graph = graph_fingerprint(graph);
-    return s;
+    std::string names;
+    for (const std::string &n : strategy_names()) names += (names.empty() ? "" : ", ") + n;
+    throw Error("unknown schedule strategy '" + name + "' (known: " + names + ", or a saved .json schedule)");
 }
 
 Schedule load_schedule(const std::string &path) {

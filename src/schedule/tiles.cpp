@@ -77,9 +77,7 @@ std::vector<std::string> arg_names(const Halide::Func &f) {
 
 std::vector<std::string> rvar_names(const Halide::Func &f, int update) {
     std::vector<std::string> names;
-    for (const auto &d : const_cast<Halide::Func &>(f).update(update).get_schedule().dims()) {
-        if (d.var.find('$') != std::string::npos) names.push_back(d.var);
-    }
+    for (const Halide::Internal::ReductionVariable &r : f.function().update(update).schedule().rvars()) names.push_back(r.var);
     return names;
 }
 
@@ -124,26 +122,6 @@ RegisterTile register_tile(const TargetSpec &target, int channel_extent) {
         if (cost < best_cost - 1e-9) best = {width, rows}, best_cost = cost;
     }
     return best;
-}
-
-bool byte_dot_product(const Halide::Func &acc) {
-    if (!acc.has_update_definition() || acc.type() != Halide::Int(32)) return false;
-    struct Visitor : Halide::Internal::IRGraphVisitor {
-        bool found = false;
-        using IRGraphVisitor::visit;
-        static bool widened_byte(const Halide::Expr &e) {
-            const auto *c = e.as<Halide::Internal::Cast>();
-            return c && c->type == Halide::Int(32) && c->value.type().bits() == 8;
-        }
-        void visit(const Halide::Internal::Mul *m) override {
-            found |= widened_byte(m->a) && widened_byte(m->b);
-            IRGraphVisitor::visit(m);
-        }
-    } visitor;
-    for (const Halide::Expr &e : acc.function().update(0).values()) e.accept(&visitor);
-    const auto &rvars = acc.function().update(0).schedule().rvars();
-    const auto extent = rvars.empty() ? std::nullopt : Halide::Internal::as_const_int(rvars[0].extent);
-    return visitor.found && extent && *extent % 4 == 0;
 }
 
 TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc,
@@ -212,7 +190,7 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     std::vector<std::string> rvars = rvar_names(acc, 0);
     // 8-bit operands: 4 consecutive products of the channel reduction per int32 lane, the
     // shape of a VNNI dot product (vpdpbusd: 64 byte pairs per zmm instruction).
-    const bool dot = cw >= 4 && byte_dot_product(acc);
+    const bool dot = cw >= 4 && tiling.byte_dot;
     if (dot) {
         const std::string r = rvars.at(0);
         update.steps.push_back(step(LoopStep::Kind::Split, {r, r + "o", r + "i"}, 4));

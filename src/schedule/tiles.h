@@ -25,10 +25,6 @@ bool relabel(const Halide::Internal::Function &f, bool *contiguous);
 /// vectorizes over output channels does not).
 bool reads_contiguously(const Halide::Internal::Function &f);
 
-/// True when `acc` accumulates products of two 8-bit values widened to int32 over a first
-/// reduction variable whose extent is a multiple of 4: a VNNI dot product's shape.
-bool byte_dot_product(const Halide::Func &acc);
-
 /// One loop step (see LoopStep).
 LoopStep step(LoopStep::Kind kind, std::vector<std::string> vars, int factor = 0, const char *tail = "auto");
 
@@ -66,6 +62,7 @@ struct AccumulationTiling {
     int row_tile = 0;          ///< > 0: rows grouped into tiles of this height (all rows if larger), outermost
     bool parallel = true;      ///< parallel over row tiles (or the outermost dimension)
     bool panel_outer = false;  ///< channel panels outside the row blocks: a weight panel is reused across rows
+    bool byte_dot = false;     ///< the accumulator's recorded fact (StageFacts::byte_dot): 4 products per lane
 };
 
 /// The loops of a scheduled Func that others are computed at: `tile` (one row tile; empty

@@ -285,12 +285,19 @@ TEST_F(Cli, TuneTimesCandidatesSavesTheFastestAndReusesIt) {
     ASSERT_TRUE(fs::exists(path("tuned")) && !fs::is_empty(path("tuned"))) << "no tuned schedule saved";
     r = megalide("explain " + m + " --threads 1");
     EXPECT_NE(r.output.find("a tuned schedule for this graph"), std::string::npos) << r.output;
-    r = megalide("run " + m + " " + x + " --output " + path("o2") + " --schedule megakernel --threads 1");
+    EXPECT_NE(r.output.find("--schedule megakernel:tuned runs it"), std::string::npos) << r.output;
+    r = megalide("run " + m + " " + x + " --output " + path("o2") + " --schedule megakernel:tuned --threads 1");
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_EQ(npy::read(path("o1/y.npy")).to_doubles(), npy::read(path("o2/y.npy")).to_doubles());
+    // Plain megakernel is the cost model's plan whatever is saved; asking for a tuned schedule
+    // where none was saved (another thread count) is an error, not a silent fallback.
+    ASSERT_EQ(megalide("run " + m + " " + x + " --output " + path("o5") + " --schedule megakernel --threads 1").status, 0);
+    r = megalide("run " + m + " " + x + " --output " + path("o6") + " --schedule megakernel:tuned --threads 2");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("no tuned megakernel schedule for this graph, target host and 2 threads"), std::string::npos) << r.output;
     // A corrupted tuned schedule is an error naming the file, not a silent fallback.
     for (const auto &entry : fs::directory_iterator(path("tuned"))) std::ofstream(entry.path()) << "{ truncated";
-    r = megalide("run " + m + " " + x + " --output " + path("o4") + " --schedule megakernel --threads 1");
+    r = megalide("run " + m + " " + x + " --output " + path("o4") + " --schedule megakernel:tuned --threads 1");
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find(path("tuned")), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("not valid JSON"), std::string::npos) << r.output;
@@ -302,6 +309,18 @@ TEST_F(Cli, TuneTimesCandidatesSavesTheFastestAndReusesIt) {
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find("cannot be timed here"), std::string::npos) << r.output;
     unsetenv("MEGALIDE_SCHEDULE_DIR");
+}
+
+// `megalide info --ops` lists the op registry: ONNX ops with their attributes, fused forms in
+// megalide's own domain, and the targets of each.
+TEST_F(Cli, InfoListsTheOpRegistry) {
+    const Result r = megalide("info --ops");
+    ASSERT_EQ(r.status, 0) << r.output;
+    for (const char *part : {"Conv: ", "    kernel_shape (ints): ", "com.microsoft.QLinearAdd: ", "com.megalide.Gelu (made by rewrites)",
+                             "targets: host, x86-64-avx512"}) {
+        EXPECT_NE(r.output.find(part), std::string::npos) << "missing '" << part << "' in\n" << r.output;
+    }
+    EXPECT_EQ(megalide("info --ops " + model("relu.onnx", "Relu", {1, 2})).status, 2);
 }
 
 TEST_F(Cli, BenchRejectsUnknownNames) {

@@ -14,6 +14,7 @@
 #include "megalide/lower/lower.h"
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/rewrite/rules.h"
+#include "megalide/schedule/strategy.h"
 
 namespace megalide::test {
 namespace {
@@ -54,7 +55,8 @@ int count_ops(const Graph &g, const std::string &op) {
 
 std::vector<HostArray> evaluate(const Graph &g, const std::vector<HostArray> &inputs) {
     LoweredGraph lowered = lower(g);
-    schedule_stages_at_root(lowered);
+    const TargetSpec target = host_target_spec(1);
+    apply(make_schedule("root", g, lowered, target), g, lowered, target);
     return run(lowered, inputs);
 }
 
@@ -152,6 +154,9 @@ TEST(Rewrite, FuseBiasAndActivation) {
     finish(g);
     Graph after = check_rule("fuse_bias_activation", rules::fuse_bias_activation, g);
     EXPECT_EQ(count_ops(after, "Add") + count_ops(after, "Relu") + count_ops(after, "Clip"), 0);
+    // What ONNX's Conv and MatMul cannot express makes them megalide's fused forms.
+    for (const Node &n : after.nodes) EXPECT_EQ(n.domain, "com.megalide") << n.label();
+    EXPECT_EQ(count_ops(after, "FusedConv") + count_ops(after, "FusedMatMul"), 2);
 }
 
 TEST(Rewrite, RecognizeDecomposedLayerNorm) {
@@ -274,7 +279,7 @@ TEST(Rewrite, FoldQdqIntoQLinearConvAndMatMul) {
     for (int c = 0; c < 4; ++c) bs.push_back(0.02f * 0.002f * static_cast<float>(c + 1));
     g.add_constant("b_s", HostArray::from_floats({4}, bs));
     g.add_node("DequantizeLinear", {"b_q", "b_s"}, {"b"}, {{"axis", Attribute::of(int64_t{0})}});
-    g.add_node("Conv", {qdq(g, "x", "xq"), w, "b"}, {"c"},
+    g.add_node("com.megalide.FusedConv", {qdq(g, "x", "xq"), w, "b"}, {"c"},
                {{"pads", ints({1, 1, 1, 1})}, {"activation", Attribute::of(std::string("Relu"))}});
     add_qparams(g, "cq", 0.01f, 0);
     g.add_node("QuantizeLinear", {"c", "cq_s", "cq_z"}, {"y"});
@@ -292,9 +297,10 @@ TEST(Rewrite, FoldQdqIntoQLinearConvAndMatMul) {
     // Integer accumulation rescaled once vs float products summed: the real value differs by
     // rounding error only, so an output may round a tie the other way: 1 LSB.
     Graph after = check_rule("fold_qdq", rules::fold_qdq, g, 0, 1, "fold_qdq_conv_matmul");
-    EXPECT_EQ(count_ops(after, "QLinearConv"), 1);
-    EXPECT_EQ(count_ops(after, "QLinearMatMul"), 1);
-    EXPECT_EQ(count_ops(after, "Conv") + count_ops(after, "Gemm"), 0);
+    // The activation and the bias are megalide's: its fused forms, not ONNX's QLinear ops.
+    EXPECT_EQ(count_ops(after, "FusedQLinearConv"), 1);
+    EXPECT_EQ(count_ops(after, "FusedQLinearMatMul"), 1);
+    EXPECT_EQ(count_ops(after, "FusedConv") + count_ops(after, "Gemm"), 0);
 }
 
 TEST(Rewrite, FoldQdqElementwiseAndPoolingExactly) {
@@ -370,6 +376,7 @@ TEST(Rewrite, DefaultRulesReachAFixpointOnACombinedGraph) {
     Graph after = g;
     const auto fired = rewrite_to_fixpoint(after, default_rules());
     EXPECT_EQ(after.nodes.size(), 1u) << after.dump();
+    EXPECT_EQ(after.nodes[0].qualified_op(), "com.megalide.FusedConv");
     EXPECT_EQ(after.nodes[0].get_string("activation", ""), "Relu");
     EXPECT_GT(fired.at("fold_batchnorm"), 0);
     EXPECT_GT(fired.at("fuse_bias_activation"), 0);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Fails if algorithm code (the layer library and the block builders) calls a Halide
-scheduling method. Algorithms define Funcs; schedules are applied elsewhere (DESIGN.md).
+"""Fails if algorithm code (the layer library, the block builders, the lowering and the op
+registry's lower functions) calls a Halide scheduling method. Algorithms define Funcs; schedules are applied elsewhere (DESIGN.md).
 
 usage: check_algorithm_only.py ROOT        scan ROOT's algorithm folders
        check_algorithm_only.py --self-test  check that the matcher catches what it should
@@ -9,7 +9,8 @@ import pathlib
 import re
 import sys
 
-ALGORITHM_DIRS = ["src/layers", "src/blocks", "include/megalide/layers", "include/megalide/blocks"]
+ALGORITHM_DIRS = ["src/layers", "src/blocks", "src/lower", "src/ops", "include/megalide/layers", "include/megalide/blocks",
+                  "include/megalide/lower"]
 
 SCHEDULE_METHODS = [
     "compute_root", "compute_at", "compute_inline", "compute_with", "store_at", "store_root",

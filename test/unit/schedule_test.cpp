@@ -2,6 +2,8 @@
 // round trips; the C++ form names the same steps; illegal schedules are rejected with a
 // clear error before Halide sees them (the dry run uses the same checks as apply).
 #include <cmath>
+#include <functional>
+#include <map>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -67,6 +69,16 @@ TEST(Schedule, EveryStrategyComputesTheUnscheduledResult) {
     const std::vector<HostArray> want = run(plain, inputs);
     for (const std::string &strategy : strategy_names()) {
         SCOPED_TRACE("strategy " + strategy);
+        if (strategy == "megakernel:tuned") {
+            // Only on request, and only where --tune saved one: none exists for this graph.
+            try {
+                run_with(g, strategy, inputs);
+                ADD_FAILURE() << "megakernel:tuned ran without a tuned schedule";
+            } catch (const Error &e) {
+                EXPECT_NE(std::string(e.what()).find("no tuned megakernel schedule for this graph"), std::string::npos) << e.what();
+            }
+            continue;
+        }
         const std::vector<HostArray> got = run_with(g, strategy, inputs);
         ASSERT_EQ(got.size(), want.size());
         for (size_t o = 0; o < want.size(); ++o) {
@@ -245,6 +257,152 @@ TEST(Schedule, IllegalSchedulesAreRejectedBeforeHalide) {
     LoweredGraph other_lowered = lower(other);
     expect_schedule_error([&] { apply(good, other, other_lowered, host_target_spec(1)); }, "made for another graph");
     EXPECT_THROW(make_schedule("no_such_strategy", g, lowered, host_target_spec(1)), Error);
+}
+
+// Every step kind, by hand (the C++ form and JSON need no pipeline): the exact C++ text each
+// kind prints, and a JSON round trip that keeps every field.
+Schedule every_step_kind() {
+    Schedule s;
+    s.strategy = "hand";
+    s.graph = "0";
+    FuncSchedule f{"f", Placement::Root};
+    StageSchedule pure{0, {}}, update{1, {}};
+    pure.steps = {{LoopStep::Kind::Split, {"x", "xo", "xi"}, 8, "guard_with_if"},
+                  {LoopStep::Kind::Reorder, {"xi", "y", "xo"}, 0, "auto"},
+                  {LoopStep::Kind::Vectorize, {"xi"}, 0, "auto"},
+                  {LoopStep::Kind::Unroll, {"y"}, 0, "auto"},
+                  {LoopStep::Kind::Parallel, {"xo"}, 0, "auto"}};
+    update.steps = {{LoopStep::Kind::Split, {"f_r$x", "ro", "ri"}, 4, "auto"},
+                    {LoopStep::Kind::RFactor, {"ri", "lane"}, 0, "auto"},
+                    {LoopStep::Kind::VectorizeReduction, {"ro"}, 0, "auto"}};
+    f.stages = {pure, update};
+    s.funcs = {f};
+    return s;
+}
+
+TEST(Schedule, EveryStepKindPrintsAndRoundTrips) {
+    Schedule s = every_step_kind();
+    EXPECT_EQ(s.to_cpp(), "// megalide schedule (hand) as Halide C++.\n"
+                          "f.compute_root();\n"
+                          "f\n"
+                          "    .split(x, xo, xi, 8, TailStrategy::GuardWithIf)\n"
+                          "    .reorder(xi, y, xo)\n"
+                          "    .vectorize(xi)\n"
+                          "    .unroll(y)\n"
+                          "    .parallel(xo);\n"
+                          "f.update(0)\n"
+                          "    .split(f_r$x, ro, ri, 4, TailStrategy::Auto);\n"
+                          "{\n"
+                          "    Var lane;\n"
+                          "    Func f_intm = f.update(0).rfactor(ri, lane);\n"
+                          "    f_intm.compute_at(f, Var::outermost()).vectorize(lane);\n"
+                          "    f_intm.update(0).vectorize(lane);\n"
+                          "}\n"
+                          "f.update(0)\n"
+                          "    .atomic().vectorize(ro);\n");
+    const std::string json = s.to_json();
+    // The rfactor intermediate's schedule is the default: not written, so schedules saved
+    // before it was data read and write unchanged.
+    EXPECT_EQ(json.find("intermediate"), std::string::npos) << json;
+    EXPECT_EQ(Schedule::from_json(json, "round trip").to_json(), json);
+
+    LoopStep &rfactor = s.funcs[0].stages[1].steps[1];
+    rfactor.intermediate_at = "y";
+    rfactor.intermediate_vectorize = false;
+    const std::string cpp = s.to_cpp();
+    EXPECT_NE(cpp.find("    f_intm.compute_at(f, y);\n}\n"), std::string::npos) << cpp;
+    EXPECT_EQ(cpp.find("f_intm.update(0)"), std::string::npos) << cpp;
+    const std::string changed = s.to_json();
+    EXPECT_NE(changed.find("\"intermediate_at\": \"y\""), std::string::npos) << changed;
+    EXPECT_NE(changed.find("\"intermediate_vectorize\": false"), std::string::npos) << changed;
+    const Schedule back = Schedule::from_json(changed, "round trip");
+    EXPECT_EQ(back.funcs[0].stages[1].steps[1].intermediate_at, "y");
+    EXPECT_FALSE(back.funcs[0].stages[1].steps[1].intermediate_vectorize);
+    EXPECT_EQ(back.to_json(), changed);
+    EXPECT_EQ(back.to_cpp(), cpp);
+
+    std::string wrong = changed;
+    wrong.replace(wrong.find("false"), 5, "3");
+    expect_schedule_error([&] { Schedule::from_json(wrong, "w.json"); }, "w.json: func 'f': field 'intermediate_vectorize' has the wrong type");
+    std::string unknown = json;
+    unknown.replace(unknown.find("\"rfactor\""), 9, "\"rfactorize\"");
+    expect_schedule_error([&] { Schedule::from_json(unknown, "u.json"); }, "u.json: func 'f': unknown step 'rfactorize'");
+}
+
+TEST(Schedule, StepsWithTheWrongLoopsOrStageAreRejected) {
+    const Graph g = small_network();
+    LoweredGraph lowered = lower(g);
+    const Schedule good = make_schedule("per_op", g, lowered, host_target_spec(1));
+    auto with_step = [&](const LoopStep &step) {
+        Schedule s = good;
+        s.funcs[0].stages.at(0).steps.push_back(step);
+        return s;
+    };
+    const std::string f = good.funcs[0].func;
+    expect_schedule_error([&] { check_schedule(with_step({LoopStep::Kind::Split, {"a", "b"}, 4, "auto"}), lowered); },
+                          f + ".split needs {var, outer, inner}");
+    expect_schedule_error([&] { check_schedule(with_step({LoopStep::Kind::Vectorize, {}, 0, "auto"}), lowered); },
+                          f + ".vectorize takes one loop");
+    expect_schedule_error([&] { check_schedule(with_step({LoopStep::Kind::Unroll, {"nope"}, 0, "auto"}), lowered); },
+                          f + ".unroll: no loop 'nope' (loops, innermost first: ");
+    expect_schedule_error([&] { check_schedule(with_step({LoopStep::Kind::VectorizeReduction, {"nope"}, 0, "auto"}), lowered); },
+                          f + ".vectorize_reduction: only an update stage reduces");
+    expect_schedule_error([&] { check_schedule(with_step({LoopStep::Kind::Split, {"d0", "a", "b"}, 4, "sideways"}), lowered); },
+                          "schedule 'per_op', " + f + ": unknown tail strategy 'sideways'");
+}
+
+// A softmax over rows of 256: megakernel vectorizes its row statistics with rfactor. The
+// intermediate's schedule is data: computed inside a loop of its Func instead of outside all
+// of them, and not vectorized, it computes the same; a loop that is not there is refused.
+TEST(Schedule, RFactorIntermediateScheduleIsData) {
+    Graph g;
+    g.add_input("x", DType::Float32, {3, 256});
+    g.add_node("Softmax", {"x"}, {"y"});
+    g.add_output("y");
+    g.sort();
+    g.infer_shapes();
+    rewrite_to_fixpoint(g, default_rules());
+    std::mt19937 rng(29);
+    const std::vector<HostArray> inputs = {random_array(rng, {3, 256}, -4, 4)};
+    Schedule made;
+    const std::vector<double> want = run_with(g, "megakernel", inputs, &made)[0].to_doubles();
+    EXPECT_NE(made.to_cpp().find("Var::outermost()).vectorize("), std::string::npos) << made.to_cpp();
+
+    LoweredGraph lowered = lower(g);
+    const std::map<std::string, Halide::Func> funcs = pipeline_funcs(lowered);
+    auto edit_rfactors = [&](const std::function<void(const Halide::Func &, LoopStep &)> &edit) {
+        Schedule s = made;
+        int rfactors = 0;
+        for (FuncSchedule &f : s.funcs) {
+            for (StageSchedule &st : f.stages) {
+                for (LoopStep &step : st.steps) {
+                    if (step.kind == LoopStep::Kind::RFactor) edit(funcs.at(f.func), step), ++rfactors;
+                }
+            }
+        }
+        EXPECT_GT(rfactors, 0) << "megakernel no longer rfactors a softmax's rows\n" << made.to_cpp();
+        return s;
+    };
+    const Schedule edited = edit_rfactors([](const Halide::Func &f, LoopStep &step) {
+        step.intermediate_at = f.args().back().name();
+        step.intermediate_vectorize = false;
+    });
+    const std::string cpp = edited.to_cpp();
+    EXPECT_EQ(cpp.find("Var::outermost()"), std::string::npos) << cpp;
+    EXPECT_EQ(cpp.find("_intm.update(0)"), std::string::npos) << cpp;
+    apply(Schedule::from_json(edited.to_json(), "edited"), g, lowered, host_target_spec(2));
+    const std::vector<double> got = run(lowered, inputs)[0].to_doubles();
+    ASSERT_EQ(got.size(), want.size());
+    // The same partial sums per lane, added in the same order, vector or scalar: only the
+    // compiler's contraction may differ, far below a 256-term sum's rounding.
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6 * (1 + std::abs(want[i]))) << i;
+
+    LoweredGraph again = lower(g);
+    const Schedule no_loop = edit_rfactors([](const Halide::Func &, LoopStep &step) { step.intermediate_at = "nope"; });
+    expect_schedule_error([&] { check_schedule(no_loop, again); },
+                          ".rfactor intermediate_at: 'nope' is not a pure loop of the stage once its steps are applied");
+    const Schedule rvar = edit_rfactors([](const Halide::Func &, LoopStep &step) { step.intermediate_at = step.vars[0]; });
+    expect_schedule_error([&] { check_schedule(rvar, again); }, "is not a pure loop of the stage");
 }
 
 }  // namespace

@@ -62,11 +62,12 @@ struct Attribute {
 };
 
 struct Node {
-    std::string op;    ///< ONNX op type, e.g. "Conv"
+    std::string op;    ///< op type, e.g. "Conv"
     std::string name;  ///< unique within the graph
     std::vector<std::string> inputs;  ///< "" marks an omitted optional input
     std::vector<std::string> outputs;
     std::map<std::string, Attribute> attrs;
+    std::string domain;  ///< "" for ONNX's default domain; else "com.microsoft", "com.megalide" (ops/registry.h)
 
     bool has(const std::string &attr) const { return attrs.count(attr) != 0; }
     /// Typed attribute getters; a missing attribute yields the fallback, a wrong kind throws
@@ -77,8 +78,10 @@ struct Node {
     std::vector<int64_t> get_ints(const std::string &attr, std::vector<int64_t> fallback) const;
     /// The i-th input, or "" if absent.
     const std::string &input(size_t i) const;
+    /// "Conv", "com.megalide.Gelu": the op with its domain, as dumps and messages show it.
+    std::string qualified_op() const { return domain.empty() ? op : domain + "." + op; }
     /// "Conv 'conv1'": how messages name a node.
-    std::string label() const { return op + " '" + name + "'"; }
+    std::string label() const { return qualified_op() + " '" + name + "'"; }
 };
 
 /// What a model may ask for before megalide refuses it, checked during shape inference (before
@@ -110,7 +113,7 @@ public:
     Value &add_input(const std::string &name, DType dtype, std::vector<int64_t> shape);
     Value &add_constant(const std::string &name, HostArray value);
     /// Adds a node; output Values are created (shapes unknown until infer_shapes()). An empty
-    /// name gets "<op>_<n>".
+    /// name gets "<op>_<n>". `op` may be qualified by its domain ("com.megalide.Gelu").
     Node &add_node(const std::string &op, std::vector<std::string> inputs,
                    std::vector<std::string> outputs, std::map<std::string, Attribute> attrs = {},
                    std::string name = "");

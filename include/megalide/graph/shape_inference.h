@@ -9,8 +9,8 @@
 
 namespace megalide {
 
-/// The op types megalide imports, infers and lowers (ONNX names, plus the fused forms
-/// that rewrites introduce: see rewrite/rules.h).
+/// The ONNX-domain op types megalide imports (from the op registry, ops/registry.h, which
+/// also lists the contrib and fused forms in their own domains).
 const std::set<std::string> &supported_ops();
 
 /// Infers the output types and shapes of `node` from its inputs, and folds it to a
@@ -19,10 +19,10 @@ const std::set<std::string> &supported_ops();
 /// the op is not supported.
 void infer_node(Graph &graph, Node &node);
 
-/// The value of `node`'s single output when it can be computed now: every input is a
-/// constant and the op is data movement or arithmetic that megalide folds (Identity,
-/// Constant, Cast, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Gather, Slice,
-/// Add, Sub, Mul, Div, Mod), or the op is Shape of a known shape.
+/// The value of `node`'s single output when it can be computed now: its op has a constant
+/// evaluation in the registry (data movement and arithmetic: Identity, Cast, Reshape,
+/// Flatten, Squeeze, Unsqueeze, Transpose, Concat, Gather, Slice, Add, Sub, Mul, Div, Mod) and
+/// every input is a constant, or the op is Constant, or Shape of a known shape.
 std::optional<HostArray> evaluate_constant(const Graph &graph, const Node &node);
 
 /// The bytes of a tensor of `dtype` and `shape`; throws Error naming `what`, the shape and the

@@ -1,13 +1,17 @@
-// Convolutions over activations indexed (c, x, y, n), channels innermost.
+// Convolutions over activations indexed (c, x, y, n), channels innermost; 3-D ones over
+// (c, x, y, z, n), and transposed ones over (c, x[, y[, z]], n). (A 1-D convolution is a 2-D
+// one with a unit y axis: the lowering relabels it.)
 //
-// Weights are indexed (co, ci, kx, ky): output channel innermost, so a vector of output
+// Weights are indexed (co, ci, kx, ky[, kz]): output channel innermost, so a vector of output
 // channels loads contiguously. (ONNX stores OIHW; in Halide order that is (kx, ky, ci, co),
 // so the importer permutes conv weights once, at load time.)
 // All functions here define Funcs only; they never schedule.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "megalide/tensor.h"
 
@@ -46,5 +50,45 @@ Tensor depthwise_conv2d(const std::string &name, const Tensor &input, const Tens
 Tensor pointwise_conv2d(const std::string &name, const Tensor &input, const Tensor &weights,
                         const std::optional<Tensor> &bias,
                         Halide::Type accumulator = Halide::Type());
+
+/// Geometry of a 3-D convolution, per spatial axis in Halide order (x, y, z) = ONNX's
+/// (W, H, D). Pads may differ per side; every field is validated by conv3d.
+struct Conv3DParams {
+    std::array<int, 3> strides{1, 1, 1}, dilations{1, 1, 1};
+    std::array<int, 3> pad_begin{0, 0, 0}, pad_end{0, 0, 0};
+    int groups = 1;
+};
+
+/// out(co, x, y, z, n) = bias(co) + sum over ci < Cin/groups, kx, ky, kz of
+///   weights(co, ci, kx, ky, kz) * in(g * Cin/groups + ci, x*sx + kx*dx - pad_begin[0],
+///                                     y*sy + ky*dy - pad_begin[1], z*sz + kz*dz - pad_begin[2], n),
+/// g = co / (Cout/groups), with zeros outside the input. input (Cin, W, H, D, N); weights
+/// (Cout, Cin/groups, KW, KH, KD); bias (Cout) or none. Output (Cout, OW, OH, OD, N), each
+/// extent as in conv2d. Float operands only.
+Tensor conv3d(const std::string &name, const Tensor &input, const Tensor &weights,
+              const std::optional<Tensor> &bias, const Conv3DParams &params);
+
+/// Geometry of a transposed convolution with S = 1..3 spatial axes, each vector one entry per
+/// axis in Halide order (x, y, z) = ONNX's (..., H, W) reversed. The output extents are given
+/// (ONNX derives them from pads, output_padding or output_shape); pad_begin may be negative
+/// (the output then starts before the first input pixel's first tap).
+struct ConvTransposeParams {
+    std::vector<int> strides, dilations, pad_begin, output_extents;
+    int groups = 1;
+};
+
+/// The transpose (gradient) of a convolution, as a gather: every output pixel sums the input
+/// pixels and kernel taps that reach it,
+///   out(co, x, ..., n) = bias(co) + sum over ci < Cin/groups and taps (kx, ...) of
+///     weights(co % (Cout/groups), g * Cin/groups + ci, kx, ...) * in(g * Cin/groups + ci, ix, ..., n),
+///   g = co / (Cout/groups), where along each axis ix = (x + pad_begin - kx*dilation) / stride
+/// counts only where that division is exact and 0 <= ix < the input extent (the scatter
+/// ix*stride + kx*dilation - pad_begin = x read backwards).
+/// input (Cin, X, ..., N); weights (Cout/groups, Cin, KX, ...), output channel innermost as
+/// for the other convolutions (ONNX stores (Cin, Cout/groups, ..., KH, KW)); bias (Cout) or
+/// none.
+/// Output (Cout, output_extents..., N). Float operands only.
+Tensor conv_transpose(const std::string &name, const Tensor &input, const Tensor &weights,
+                      const std::optional<Tensor> &bias, const ConvTransposeParams &params);
 
 }  // namespace megalide::layers

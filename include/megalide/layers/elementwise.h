@@ -31,6 +31,10 @@ Tensor div(const std::string &name, const Tensor &a, const Tensor &b);
 /// a ** b elementwise (float pow; a negative base with an integral exponent is allowed).
 Tensor pow(const std::string &name, const Tensor &a, const Tensor &b);
 
+/// condition ? a : b elementwise, the three broadcast together; `condition` is any integer
+/// type (a bool stored as uint8), nonzero selecting a. The result has a's type, which b must share.
+Tensor where(const std::string &name, const Tensor &condition, const Tensor &a, const Tensor &b);
+
 Tensor sqrt(const std::string &name, const Tensor &x);
 Tensor exp(const std::string &name, const Tensor &x);
 Tensor erf(const std::string &name, const Tensor &x);

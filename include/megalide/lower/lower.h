@@ -17,6 +17,7 @@
 #include "Halide.h"
 #include "megalide/graph/graph.h"
 #include "megalide/layers/quantize.h"
+#include "megalide/stage_role.h"
 #include "megalide/tensor.h"
 
 namespace megalide {
@@ -37,6 +38,12 @@ struct LoweredGraph {
     std::map<std::string, std::string> accumulators;
     /// Halide-order extents of every stage, accumulator and output Func, by Func name.
     std::map<std::string, Shape> shapes;
+    /// What every Func of the pipeline is for, recorded by the layers and the lowering when
+    /// they made it, by Func name (stage_role.h). Schedulers read roles here.
+    StageFactsMap facts;
+    /// The record of `f` (an Intermediate with no facts if there is none).
+    const StageFacts &facts_of(const Halide::Func &f) const;
+    const StageFacts &facts_of(const std::string &func_name) const;
     Halide::Pipeline pipeline;
     /// The JIT-compiled pipeline (compile_jit()); calls through it are thread-safe, unlike
     /// Pipeline::realize, whose ImageParams are shared by every caller.
@@ -56,11 +63,6 @@ struct LowerOptions {
 /// op or variant megalide cannot lower, or the input whose given parameter does not fit.
 /// No schedule is applied.
 LoweredGraph lower(const Graph &graph, const LowerOptions &options = {});
-
-/// A baseline schedule so that any lowered graph runs in reasonable time: every stage
-/// with a reduction, and every node output, is computed at root (no recomputation across
-/// layers). The scheduler strategies of a later issue replace this.
-void schedule_stages_at_root(LoweredGraph &lowered);
 
 /// JIT-compiles the scheduled pipeline for the host into lowered.callable (once; later calls
 /// return at once). Thread-safe: compilations in one process run one at a time.

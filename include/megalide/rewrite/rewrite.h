@@ -53,6 +53,15 @@ void replace_with_node(Graph &graph, std::vector<size_t> matched, const std::str
                        const std::string &op, std::vector<std::string> inputs,
                        std::map<std::string, Attribute> attrs, const std::string &name);
 
+/// The op a node computes without megalide's fusion: "Conv" for ONNX's Conv and for
+/// com.megalide.FusedConv alike (rules that match an op match its fused form too).
+std::string unfused_op(const Node &n);
+
+/// Makes `n` (Conv, Gemm, MatMul, QLinearConv or QLinearMatMul) megalide's fused form of it,
+/// com.megalide.Fused<op> (ops/fused.cpp), before a rule gives it what the ONNX op does not
+/// have: an activation, a bias input for MatMul, transposed operands. Idempotent.
+void make_fused(Node &n);
+
 /// A constant's elements as doubles if `value` is a constant, else empty.
 std::vector<double> constant_values(const Graph &graph, const std::string &value);
 

@@ -34,9 +34,10 @@ struct LoopRef {
 struct LoopStep {
     /// RFactor {rvar, var} (update stages): the reduction over `rvar` moves into a new
     /// intermediate Func indexed by the pure variable `var`, which accumulates partial results
-    /// over the stage's other reduction loops, vectorized over `var`, computed once per
-    /// evaluation of the stage; the stage then reduces the intermediate over `rvar`. Split the
-    /// reduction first so that `rvar` is the inner, vector-wide part.
+    /// over the stage's other reduction loops; the stage then reduces the intermediate over
+    /// `rvar`. Split the reduction first so that `rvar` is the inner, vector-wide part. How the
+    /// intermediate is scheduled is `intermediate_at` and `intermediate_vectorize` (by default
+    /// vectorized over `var`, computed once per evaluation of the stage's Func).
     /// VectorizeReduction {rvar} (update stages): vectorizes a reduction variable atomically
     /// (Halide's atomic().vectorize()): the lanes reduce into one element, which the backend
     /// may do with a dot-product instruction (4 bytes per int32 lane: x86 VNNI vpdpbusd).
@@ -45,6 +46,12 @@ struct LoopStep {
     std::vector<std::string> vars;  ///< Split: {var, outer, inner}; Reorder: innermost first; RFactor: {rvar, var}; else {var}
     int factor = 0;                 ///< Split only
     std::string tail = "auto";      ///< Split only: auto | round_up | guard_with_if | shift_inwards
+    /// RFactor only: the loop of the stage's Func inside which the intermediate is computed, a
+    /// pure loop of the stage as its steps leave it (the stage must be the Func's last); empty:
+    /// outside all its loops, once per evaluation of the Func.
+    std::string intermediate_at;
+    /// RFactor only: the intermediate's definition and its update are vectorized over `var`.
+    bool intermediate_vectorize = true;
 };
 
 struct StageSchedule {

@@ -1,58 +1,36 @@
 // Scheduling strategies behind one interface, chosen by name.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "megalide/graph/graph.h"
 #include "megalide/lower/lower.h"
 #include "megalide/schedule/schedule.h"
+#include "megalide/target/target.h"
 
 namespace megalide {
 
-/// Facts about the machine a schedule is made for.
-struct TargetSpec {
-    std::string name = "host";
-    int vector_bytes = 64;  ///< 64: AVX-512 (this machine's Zen 5), 32: AVX2
-    int registers = 32;     ///< vector registers
-    int l1_bytes = 32 << 10;
-    int l2_bytes = 1 << 20;
-    int threads = 1;
-    /// Facts of the edge targets, 0 where the target has none: Hexagon's VTCM (tightly
-    /// coupled vector memory) and Arm SME's streaming vector length. The x86 cost model does
-    /// not read them; the Hexagon and SME targets plug in here.
-    int vtcm_bytes = 0;
-    int sme_vector_bits = 0;
-    /// Halide's target for ahead-of-time code ("host": the machine that compiles), and
-    /// whether that code runs on this machine (then `megalide compile` times it here).
-    std::string halide_target = "host";
-    bool runs_here = true;
-    int float_lanes() const { return vector_bytes / 4; }
-    Halide::Target halide() const;
+/// A scheduling strategy: a name, one line saying what it does, and how it makes a schedule.
+struct StrategyInfo {
+    std::string name, description;
+    std::function<Schedule(const Graph &, const LoweredGraph &, const TargetSpec &)> make;
 };
 
-/// The host as Halide's JIT target sees it, with `threads` threads.
-TargetSpec host_target_spec(int threads);
+/// The registry: "root" (every layer and reduction at root, no vectorization: the baseline
+/// that runs anything), "per_op" (a strong standalone schedule per op, each at root: the
+/// catalog of tuned kernels), "megakernel" (the cost model's fused plan), "megakernel:tuned"
+/// (a plan --tune measured and saved; only when asked for), and Halide's autoschedulers
+/// "adams2019", "mullapudi2016", "li2018" (estimates from the graph's static shapes,
+/// parallelism from the thread count).
+const std::vector<StrategyInfo> &strategy_registry();
 
-/// The facts of an arbitrary Halide target (a Generator's `target`): "host" if it is this
-/// machine, else named after the target string; vector width and registers from its features.
-TargetSpec target_spec_for(const Halide::Target &target, int threads);
-
-/// The targets schedules can be made for, by name ("host", "x86-64-avx512", "x86-64-avx2").
-std::vector<std::string> target_names();
-
-/// The TargetSpec named `name` with `threads` threads; throws Error for an unknown name
-/// (listing the known ones).
-TargetSpec target_spec(const std::string &name, int threads);
-
-/// Every strategy name: "root" (every layer and reduction at root, no vectorization: the
-/// baseline that runs anything), "per_op" (a strong standalone schedule per op, each at root:
-/// the catalog of tuned kernels), and Halide's autoschedulers "adams2019", "mullapudi2016",
-/// "li2018" (estimates from the graph's static shapes, parallelism from the thread count).
+/// The registry's names, in order.
 std::vector<std::string> strategy_names();
 
 /// Makes a schedule for `lowered` with strategy `name`; throws Error for an unknown name
-/// (listing the known ones).
+/// (listing the known ones), and for megakernel:tuned when no tuned schedule is saved.
 Schedule make_schedule(const std::string &name, const Graph &graph, const LoweredGraph &lowered,
                        const TargetSpec &target);
 

@@ -1,7 +1,8 @@
 // Autotuning the megakernel plan: measure the cost model's best few tilings of the main
 // section on this machine and keep the fastest. The winner is saved as JSON under the
-// schedule directory, keyed by graph fingerprint, target and thread count, and the
-// megakernel strategy reuses it from then on (make_schedule("megakernel", ...)).
+// schedule directory, keyed by graph fingerprint, target and thread count; the strategy
+// "megakernel:tuned" uses it, and only when asked for by that name: "megakernel" is always the
+// cost model's plan, so a schedule tuned on another machine is never replayed unasked.
 #pragma once
 
 #include <functional>

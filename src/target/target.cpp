@@ -1,0 +1,93 @@
+#include "megalide/target/target.h"
+
+#include <algorithm>
+
+#include "megalide/error.h"
+
+namespace megalide {
+
+double TargetSpec::macs_per_cycle(const Halide::Type &type, bool byte_dot) const {
+    if (byte_dot) return int8_macs_per_cycle;
+    if (type.is_float()) return type.bits() > 32 ? fp32_macs_per_cycle / 2 : fp32_macs_per_cycle;
+    if (type.bits() <= 16) return int16_macs_per_cycle;
+    return fp32_macs_per_cycle;  // 32-bit integer multiplies: one lane per fp32 lane at best
+}
+
+std::vector<MemoryLevel> TargetSpec::memory() const {
+    std::vector<MemoryLevel> levels = {{"L1", l1_bytes}, {"L2", l2_bytes}};
+    if (l3_bytes) levels.push_back({"L3", l3_bytes});
+    if (vtcm_bytes) levels.push_back({"VTCM", vtcm_bytes});
+    return levels;
+}
+
+Halide::Target TargetSpec::halide() const {
+    return halide_target == "host" ? Halide::get_host_target() : Halide::Target(halide_target);
+}
+
+TargetSpec target_spec_for(const Halide::Target &target, int threads) {
+    using F = Halide::Target::Feature;
+    TargetSpec t;
+    const bool avx512 = target.has_feature(F::AVX512), avx2 = target.has_feature(F::AVX2);
+    const bool vnni = target.has_feature(F::AVX512_Cannonlake) || target.has_feature(F::AVXVNNI);
+    t.vector_bytes = avx512 ? 64 : avx2 ? 32 : 16;
+    t.registers = avx512 ? 32 : 16;
+    // Two vector pipes for each: FMAs; vpdpbusd (4 byte products per int32 lane) with VNNI,
+    // else vpmaddubsw then vpmaddwd (half the rate); vpmaddwd for 16-bit products.
+    t.fp32_macs_per_cycle = 2.0 * t.vector_bytes / 4;
+    t.int8_macs_per_cycle = vnni ? 2.0 * t.vector_bytes : t.vector_bytes;
+    t.int16_macs_per_cycle = t.vector_bytes;
+    t.threads = std::max(1, threads);
+    const Halide::Target host = Halide::get_host_target();
+    if (target.without_feature(F::JIT) == host) {
+        t.name = t.halide_target = "host";
+    } else {
+        t.name = t.halide_target = target.to_string();
+        // Runs here if it is this OS and architecture and asks for no ISA extension the host lacks.
+        const F isa[] = {F::SSE41, F::AVX, F::F16C, F::FMA, F::AVX2, F::AVX512, F::AVX512_Skylake, F::AVX512_Cannonlake,
+                         F::AVX512_SapphireRapids, F::AVX512_Zen4, F::AVX512_Zen5, F::AVXVNNI};
+        const bool runs_here = target.os == host.os && target.arch == host.arch && target.bits == host.bits &&
+                               std::all_of(std::begin(isa), std::end(isa), [&](F f) { return !target.has_feature(f) || host.has_feature(f); });
+        t.execution = runs_here ? Execution::Native : Execution::CompileOnly;
+    }
+    return t;
+}
+
+TargetSpec host_target_spec(int threads) { return target_spec_for(Halide::get_host_target(), threads); }
+
+namespace {
+
+// The named targets, one row each: an edge target is one more row (its Halide target string
+// and the facts target_spec_for cannot read from the features).
+struct NamedTarget {
+    const char *name, *halide_target;
+};
+
+const NamedTarget kTargets[] = {
+    {"x86-64-avx512", "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake"},
+    // AVX-512 with VNNI (Zen 4 and later, Ice Lake and later): int8 dot products (vpdpbusd).
+    {"x86-64-avx512-vnni", "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake-avx512_cannonlake-avx512_zen4"},
+    {"x86-64-avx2", "x86-64-linux-sse41-avx-f16c-fma-avx2"},
+};
+
+}  // namespace
+
+std::vector<std::string> target_names() {
+    std::vector<std::string> names = {"host"};
+    for (const NamedTarget &t : kTargets) names.push_back(t.name);
+    return names;
+}
+
+TargetSpec target_spec(const std::string &name, int threads) {
+    if (name == "host") return host_target_spec(threads);
+    for (const NamedTarget &n : kTargets) {
+        if (name != n.name) continue;
+        TargetSpec t = target_spec_for(Halide::Target(n.halide_target), threads);
+        t.name = n.name;
+        return t;
+    }
+    std::string names;
+    for (const std::string &n : target_names()) names += (names.empty() ? "" : ", ") + n;
+    throw Error("unknown target '" + name + "' (known: " + names + ")");
+}
+
+}  // namespace megalide

@@ -15,6 +15,7 @@
 
 #include "megalide/blocks/inverted_residual.h"
 #include "megalide/error.h"
+#include "megalide/runtime/run.h"
 #include "reference.h"
 #include "timer.h"
 

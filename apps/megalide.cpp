@@ -41,6 +41,7 @@
 #include "megalide/onnx_import.h"
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/ops/registry.h"
+#include "megalide/runtime/run.h"
 #include "megalide/schedule/megakernel.h"
 #include "megalide/schedule/strategy.h"
 #include "megalide/schedule/tune.h"

@@ -18,6 +18,7 @@
 #include "megalide/lower/lower.h"
 #include "megalide/onnx_import.h"
 #include "megalide/rewrite/rewrite.h"
+#include "megalide/runtime/run.h"
 #include "megalide/schedule/megakernel.h"
 #include "megalide/schedule/strategy.h"
 

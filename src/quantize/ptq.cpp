@@ -20,6 +20,7 @@
 #include "megalide/onnx_import.h"
 #include "megalide/ops/registry.h"
 #include "megalide/rewrite/rewrite.h"
+#include "megalide/runtime/run.h"
 #include "megalide/schedule/strategy.h"
 
 namespace megalide {

@@ -1,3 +1,4 @@
+#include "megalide/runtime/run.h"
 #include "megalide/schedule/tune.h"
 
 #include <algorithm>

@@ -23,6 +23,7 @@
 #include "megalide/blocks/block_graphs.h"
 #include "megalide/lower/lower.h"
 #include "megalide/rewrite/rewrite.h"
+#include "megalide/runtime/run.h"
 #include "megalide/schedule/strategy.h"
 #include "test_util.h"
 

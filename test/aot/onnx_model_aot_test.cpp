@@ -10,6 +10,7 @@
 #include "megalide/npy.h"
 #include "megalide/onnx_import.h"
 #include "megalide/rewrite/rewrite.h"
+#include "megalide/runtime/run.h"
 #include "megalide/schedule/strategy.h"
 #include "test_util.h"
 

@@ -21,6 +21,7 @@
 #include "megalide/graph/shape_inference.h"
 #include "megalide/lower/lower.h"
 #include "megalide/ops/registry.h"
+#include "megalide/runtime/run.h"
 #include "megalide/schedule/strategy.h"
 #include "megalide/onnx_import.h"
 

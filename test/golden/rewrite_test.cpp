@@ -14,6 +14,7 @@
 #include "megalide/lower/lower.h"
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/rewrite/rules.h"
+#include "megalide/runtime/run.h"
 #include "megalide/schedule/strategy.h"
 
 namespace megalide::test {

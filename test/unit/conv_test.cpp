@@ -6,6 +6,7 @@
 #include "megalide/error.h"
 #include "megalide/layers/conv.h"
 #include "megalide/lower/lower.h"
+#include "megalide/runtime/run.h"
 #include "megalide/schedule/strategy.h"
 #include "test_util.h"
 

@@ -9,6 +9,7 @@
 
 #include "megalide/error.h"
 #include "megalide/lower/lower.h"
+#include "megalide/runtime/run.h"
 #include "reference.h"
 
 namespace megalide::test {

@@ -12,6 +12,7 @@
 
 #include "megalide/lower/lower.h"
 #include "megalide/rewrite/rewrite.h"
+#include "megalide/runtime/run.h"
 #include "megalide/schedule/strategy.h"
 
 namespace megalide::test {

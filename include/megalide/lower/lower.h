@@ -45,7 +45,7 @@ struct LoweredGraph {
     const StageFacts &facts_of(const Halide::Func &f) const;
     const StageFacts &facts_of(const std::string &func_name) const;
     Halide::Pipeline pipeline;
-    /// The JIT-compiled pipeline (compile_jit()); calls through it are thread-safe, unlike
+    /// The JIT-compiled pipeline (runtime/run.h: compile_jit()); calls through it are thread-safe, unlike
     /// Pipeline::realize, whose ImageParams are shared by every caller.
     std::shared_ptr<const Halide::Callable> callable;
 };
@@ -63,22 +63,6 @@ struct LowerOptions {
 /// op or variant megalide cannot lower, or the input whose given parameter does not fit.
 /// No schedule is applied.
 LoweredGraph lower(const Graph &graph, const LowerOptions &options = {});
-
-/// JIT-compiles the scheduled pipeline for the host into lowered.callable (once; later calls
-/// return at once). Thread-safe: compilations in one process run one at a time.
-void compile_jit(LoweredGraph &lowered);
-
-/// JIT-compiles (once) and runs: inputs in graph order, C-order host arrays of the graph's
-/// input types and shapes; returns the outputs in graph order. Throws Error naming the
-/// input whose type or shape is wrong.
-std::vector<HostArray> run(LoweredGraph &lowered, const std::vector<HostArray> &inputs);
-
-/// As run(), without copies: `inputs` and `outputs` are dense buffers whose Halide shape is
-/// the reversed ONNX shape (C-order memory), e.g. views of NumPy arrays; outputs are written
-/// in place. Types and shapes are checked as in run(). Once compiled, any number of threads may
-/// run the same LoweredGraph at once (each call passes its own buffers).
-void run_buffers(LoweredGraph &lowered, const std::vector<Halide::Buffer<>> &inputs,
-                 std::vector<Halide::Buffer<>> &outputs);
 
 /// Halide's type for a DType (Bool is stored as uint8).
 Halide::Type halide_type(DType dtype);

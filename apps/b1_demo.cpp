@@ -17,7 +17,7 @@
 #include "megalide/error.h"
 #include "megalide/runtime/run.h"
 #include "reference.h"
-#include "timer.h"
+#include "megalide/runtime/timer.h"
 
 using namespace megalide;
 
@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
         if (!ok) return 1;
 
         for (int i = 0; i < 3; ++i) pipeline.realize(out);  // warm-up
-        const megalide_apps::Timings t = megalide_apps::time_calls(opt.runs, [&] { pipeline.realize(out); });
+        const megalide::Timings t = megalide::time_calls(opt.runs, [&] { pipeline.realize(out); });
         const double median = t.median_ms;
         const double flops = 2.0 * size * size * (cin * hidden + 9.0 * hidden + hidden * cin);
         std::printf("time (op-by-op schedule, %s threads, %d runs): median %.3f ms (min %.3f, max %.3f), "

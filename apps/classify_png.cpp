@@ -17,7 +17,7 @@
 //
 // Exit status: 0, 1 for a bad image or --runs value (the message names it), 2 for a malformed
 // command line. Besides libpng it needs CLI11's headers (Debian's libcli11-dev, on the default
-// include path) and timer.h from this directory.
+// include path) and megalide's header-only timer, reached by a relative path.
 #include <png.h>
 
 #include <algorithm>
@@ -29,7 +29,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "timer.h"
+#include "../include/megalide/runtime/timer.h"
 #include MODEL_HEADER
 #ifndef HALIDE_HALIDERUNTIME_H
 // Headers of libraries built without their own runtime (add_halide_library's) declare the
@@ -185,7 +185,7 @@ int main(int argc, char **argv) {
 
     if (runs) {
         read_png(files[0], input);
-        const megalide_apps::Timings t = megalide_apps::time_calls(runs, [&] { MODEL_FN(&input.buffer, &scores.buffer); });
+        const megalide::Timings t = megalide::time_calls(runs, [&] { MODEL_FN(&input.buffer, &scores.buffer); });
         std::printf("latency of %s: median %.2f us (min %.2f, max %.2f) over %d runs\n", MODEL_NAME_STRING(MODEL_FN),
                     1000 * t.median_ms, 1000 * t.min_ms, 1000 * t.max_ms, runs);
     }

@@ -45,11 +45,14 @@
 #include "megalide/schedule/megakernel.h"
 #include "megalide/schedule/strategy.h"
 #include "megalide/schedule/tune.h"
-#include "timer.h"
+#include "megalide/target/hexagon.h"
+#include "megalide/runtime/timer.h"
 
 using namespace megalide;
 
 namespace {
+
+bool is_hexagon(const TargetSpec &t) { return t.halide().arch == Halide::Target::Hexagon; }
 
 std::string join(const std::vector<std::string> &names) {
     std::string s;
@@ -81,13 +84,21 @@ std::string ops_table() {
 struct Options {
     std::string command, model, output_dir, schedule, save_schedule, target = "host", name, calib, eval, method = "minmax";
     layers::Requantization requantization = layers::Requantization::Onnx;
+    bool requantization_given = false;  // else the target's default (fixed_point without float vectors)
     double percentile = 99.99;
     int threads = 0, candidate = 0, tune = 0;
     ResourceLimits limits;
     std::vector<std::pair<std::string, std::string>> named_inputs;  // name, file
     std::vector<std::string> positional_inputs;
-    bool rewrite = true, quiet = false, list_ops = false;
+    bool rewrite = true, quiet = false, list_ops = false, count_packets = false;
 };
+
+// --requantize if given, else what the target's vector unit can do: fixed point where it has
+// no float vectors (HVX v66), ONNX's float multiplier elsewhere.
+layers::Requantization requantization_for(const Options &o, const TargetSpec &target) {
+    if (o.requantization_given) return o.requantization;
+    return target.float_vectors ? layers::Requantization::Onnx : layers::Requantization::FixedPoint;
+}
 
 // A malformed command line is a CLI::ParseError, whether CLI11 or a check here finds it: main
 // prints every one the same way (the message, then the usage; exit 2).
@@ -151,11 +162,13 @@ const std::vector<OptionRow> &option_table() {
          [](Options &o, const std::string &v) { o.name = v; }},
         {"--requantize", "run compile", "--requantize M",
          "int8 ops' requantization: onnx (float multiplier, round half to even;\n"
-         "bit-exact with ONNX, the default) or fixed_point (Q31 multiplier and\n"
-         "shift, integer only; within 1 LSB of onnx; needs constant scales)",
+         "bit-exact with ONNX, the default on x86) or fixed_point (Q31 multiplier and\n"
+         "shift, integer only; within 1 LSB of onnx; needs constant scales; the\n"
+         "default for targets without float vectors, such as hexagon-hvx-v66)",
          [](Options &o, const std::string &v) {
              try {
                  o.requantization = layers::requantization_from_string(v);
+                 o.requantization_given = true;
              } catch (const Error &e) {
                  bad_value(std::string("--requantize: ") + e.what());
              }
@@ -164,6 +177,9 @@ const std::vector<OptionRow> &option_table() {
          [](Options &o, const std::string &v) { o.output_dir = v; }},
         {"--ops", "info", "--ops", "info: list the supported ops (domain, attributes, targets) instead of a model",
          [](Options &o, const std::string &) { o.list_ops = true; }, true},
+        {"--count-packets", "run", "--count-packets",
+         "run on a Hexagon target: also count the dynamic packets executed\n(QEMU's execution log; slower) and print them with the heap high-water mark",
+         [](Options &o, const std::string &) { o.count_packets = true; }, true},
         {"--quiet", "run info compile quantize explain", "--quiet", "no progress output",
          [](Options &o, const std::string &) { o.quiet = true; }, true},
         {"--input", "run", "", "",
@@ -383,7 +399,7 @@ public:
 
 private:
     bool quiet_, open_ = false;
-    megalide_apps::Stopwatch watch_;
+    megalide::Stopwatch watch_;
 };
 
 std::string file_stem(const std::string &name) {
@@ -470,7 +486,7 @@ int run_command(const Options &o) {
         q.percentile = o.percentile;
         q.limits = o.limits;
         q.progress = [&](const std::string &what) { progress.step(what); };
-        const QuantizeReport report = quantize_model(o.model, calib, o.output_dir, eval, q);
+        const QuantizeReport report = quantize_model(o.model, calib, o.output_dir, eval, HostExecutor(1), q);
         progress.finish();
         std::printf("wrote %s\n%s", o.output_dir.c_str(), report.text().c_str());
         return 0;
@@ -478,7 +494,7 @@ int run_command(const Options &o) {
     if (o.command == "compile") {
         CompileOptions c;
         c.target = o.target, c.schedule = o.schedule, c.name = o.name, c.threads = o.threads, c.rewrite = o.rewrite;
-        c.requantization = o.requantization;
+        c.requantization = requantization_for(o, target_spec(o.target, 1));
         c.limits = o.limits;
         c.progress = [&](const std::string &what) { progress.step(what); };
         const CompiledLibrary lib = compile_model(o.model, o.output_dir, c);
@@ -542,13 +558,23 @@ int run_command(const Options &o) {
         }
     }
     for (const std::string &name : shape_operands) import.frozen_inputs[name] = arrays.at(name);
+    // Schedules are planned for --target (an unknown name is an error). Host targets run JIT
+    // here; Hexagon ones are built into a freestanding program run under QEMU.
+    const TargetSpec target = target_spec(o.target, o.threads ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
+    if (target.execution == Execution::CompileOnly) {
+        throw Error("target '" + target.name + "' is compile-only here" +
+                    (is_hexagon(target) ? ": QEMU 7.2's qemu-hexagon runs Hexagon v65-v67 programs only (use hexagon-hvx-v66)"
+                                        : ": this machine lacks its features (use megalide compile)"));
+    }
+    if (is_hexagon(target)) find_hexagon_tools().require(true);  // before any work
+    if (o.count_packets && !is_hexagon(target)) {
+        throw Error("--count-packets counts Hexagon packets under QEMU; target '" + target.name + "' runs natively");
+    }
     Graph g = load(o, import, progress);
     progress.step("lowering to one Halide pipeline");
     LowerOptions lower_options;
-    lower_options.requantization = o.requantization;
+    lower_options.requantization = requantization_for(o, target);
     LoweredGraph lowered = lower(g, lower_options);
-    // Schedules are planned for --target (an unknown name is an error); the JIT runs on the host.
-    const TargetSpec target = target_spec(o.target, o.threads ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
     Schedule schedule;
     if (o.tune) {
         schedule = tune(g, target, o.tune, progress).schedule;
@@ -560,8 +586,23 @@ int run_command(const Options &o) {
     if (!o.save_schedule.empty()) save_schedule(schedule, o.save_schedule);
     std::vector<HostArray> inputs;
     for (const std::string &name : lowered.input_names) inputs.push_back(arrays.at(name));
-    progress.step("compiling (Halide JIT) and running");
-    std::vector<HostArray> outputs = run(lowered, inputs);
+    std::vector<HostArray> outputs;
+    std::string emulation_report;
+    if (is_hexagon(target)) {
+        const ScratchDir scratch;
+        progress.step("compiling for " + target.halide().to_string() + " and linking (clang-19, ld.lld-19)");
+        const HexagonProgram program = build_hexagon_program(lowered, target, scratch.path());
+        progress.step(std::string("running under qemu-hexagon-static") + (o.count_packets ? ", counting packets" : ""));
+        EmulatedRun r = run_hexagon_program(program, lowered, target, inputs, scratch.path(), o.count_packets);
+        outputs = std::move(r.outputs);
+        if (o.count_packets) {
+            emulation_report = "dynamic packets: " + std::to_string(r.packets) + "; heap high-water mark: " +
+                               std::to_string(r.heap_peak_bytes) + " bytes\n";
+        }
+    } else {
+        progress.step("compiling (Halide JIT) and running");
+        outputs = run(lowered, inputs);
+    }
     progress.step("writing " + std::to_string(outputs.size()) + " outputs to " + o.output_dir);
     std::vector<std::string> written;
     try {
@@ -578,6 +619,7 @@ int run_command(const Options &o) {
     for (size_t i = 0; i < outputs.size(); ++i) {
         std::printf("%s: %s -> %s\n", lowered.output_names[i].c_str(), describe(outputs[i].dtype, outputs[i].shape).c_str(), written[i].c_str());
     }
+    std::printf("%s", emulation_report.c_str());
     return 0;
 }
 

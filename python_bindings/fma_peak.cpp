@@ -4,9 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <thread>
 #include <vector>
+
+#include "megalide/runtime/timer.h"
 
 namespace {
 
@@ -52,9 +53,9 @@ double fma_peak_gflops(int threads, double seconds) {
     // Calibrate the iteration count on one thread, then run all threads at once.
     long iterations = 1 << 20;
     for (;;) {
-        const auto t0 = std::chrono::steady_clock::now();
+        const megalide::Stopwatch watch;
         avx512 ? run_avx512(iterations) : run_avx2(iterations);
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double s = watch.ms() * 1e-3;
         if (s > seconds / 4) {
             iterations = static_cast<long>(iterations * seconds / s);
             break;
@@ -63,12 +64,12 @@ double fma_peak_gflops(int threads, double seconds) {
     }
     std::vector<double> flops(static_cast<size_t>(threads));
     std::vector<std::thread> pool;
-    const auto t0 = std::chrono::steady_clock::now();
+    const megalide::Stopwatch watch;
     for (int t = 0; t < threads; ++t) {
         pool.emplace_back([&, t] { flops[static_cast<size_t>(t)] = avx512 ? run_avx512(iterations) : run_avx2(iterations); });
     }
     for (std::thread &th : pool) th.join();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double s = watch.ms() * 1e-3;
     double total = 0;
     for (double f : flops) total += f;
     return total / s * 1e-9;

@@ -9,7 +9,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -17,8 +16,10 @@
 #include "megalide/error.h"
 #include "megalide/lower/lower.h"
 #include "megalide/onnx_import.h"
+#include "megalide/quantize.h"
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/runtime/run.h"
+#include "megalide/runtime/timer.h"
 #include "megalide/schedule/megakernel.h"
 #include "megalide/schedule/strategy.h"
 
@@ -132,7 +133,7 @@ private:
         c.graph = graph;
         c.lowered = lower(graph);
         const TargetSpec target = host_target_spec(threads);
-        const auto t0 = std::chrono::steady_clock::now();
+        Stopwatch watch;
         if (candidate < 0) throw Error("candidate must be >= 0, got " + std::to_string(candidate));
         if (candidate > 0 && strategy != "megakernel") throw Error("candidate applies to the megakernel strategy only");
         if (candidate > 0) {
@@ -142,11 +143,10 @@ private:
             c.schedule = load_or_make_schedule(strategy, graph, c.lowered, target);
         }
         apply(c.schedule, graph, c.lowered, target);
-        const auto t1 = std::chrono::steady_clock::now();
+        c.schedule_ms = watch.ms();
+        watch.restart();
         compile_jit(c.lowered);
-        const auto t2 = std::chrono::steady_clock::now();
-        c.schedule_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-        c.compile_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
+        c.compile_ms = watch.ms();
         return c;
     }
 };
@@ -218,6 +218,26 @@ PYBIND11_MODULE(megalide, m) {
         .def_property_readonly("inputs", [](const Model &m) { return m.graph.inputs; })
         .def_property_readonly("outputs", [](const Model &m) { return m.graph.outputs; });
 
+    m.def("quantize",
+          [](const std::string &model, const std::vector<py::array> &calibration, const std::string &output,
+             const std::vector<py::array> &evaluation, const std::string &method, double percentile) {
+              if (method != "minmax" && method != "percentile") throw Error("quantize: method must be 'minmax' or 'percentile', got '" + method + "'");
+              std::vector<HostArray> calib, eval;
+              for (size_t i = 0; i < calibration.size(); ++i) calib.push_back(to_host(calibration[i], "calibration sample " + std::to_string(i)));
+              for (size_t i = 0; i < evaluation.size(); ++i) eval.push_back(to_host(evaluation[i], "evaluation sample " + std::to_string(i)));
+              QuantizeOptions options;
+              options.method = method == "percentile" ? QuantizeOptions::Method::Percentile : QuantizeOptions::Method::MinMax;
+              options.percentile = percentile;
+              py::gil_scoped_release release;
+              return guarded("quantizing " + model, [&] {
+                  return quantize_model(model, calib, output, eval, HostExecutor(1), options).text();
+              });
+          },
+          py::arg("model"), py::arg("calibration"), py::arg("output"), py::arg("evaluation") = std::vector<py::array>{},
+          py::arg("method") = "minmax", py::arg("percentile") = 99.99,
+          "Post-training int8 quantization, as `megalide quantize`: calibrates the float ONNX model on the "
+          "NumPy samples, writes the QDQ model to `output`, and returns the report (int8 vs fp32 on "
+          "`evaluation`, the calibration set if empty).");
     m.def("strategies", &strategy_names, "The schedule strategy names.");
     m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("threads") = 1, py::arg("seconds") = 0.2,
           "Measured fp32 FMA throughput of this machine (GFLOP/s) with `threads` threads.");

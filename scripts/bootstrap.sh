@@ -40,6 +40,9 @@ log() { echo "[bootstrap] $*" >&2; }
 
 APT_PACKAGES=(g++ libgtest-dev libpng-dev libbenchmark-dev libonnx-dev libprotobuf-dev libonnx-testdata
               nlohmann-json3-dev libcli11-dev)
+# The Hexagon target (test level and up): qemu-hexagon-static runs the freestanding programs
+# megalide links with clang-19 / ld.lld-19; llvm-objdump-19 shows their HVX instructions.
+[ "$LEVEL" = base ] || APT_PACKAGES+=(qemu-user-static clang-19 lld-19 llvm-19)
 ((FUZZ)) && APT_PACKAGES+=(clang-19 libclang-rt-19-dev)
 # Debian's own python3 needs python3-venv for `python3 -m venv`; other Pythons carry it.
 python3 -c 'import venv, ensurepip' 2>/dev/null || APT_PACKAGES+=(python3-venv)

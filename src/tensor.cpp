@@ -1,5 +1,6 @@
 #include "megalide/tensor.h"
 
+#include <cstring>
 #include <sstream>
 
 #include "megalide/error.h"
@@ -34,6 +35,27 @@ std::vector<Halide::Var> make_vars(int rank, const std::string &prefix) {
 
 std::vector<Halide::Expr> as_exprs(const std::vector<Halide::Var> &vars) {
     return {vars.begin(), vars.end()};
+}
+
+Halide::Buffer<> constant_buffer(Halide::Type type, const std::vector<int> &extents) {
+    std::vector<int> padded = extents;
+    if (!padded.empty()) {
+        int64_t bytes = type.bytes();
+        for (int e : padded) bytes *= e;
+        if (bytes > 0 && bytes < 64) {
+            const int64_t outer_bytes = bytes / padded.back();
+            padded.back() = static_cast<int>((64 + outer_bytes - 1) / outer_bytes);
+        }
+    }
+    Halide::Buffer<> b(type, padded);
+    if (b.size_in_bytes()) std::memset(b.data(), 0, b.size_in_bytes());
+    return b;
+}
+
+Tensor tensor_from_buffer(const std::string &name, const Halide::Buffer<> &buffer, const Shape &shape) {
+    Tensor t = tensor_from_buffer(name, buffer);
+    t.shape = shape;
+    return t;
 }
 
 Tensor tensor_from_buffer(const std::string &name, const Halide::Buffer<> &buffer) {

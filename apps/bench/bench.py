@@ -87,16 +87,12 @@ def log(message):
 # ---------------------------------------------------------------- child: one thread count
 
 def quantize_b1(np, megalide, work, b1_path):
-    """Q1: B1's ONNX file quantized by `megalide quantize` on 8 seeded random inputs."""
-    calib = work / "q1_calib"
-    calib.mkdir(exist_ok=True)
+    """Q1: B1's ONNX file quantized by megalide.quantize (`megalide quantize`'s code path) on 8
+    seeded random inputs."""
     rng = np.random.default_rng(1)
-    for i in range(8):
-        np.save(calib / f"c{i}.npy", rng.standard_normal((1, 24, 56, 56)).astype(np.float32))
+    calib = [rng.standard_normal((1, 24, 56, 56)).astype(np.float32) for _ in range(8)]
     q1 = work / "Q1.onnx"
-    cli = pathlib.Path(megalide.__file__).resolve().parent.parent / "apps" / "megalide"
-    subprocess.run([str(cli), "quantize", b1_path, "--calib", str(calib), "-o", str(q1), "--quiet"], check=True,
-                   stdout=subprocess.DEVNULL)
+    megalide.quantize(b1_path, calib, str(q1))
     return str(q1)
 
 

@@ -16,6 +16,7 @@
 
 #include "megalide/graph/graph.h"
 #include "megalide/host_array.h"
+#include "megalide/runtime/executor.h"
 
 namespace megalide {
 
@@ -42,11 +43,13 @@ struct QuantizeReport {
 std::vector<HostArray> read_samples(const std::string &dir, DType dtype, const std::vector<int64_t> &shape);
 
 /// Calibrates `model_path` on `calibration`, writes the QDQ model to `out_path`, then runs
-/// both models (megalide, per_op) on `evaluation` (the calibration set if empty) and
-/// compares their first outputs. Throws Error for a model with other than one input, an
-/// empty calibration set, or samples of the wrong type or shape.
+/// both models on `evaluation` (the calibration set if empty) and compares their first
+/// outputs. Models run only through `executor` (runtime/executor.h: HostExecutor is what
+/// `megalide quantize` uses); this transform never lowers or compiles anything itself. Throws
+/// Error for a model with other than one input, an empty calibration set, or samples of the
+/// wrong type or shape.
 QuantizeReport quantize_model(const std::string &model_path, const std::vector<HostArray> &calibration,
                               const std::string &out_path, const std::vector<HostArray> &evaluation,
-                              const QuantizeOptions &options = {});
+                              const GraphExecutor &executor, const QuantizeOptions &options = {});
 
 }  // namespace megalide

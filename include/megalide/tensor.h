@@ -43,8 +43,18 @@ struct Tensor {
 };
 
 /// Wraps a buffer (for example an input or a weight) as a Tensor named `name`.
-/// The buffer's mins must be zero; its extents become the shape.
+/// The buffer's mins must be zero; its extents become the shape, or `shape` where given (a
+/// constant_buffer() padded beyond it).
 Tensor tensor_from_buffer(const std::string &name, const Halide::Buffer<> &buffer);
+Tensor tensor_from_buffer(const std::string &name, const Halide::Buffer<> &buffer, const Shape &shape);
+
+/// Storage for a constant the pipeline embeds: a dense, zeroed buffer of `type` with
+/// `extents` (innermost first), at least 64 bytes. Halide 21 embeds a constant buffer that a
+/// pipeline does not take as an argument into its code, aligned to 32 bytes when it holds 32
+/// bytes or fewer (CodeGen_LLVM's binary blobs), while its vector loads may assume the native
+/// vector alignment: AVX-512 `vmovaps` from a 28-byte constant faulted. A smaller constant's
+/// outermost dimension is padded with zeros; readers index only within `extents`.
+Halide::Buffer<> constant_buffer(Halide::Type type, const std::vector<int> &extents);
 
 /// Wraps an ImageParam of the given static shape as a Tensor named after the parameter.
 Tensor tensor_from_param(const Halide::ImageParam &param, const Shape &shape);

@@ -101,9 +101,10 @@ Tensor resize(const std::string &name, const Tensor &input, const ResizeParams &
         const int in = input.dim(d), out = params.out_shape[static_cast<size_t>(d)];
         const double scale = params.scales[static_cast<size_t>(d)];
         const std::string stem = name + "_dim" + std::to_string(d);
-        Halide::Buffer<int32_t> lower(std::vector<int>{out}, stem + "_index");
-        Halide::Buffer<int32_t> upper(std::vector<int>{out}, stem + "_upper");
-        Halide::Buffer<float> weight(std::vector<int>{out}, stem + "_weight");
+        // Embedded in the pipeline: constant_buffer() pads short tables (tensor.h).
+        Halide::Buffer<int32_t> lower = constant_buffer(Halide::Int(32), {out});
+        Halide::Buffer<int32_t> upper = constant_buffer(Halide::Int(32), {out});
+        Halide::Buffer<float> weight = constant_buffer(Halide::Float(32), {out});
         bool identity = in == out;
         for (int o = 0; o < out; ++o) {
             const double s = resize_source_coordinate(params.coordinates, o, scale, in);

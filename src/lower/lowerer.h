@@ -225,10 +225,11 @@ public:
 
     Lowered constant(const std::string &name, const HostArray &c) {
         const int rank = static_cast<int>(c.shape.size());
-        Halide::Buffer<> b(halide_type(c.dtype), halide_shape(c.shape, plain_layout(rank)));
+        const Shape shape = halide_shape(c.shape, plain_layout(rank));
+        Halide::Buffer<> b = constant_buffer(halide_type(c.dtype), shape);
         // An empty constant has no bytes (and may have no storage): nothing to copy.
         if (!c.bytes.empty()) std::memcpy(b.data(), c.bytes.data(), c.bytes.size());
-        Tensor t = tensor_from_buffer(func_name("const_" + name), b);
+        Tensor t = tensor_from_buffer(func_name("const_" + name), b, shape);
         return {t, plain_layout(rank)};
     }
 
@@ -263,7 +264,8 @@ public:
     Tensor constant_in_layout(const std::string &name, const std::vector<int> &layout) {
         const HostArray &c = *info(name).constant;
         const Dims &shape = c.shape;
-        Halide::Buffer<> b(halide_type(c.dtype), halide_shape(shape, layout));
+        const Shape extents = halide_shape(shape, layout);
+        Halide::Buffer<> b = constant_buffer(halide_type(c.dtype), extents);
         const size_t size = item_size(c.dtype);
         const int rank = static_cast<int>(shape.size());
         std::vector<int64_t> index(static_cast<size_t>(rank), 0);
@@ -281,7 +283,7 @@ public:
             }
             std::memcpy(static_cast<uint8_t *>(b.data()) + dst * static_cast<int64_t>(size), c.bytes.data() + f * static_cast<int64_t>(size), size);
         }
-        return tensor_from_buffer(func_name("const_" + name), b);
+        return tensor_from_buffer(func_name("const_" + name), b, extents);
     }
 
     // Constant 8-bit conv weights (ONNX OIHW) as the conv layers read them, (co, ci, kx, ky),
@@ -293,7 +295,8 @@ public:
         const HostArray &c = *info(name).constant;
         const int co = static_cast<int>(c.shape[0]), ci = static_cast<int>(c.shape[1]);
         const int kh = static_cast<int>(c.shape[2]), kw = static_cast<int>(c.shape[3]);
-        Halide::Buffer<> b(halide_type(c.dtype), {4, co, ci / 4, kw, kh});
+        const Shape extents = {4, co, ci / 4, kw, kh};
+        Halide::Buffer<> b = constant_buffer(halide_type(c.dtype), extents);
         for (int o = 0; o < co; ++o)
             for (int i = 0; i < ci; ++i)
                 for (int y = 0; y < kh; ++y)
@@ -301,7 +304,7 @@ public:
                         const size_t to = static_cast<size_t>(i % 4 + 4 * o + 4 * co * (i / 4) + co * ci * (x + kw * y));
                         static_cast<uint8_t *>(b.data())[to] = c.bytes[static_cast<size_t>(((o * ci + i) * kh + y) * kw + x)];
                     }
-        Tensor packed = tensor_from_buffer(func_name("const_" + name + "_dot"), b);
+        Tensor packed = tensor_from_buffer(func_name("const_" + name + "_dot"), b, extents);
         std::vector<Var> v = make_vars(4);
         Func w(func_name(name + "_dot"));
         w(v) = packed({v[1] % 4, v[0], v[1] / 4, v[2], v[3]});
@@ -457,11 +460,12 @@ public:
         if (options_.requantization == layers::Requantization::Onnx) {
             if (auto clamped = clamped_accumulator_requantization(n, acc, channel, m, type, y_scale, y_zero_point)) return *clamped;
             if (channels == 1) return layers::requantize_onnx(acc, m[0], zp, type, lo, hi);
-            Halide::Buffer<float> mult(static_cast<int>(channels));
+            Halide::Buffer<float> mult = constant_buffer(Halide::Float(32), {static_cast<int>(channels)});
             for (size_t c = 0; c < channels; ++c) mult(static_cast<int>(c)) = m[c];
             return layers::requantize_onnx(acc, mult(channel), zp, type, lo, hi);
         }
-        Halide::Buffer<int32_t> mult(static_cast<int>(channels)), shift(static_cast<int>(channels));
+        Halide::Buffer<int32_t> mult = constant_buffer(Halide::Int(32), {static_cast<int>(channels)}),
+                                shift = constant_buffer(Halide::Int(32), {static_cast<int>(channels)});
         for (size_t c = 0; c < channels; ++c) {
             const layers::FixedPointMultiplier f = layers::fixed_point_multiplier(m[c], n.label());
             mult(static_cast<int>(c)) = f.multiplier, shift(static_cast<int>(c)) = f.shift;
@@ -480,8 +484,8 @@ public:
         if (!bounds) return std::nullopt;
         const int zy = static_cast<int>(info(y_zero_point).constant->to_doubles().at(0));
         const int channels = static_cast<int>(m.size());
-        Halide::Buffer<float> mult(channels);
-        Halide::Buffer<int32_t> lo(channels), hi(channels);
+        Halide::Buffer<float> mult = constant_buffer(Halide::Float(32), {channels});
+        Halide::Buffer<int32_t> lo = constant_buffer(Halide::Int(32), {channels}), hi = constant_buffer(Halide::Int(32), {channels});
         for (int c = 0; c < channels; ++c) {
             auto b = layers::accumulator_bounds(m[static_cast<size_t>(c)], bounds->first - zy, bounds->second - zy);
             if (!b) return std::nullopt;

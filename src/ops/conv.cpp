@@ -140,13 +140,13 @@ std::optional<Tensor> byte_conv_bias(Lowerer &L, const Node &n) {
         const double zx = xz.empty() ? 0 : L.info(xz).constant->to_doubles().at(0);
         const std::vector<double> wv = w.constant->to_doubles();
         const std::vector<double> bv = b.empty() ? std::vector<double>(static_cast<size_t>(cout), 0) : L.info(b).constant->to_doubles();
-        Halide::Buffer<int32_t> folded(static_cast<int>(cout));
+        Halide::Buffer<int32_t> folded = constant_buffer(Halide::Int(32), {static_cast<int>(cout)});
         for (int64_t c = 0; c < cout; ++c) {
             double sum = 0;
             for (int64_t k = 0; k < per_channel; ++k) sum += wv[static_cast<size_t>(c * per_channel + k)];
             folded(static_cast<int>(c)) = static_cast<int32_t>(bv[static_cast<size_t>(c)] - zx * sum);
         }
-        return tensor_from_buffer(L.func_name(L.stage(n) + "_bias"), folded);
+        return tensor_from_buffer(L.func_name(L.stage(n) + "_bias"), folded, {static_cast<int>(cout)});
     }
     Tensor wt = L.operand_in_layout(n.input(3), kConvWeightLayout);  // (co, ci, kx, ky)
     Halide::RDom r(0, wt.dim(1), 0, wt.dim(2), 0, wt.dim(3));

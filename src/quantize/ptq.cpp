@@ -15,13 +15,10 @@
 
 #include "megalide/error.h"
 #include "megalide/io/atomic_file.h"
-#include "megalide/lower/lower.h"
 #include "megalide/npy.h"
 #include "megalide/onnx_import.h"
 #include "megalide/ops/registry.h"
 #include "megalide/rewrite/rewrite.h"
-#include "megalide/runtime/run.h"
-#include "megalide/schedule/strategy.h"
 
 namespace megalide {
 
@@ -97,7 +94,8 @@ ActivationParams activation_params(double lo, double hi) {
 
 class Quantizer {
 public:
-    Quantizer(const std::string &path, const QuantizeOptions &options) : path_(path), options_(options) {}
+    Quantizer(const std::string &path, const GraphExecutor &executor, const QuantizeOptions &options)
+        : path_(path), executor_(executor), options_(options) {}
 
     QuantizeReport run(const std::vector<HostArray> &calibration, const std::string &out_path, const std::vector<HostArray> &evaluation) {
         ImportOptions import;
@@ -169,14 +167,12 @@ private:
         for (const std::string &t : tensors_) {
             if (!std::count(g.outputs.begin(), g.outputs.end(), t) && t != g.inputs[0]) g.add_output(t);
         }
-        LoweredGraph lowered = lower(g);
-        const TargetSpec target = host_target_spec(1);
-        apply(make_schedule("per_op", g, lowered, target), g, lowered, target);
+        const GraphExecutor::Run run = executor_.prepare(g);
         std::mt19937 rng(7);
         for (const HostArray &s : samples) {
-            const std::vector<HostArray> outs = megalide::run(lowered, {s});
+            const std::vector<HostArray> outs = run({s});
             std::map<std::string, const HostArray *> by_name;
-            for (size_t i = 0; i < outs.size(); ++i) by_name[lowered.output_names[i]] = &outs[i];
+            for (size_t i = 0; i < outs.size(); ++i) by_name[g.outputs[i]] = &outs[i];
             by_name[g.inputs[0]] = &s;
             for (const std::string &t : tensors_) {
                 Range &r = ranges_[t];
@@ -397,21 +393,18 @@ private:
 
     void evaluate(const std::string &quantized_path, const std::vector<HostArray> &samples) {
         step("evaluating int8 against fp32 on " + std::to_string(samples.size()) + " samples");
-        auto compile = [](const std::string &path) {
+        auto prepare = [&](const std::string &path) {
             Graph g = import_onnx(path);
             rewrite_to_fixpoint(g, default_rules());
-            auto lowered = std::make_shared<LoweredGraph>(lower(g));
-            const TargetSpec target = host_target_spec(1);
-            apply(make_schedule("per_op", g, *lowered, target), g, *lowered, target);
-            return lowered;
+            return executor_.prepare(g);
         };
-        auto fp32 = compile(path_), int8 = compile(quantized_path);
+        const GraphExecutor::Run fp32 = prepare(path_), int8 = prepare(quantized_path);
         double sum_abs = 0, signal = 0, noise = 0, lo = INFINITY, hi = -INFINITY;
         long long count = 0;
         int agree = 0;
         bool classes = false;
         for (const HostArray &s : samples) {
-            const HostArray a = megalide::run(*fp32, {s}).at(0), b = megalide::run(*int8, {s}).at(0);
+            const HostArray a = fp32({s}).at(0), b = int8({s}).at(0);
             const float *x = a.as<float>(), *y = b.as<float>();
             const int64_t n = a.element_count();
             for (int64_t i = 0; i < n; ++i) {
@@ -432,6 +425,7 @@ private:
     }
 
     std::string path_;
+    const GraphExecutor &executor_;
     QuantizeOptions options_;
     std::vector<std::string> tensors_;  // activations to quantize, in graph order
     std::map<std::string, int64_t> weights_;  // constant weight -> its output-channel axis
@@ -445,8 +439,9 @@ private:
 }  // namespace
 
 QuantizeReport quantize_model(const std::string &model_path, const std::vector<HostArray> &calibration, const std::string &out_path,
-                              const std::vector<HostArray> &evaluation, const QuantizeOptions &options) {
-    return Quantizer(model_path, options).run(calibration, out_path, evaluation);
+                              const std::vector<HostArray> &evaluation, const GraphExecutor &executor,
+                              const QuantizeOptions &options) {
+    return Quantizer(model_path, executor, options).run(calibration, out_path, evaluation);
 }
 
 }  // namespace megalide

@@ -1,7 +1,9 @@
 #include "megalide/runtime/run.h"
 
+#include <cstring>
 #include <memory>
 #include <mutex>
+#include <random>
 
 #include "megalide/error.h"
 #include "../lower/lowerer.h"
@@ -87,6 +89,39 @@ std::vector<HostArray> run(LoweredGraph &lowered, const std::vector<HostArray> &
     }
     run_buffers(lowered, in_buffers, outs);
     return results;
+}
+
+namespace {
+
+Halide::Buffer<> buffer_of(DType dtype, const Dims &shape) {
+    std::vector<int> extents;
+    for (size_t d = shape.size(); d-- > 0;) extents.push_back(static_cast<int>(shape[d]));
+    return Halide::Buffer<>(halide_type(dtype), extents);
+}
+
+}  // namespace
+
+std::vector<Halide::Buffer<>> random_input_buffers(const LoweredGraph &lowered, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+    std::vector<Halide::Buffer<>> inputs;
+    for (size_t i = 0; i < lowered.inputs.size(); ++i) {
+        Halide::Buffer<> b = buffer_of(lowered.input_dtypes[i], lowered.input_shapes[i]);
+        if (b.type() == Halide::Float(32)) {
+            Halide::Buffer<float> f(b);
+            f.for_each_value([&](float &v) { v = uniform(rng); });
+        } else {
+            std::memset(b.data(), 0, b.size_in_bytes());
+        }
+        inputs.push_back(b);
+    }
+    return inputs;
+}
+
+std::vector<Halide::Buffer<>> output_buffers(const LoweredGraph &lowered) {
+    std::vector<Halide::Buffer<>> outputs;
+    for (size_t i = 0; i < lowered.outputs.size(); ++i) outputs.push_back(buffer_of(lowered.output_dtypes[i], lowered.output_shapes[i]));
+    return outputs;
 }
 
 }  // namespace megalide

@@ -830,7 +830,13 @@ std::string explain(const MegakernelPlan &plan, const TargetSpec &target) {
     if (target.sme_vector_bits) o << ", SME vector length " << target.sme_vector_bits << " bits";
     o << ")\n";
     o << "multiply-accumulates per cycle per core: fp32 " << target.fp32_macs_per_cycle << ", int8 " << target.int8_macs_per_cycle
-      << ", int16 " << target.int16_macs_per_cycle << "; " << target.bytes_per_cycle << " bytes per cycle beyond L2\n\n";
+      << ", int16 " << target.int16_macs_per_cycle << "; " << target.bytes_per_cycle << " bytes per cycle beyond L2\n";
+    if (!target.parallel_allowed) o << "no parallel loops on this target (no thread pool)\n";
+    if (!target.float_vectors) {
+        o << "no float vectors on this target: stages that compute in float run as scalar code; int8 ops requantize in "
+             "fixed point\n";
+    }
+    o << "\n";
     o << "stages:\n";
     for (const StageDecision &d : plan.stages) {
         o << "  " << d.func << ": " << d.placement << "\n      " << d.reason;

@@ -45,7 +45,7 @@ void schedule_standalone(Schedule &s, const Halide::Func &f, const Shape &shape,
     FuncSchedule fs{canonical_func_name(f.name()), root ? Placement::Root : Placement::Inline};
     vectorize_stages(fs, f, shape, target);
     const int par = outer_dim(shape, 1, -1);
-    if (par > 0) {
+    if (par > 0 && target.parallel_allowed) {
         for (StageSchedule &st : fs.stages) st.steps.push_back(step(LoopStep::Kind::Parallel, {arg_names(f)[static_cast<size_t>(par)]}));
     }
     s.funcs.push_back(fs);

@@ -85,6 +85,7 @@ LoopRef loop_ref_from(const Json &j, const std::string &where) {
 
 struct LoopVar {
     std::string name;
+    bool reduction;    // an RVar (or a loop split from one), as the stage's dims record it
     bool impure_rvar;  // a reduction variable whose iterations depend on each other
 };
 
@@ -94,7 +95,7 @@ std::vector<LoopVar> initial_loops(const Halide::Func &f, int index) {
     std::vector<LoopVar> loops;
     for (const auto &d : stage.get_schedule().dims()) {
         if (d.var == "__outermost") continue;
-        loops.push_back({d.var, d.dim_type == Halide::Internal::DimType::ImpureRVar});
+        loops.push_back({d.var, d.is_rvar(), d.dim_type == Halide::Internal::DimType::ImpureRVar});
     }
     return loops;
 }
@@ -130,7 +131,7 @@ public:
     const std::vector<LoopVar> &finish() const {
         for (const auto &[var, what] : final_pure_loops_) {
             const auto it = std::find_if(loops.begin(), loops.end(), [&](const LoopVar &l) { return l.name == var; });
-            if (it != loops.end() && it->name.find('$') == std::string::npos) continue;
+            if (it != loops.end() && !it->reduction) continue;
             fail(what + ": '" + var + "' is not a pure loop of the stage once its steps are applied (loops, innermost first: " +
                  loop_names(loops) + ")");
         }
@@ -165,9 +166,26 @@ struct StepApply {
     const std::string &func_name;
 };
 
-// A loop by name, pure Var or RVar; Halide matches both by name.
-Halide::VarOrRVar loop_named(const std::string &name) {
-    return name.find('$') != std::string::npos ? Halide::VarOrRVar(Halide::RVar(name)) : Halide::VarOrRVar(Halide::Var(name));
+// Loop `name` of `stage` as the Var or RVar the stage's dims record it to be; a name the
+// stage does not have yet (the outer and inner loops a split makes) takes the kind of loop
+// `like`. Halide qualifies the loops a split makes by the loop split ("r$x.r$xi"), and
+// matches a name against the last component, as here.
+Halide::VarOrRVar loop_named(const Halide::Stage &stage, const std::string &name, const std::string &like = "") {
+    const auto &dims = stage.get_schedule().dims();
+    auto matches = [](const std::string &dim, const std::string &v) {
+        return dim == v || (dim.size() > v.size() && dim.compare(dim.size() - v.size(), v.size(), v) == 0 &&
+                            dim[dim.size() - v.size() - 1] == '.');
+    };
+    auto is_rvar = [&](const std::string &v, bool *found) {
+        for (const auto &d : dims) {
+            if (matches(d.var, v)) return *found = true, d.is_rvar();
+        }
+        return *found = false;
+    };
+    bool found = false;
+    bool rvar = is_rvar(name, &found);
+    if (!found && !like.empty()) rvar = is_rvar(like, &found);
+    return rvar ? Halide::VarOrRVar(Halide::RVar(name)) : Halide::VarOrRVar(Halide::Var(name));
 }
 
 struct StepKind {
@@ -231,12 +249,13 @@ struct Split {
                 if (l.name == step.vars[k] && step.vars[k] != step.vars[0]) c.fail(".split: loop '" + step.vars[k] + "' already exists");
             }
         }
-        const bool impure = c.loops[at].impure_rvar;
-        c.loops[at] = {step.vars[2], impure};
-        c.loops.insert(c.loops.begin() + static_cast<long>(at) + 1, {step.vars[1], impure});
+        const LoopVar split = c.loops[at];
+        c.loops[at] = {step.vars[2], split.reduction, split.impure_rvar};
+        c.loops.insert(c.loops.begin() + static_cast<long>(at) + 1, {step.vars[1], split.reduction, split.impure_rvar});
     }
     static void apply(const LoopStep &step, const StepApply &a) {
-        a.stage.split(loop_named(step.vars[0]), loop_named(step.vars[1]), loop_named(step.vars[2]), step.factor,
+        const std::string &old = step.vars[0];
+        a.stage.split(loop_named(a.stage, old), loop_named(a.stage, step.vars[1], old), loop_named(a.stage, step.vars[2], old), step.factor,
                       tail_strategy(step.tail, a.func_name));
     }
 };
@@ -256,7 +275,7 @@ struct Reorder : PlainStep {
     }
     static void apply(const LoopStep &step, const StepApply &a) {
         std::vector<Halide::VarOrRVar> order;
-        for (const std::string &v : step.vars) order.push_back(loop_named(v));
+        for (const std::string &v : step.vars) order.push_back(loop_named(a.stage, v));
         a.stage.reorder(order);
     }
 };
@@ -264,19 +283,19 @@ struct Reorder : PlainStep {
 // vectorize {var}.
 struct Vectorize : PlainStep {
     static void check(const LoopStep &step, StageCheck &c) { check_not_racing(step, c); }
-    static void apply(const LoopStep &step, const StepApply &a) { a.stage.vectorize(loop_named(step.vars[0])); }
+    static void apply(const LoopStep &step, const StepApply &a) { a.stage.vectorize(loop_named(a.stage, step.vars[0])); }
 };
 
 // unroll {var}: any loop, a reduction's too (its iterations stay in order).
 struct Unroll : PlainStep {
     static void check(const LoopStep &step, StageCheck &c) { c.find(step.vars[0]); }
-    static void apply(const LoopStep &step, const StepApply &a) { a.stage.unroll(loop_named(step.vars[0])); }
+    static void apply(const LoopStep &step, const StepApply &a) { a.stage.unroll(loop_named(a.stage, step.vars[0])); }
 };
 
 // parallel {var}.
 struct Parallel : PlainStep {
     static void check(const LoopStep &step, StageCheck &c) { check_not_racing(step, c); }
-    static void apply(const LoopStep &step, const StepApply &a) { a.stage.parallel(loop_named(step.vars[0])); }
+    static void apply(const LoopStep &step, const StepApply &a) { a.stage.parallel(loop_named(a.stage, step.vars[0])); }
 };
 
 // rfactor {rvar, var}, its intermediate Func scheduled by intermediate_at and
@@ -303,7 +322,7 @@ struct RFactor {
     }
     static void check(const LoopStep &step, StageCheck &c) {
         const size_t at = c.find(step.vars[0]);
-        if (c.loops[at].name.find('$') == std::string::npos) c.fail(".rfactor(" + step.vars[0] + "): not a reduction variable");
+        if (!c.loops[at].reduction) c.fail(".rfactor(" + step.vars[0] + "): not a reduction variable");
         for (const LoopVar &l : c.loops) {
             if (l.name == step.vars[1]) c.fail(".rfactor: loop '" + step.vars[1] + "' already exists");
         }
@@ -317,7 +336,7 @@ struct RFactor {
         // loops and now reduces the intermediate over `rvar`.
         std::vector<LoopVar> kept;
         for (const LoopVar &l : c.loops) {
-            if (l.name.find('$') == std::string::npos || l.name == step.vars[0]) kept.push_back(l);
+            if (!l.reduction || l.name == step.vars[0]) kept.push_back(l);
         }
         c.loops = kept;
     }
@@ -342,7 +361,7 @@ struct VectorizeReduction : PlainStep {
         const size_t at = c.find(step.vars[0]);
         if (!c.loops[at].impure_rvar) c.fail(".vectorize_reduction(" + step.vars[0] + "): not a reduction variable (use vectorize)");
     }
-    static void apply(const LoopStep &step, const StepApply &a) { a.stage.atomic().vectorize(loop_named(step.vars[0])); }
+    static void apply(const LoopStep &step, const StepApply &a) { a.stage.atomic().vectorize(loop_named(a.stage, step.vars[0])); }
 };
 
 template <typename K>

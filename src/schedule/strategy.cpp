@@ -1,4 +1,5 @@
 #include "megalide/schedule/strategy.h"
+#include "megalide/schedule/target_fit.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -129,6 +130,7 @@ Schedule make_schedule(const std::string &name, const Graph &graph, const Lowere
     for (const StrategyInfo &s : strategy_registry()) {
         if (s.name != name) continue;
         Schedule schedule = s.make(graph, lowered, target);
+        fit_schedule_to_target(schedule, lowered, target);
         schedule.graph = graph_fingerprint(graph);
         return schedule;
     }
@@ -156,6 +158,19 @@ void apply(const Schedule &schedule, const Graph &graph, LoweredGraph &lowered, 
     if (!schedule.graph.empty() && schedule.graph != fingerprint) {
         throw ScheduleError("schedule '" + schedule.strategy + "' was made for another graph (fingerprint " +
                             schedule.graph + ", this graph's is " + fingerprint + ")");
+    }
+    if (!target.parallel_allowed) {
+        for (const FuncSchedule &f : schedule.funcs) {
+            for (const StageSchedule &st : f.stages) {
+                for (const LoopStep &step : st.steps) {
+                    if (step.kind != LoopStep::Kind::Parallel) continue;
+                    throw ScheduleError("schedule '" + schedule.strategy + "', Func '" + f.func + "': parallel(" +
+                                        (step.vars.empty() ? "" : step.vars[0]) + ") is not allowed on target '" + target.name +
+                                        "' (Halide's Hexagon NoOS runtime has no threads, and parallel loops there "
+                                        "computed wrong results)");
+                }
+            }
+        }
     }
     if (schedule.autoscheduler.empty()) {
         apply_schedule(schedule, lowered);

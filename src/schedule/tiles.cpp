@@ -109,8 +109,9 @@ RegisterTile register_tile(const TargetSpec &target, int channel_extent) {
     // as many loads per cycle. Padding the last tile of channels is wasted work.
     RegisterTile best{lanes, 1};
     double best_cost = 1e30;
-    std::vector<int> widths = {lanes, 2 * lanes, 3 * lanes};
-    if (channel_extent % 8 == 0 && channel_extent <= 3 * lanes) widths.push_back(channel_extent);
+    std::vector<int> widths;
+    for (int v = 1; v <= target.max_tile_vectors; ++v) widths.push_back(v * lanes);
+    if (channel_extent % 8 == 0 && channel_extent <= target.max_tile_vectors * lanes) widths.push_back(channel_extent);
     for (int width : widths) {
         if (width > channel_extent) continue;
         const int vectors = (width + lanes - 1) / lanes;
@@ -174,7 +175,7 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Unroll, {x + "_i"}));
     const int par = outer_dim(shape, 2, 1);
     const bool one_tile = row_tiles && tiling.row_tile >= t_extent;
-    if (tiling.parallel && !x.empty() && row_extent * (par == 1 ? 1 : shape[static_cast<size_t>(par)]) > 1 && !one_tile) {
+    if (tiling.parallel && target.parallel_allowed && !x.empty() && row_extent * (par == 1 ? 1 : shape[static_cast<size_t>(par)]) > 1 && !one_tile) {
         es.steps.push_back(step(LoopStep::Kind::Parallel, {row_tiles ? loops.tile : par == 1 ? x + "_o" : ev[static_cast<size_t>(par)]}));
     }
     e.stages.push_back(es);
@@ -237,7 +238,7 @@ TileLoops schedule_row_tiles(Schedule &s, const Halide::Func &f, const Shape &sh
         if (shape[i] <= 1) order.push_back(vars[i]);
     }
     st.steps.push_back(step(LoopStep::Kind::Reorder, order));
-    if (parallel && (shape[static_cast<size_t>(dim)] + rows - 1) / rows > 1) st.steps.push_back(step(LoopStep::Kind::Parallel, {loops.tile}));
+    if (parallel && target.parallel_allowed && (shape[static_cast<size_t>(dim)] + rows - 1) / rows > 1) st.steps.push_back(step(LoopStep::Kind::Parallel, {loops.tile}));
     fs.stages.push_back(st);
     s.funcs.push_back(fs);
     return loops;

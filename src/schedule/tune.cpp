@@ -2,51 +2,19 @@
 #include "megalide/schedule/tune.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "megalide/io/atomic_file.h"
+#include "megalide/runtime/timer.h"
 
 namespace megalide {
 
 namespace {
-
-// Random inputs of the graph's input types and shapes: floats in [-1, 1), integers zero
-// (shape operands are frozen at import, so integer inputs are indices or masks).
-std::vector<Halide::Buffer<>> random_inputs(const LoweredGraph &lowered) {
-    std::mt19937 rng(1);
-    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-    std::vector<Halide::Buffer<>> inputs;
-    for (size_t i = 0; i < lowered.inputs.size(); ++i) {
-        std::vector<int> sizes;
-        for (size_t d = lowered.input_shapes[i].size(); d-- > 0;) sizes.push_back(static_cast<int>(lowered.input_shapes[i][d]));
-        Halide::Buffer<> b(halide_type(lowered.input_dtypes[i]), sizes);
-        if (b.type() == Halide::Float(32)) {
-            Halide::Buffer<float> f(b);
-            f.for_each_value([&](float &v) { v = uniform(rng); });
-        } else {
-            std::memset(b.data(), 0, b.size_in_bytes());
-        }
-        inputs.push_back(b);
-    }
-    return inputs;
-}
-
-std::vector<Halide::Buffer<>> output_buffers(const LoweredGraph &lowered) {
-    std::vector<Halide::Buffer<>> outputs;
-    for (size_t i = 0; i < lowered.outputs.size(); ++i) {
-        std::vector<int> sizes;
-        for (size_t d = lowered.output_shapes[i].size(); d-- > 0;) sizes.push_back(static_cast<int>(lowered.output_shapes[i][d]));
-        outputs.emplace_back(halide_type(lowered.output_dtypes[i]), sizes);
-    }
-    return outputs;
-}
 
 // Median wall time of one run: 3 warm-up runs, then at least 10 runs and 0.2 s. Before each
 // timed run a 64 MB scratch buffer (twice this machine's L3) is rewritten, so weights and
@@ -54,23 +22,20 @@ std::vector<Halide::Buffer<>> output_buffers(const LoweredGraph &lowered) {
 // the tuner preferred short tiles that stream B3's 8 MB of weights from L3 once per tile,
 // which then ran 1.3x slower than the cost model's pick inside the interleaved bench.
 double median_ms(LoweredGraph &lowered) {
-    const std::vector<Halide::Buffer<>> inputs = random_inputs(lowered);
+    const std::vector<Halide::Buffer<>> inputs = random_input_buffers(lowered);
     std::vector<Halide::Buffer<>> outputs = output_buffers(lowered);
     std::vector<char> scratch(64u << 20);
     for (int i = 0; i < 3; ++i) run_buffers(lowered, inputs, outputs);
     std::vector<double> times;
     double total = 0;
-    while (times.size() < 10 || total < 200.0) {
+    while ((times.size() < 10 || total < 200.0) && times.size() < 200) {
         std::memset(scratch.data(), static_cast<int>(times.size()), scratch.size());
-        const auto t0 = std::chrono::steady_clock::now();
+        const Stopwatch watch;
         run_buffers(lowered, inputs, outputs);
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        times.push_back(ms);
-        total += ms;
-        if (times.size() >= 200) break;
+        times.push_back(watch.ms());
+        total += times.back();
     }
-    std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
+    return summarize(times).median_ms;
 }
 
 void write_atomically(const std::string &path, const std::string &text) {

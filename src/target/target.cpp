@@ -24,8 +24,46 @@ Halide::Target TargetSpec::halide() const {
     return halide_target == "host" ? Halide::get_host_target() : Halide::Target(halide_target);
 }
 
+namespace {
+
+// Hexagon with HVX in 128-byte mode (Halide's `hvx` feature). Rates per packet (the DSP issues
+// one packet of up to four instructions per cycle): int8 dot products at one vrmpy per packet
+// (32 int32 lanes x 4 byte products = 128 MACs; Halide's HVX code also issues vdmpy / vmpa
+// for 16-bit products: 64 per vector instruction); fp32 is scalar on v66 (one fused
+// multiply-add per packet at best), HVX float from v68 (32 lanes). Caches as on the Snapdragon
+// 855 / 865 DSPs (v66): 32 KB L1 data (HVX loads bypass it), 512 KB L2, 256 KB VTCM; DDR
+// beyond L2 at about 8 bytes per cycle. No thread pool in the NoOS runtime.
+TargetSpec hexagon_spec(const Halide::Target &target) {
+    using F = Halide::Target::Feature;
+    TargetSpec t;
+    t.name = t.halide_target = target.to_string();
+    const bool v68 = target.has_feature(F::HVX_v68);
+    t.vector_bytes = 128;
+    t.registers = 32;
+    // Accumulators one HVX vector wide: a 64-lane int32 accumulator (two vectors; the digits
+    // CNN's 512 -> 64 int8 MatMul under per_op) computed wrong results under qemu-hexagon,
+    // every build, while 32 lanes were bit-exact (Halide 21.0.0).
+    t.max_tile_vectors = 1;
+    t.float_vectors = v68;
+    t.fp32_macs_per_cycle = v68 ? 32 : 1;
+    t.int8_macs_per_cycle = 128;
+    t.int16_macs_per_cycle = 64;
+    t.bytes_per_cycle = 8;
+    t.l1_bytes = 32 << 10;
+    t.l2_bytes = 512 << 10;
+    t.vtcm_bytes = 256 << 10;
+    t.threads = 1;
+    t.parallel_allowed = false;
+    // QEMU 7.2's qemu-hexagon runs v65-v67 programs only.
+    t.execution = v68 ? Execution::CompileOnly : Execution::Emulated;
+    return t;
+}
+
+}  // namespace
+
 TargetSpec target_spec_for(const Halide::Target &target, int threads) {
     using F = Halide::Target::Feature;
+    if (target.arch == Halide::Target::Hexagon) return hexagon_spec(target);
     TargetSpec t;
     const bool avx512 = target.has_feature(F::AVX512), avx2 = target.has_feature(F::AVX2);
     const bool vnni = target.has_feature(F::AVX512_Cannonlake) || target.has_feature(F::AVXVNNI);
@@ -67,6 +105,10 @@ const NamedTarget kTargets[] = {
     // AVX-512 with VNNI (Zen 4 and later, Ice Lake and later): int8 dot products (vpdpbusd).
     {"x86-64-avx512-vnni", "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake-avx512_cannonlake-avx512_zen4"},
     {"x86-64-avx2", "x86-64-linux-sse41-avx-f16c-fma-avx2"},
+    // Hexagon DSPs with HVX, 128-byte vectors, no OS (../shared/targets/HEXAGON.md): v66 runs
+    // here under qemu-hexagon-static; v68 is compile-only (QEMU 7.2 refuses v68 programs).
+    {"hexagon-hvx-v66", "hexagon-32-noos-hvx-hvx_128-hvx_v66"},
+    {"hexagon-hvx-v68", "hexagon-32-noos-hvx-hvx_128-hvx_v68"},
 };
 
 }  // namespace

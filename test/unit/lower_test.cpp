@@ -44,6 +44,30 @@ struct ConvCase {
 };
 
 // Each case runs twice: weights as initializers (host-permuted) and as graph inputs.
+// Constants of 32 bytes or fewer, which Halide embeds with only 32-byte alignment, are stored
+// padded to 64 bytes (tensor.h); the padding is zeros and the Tensor keeps the logical shape.
+// (On AVX-512 hosts, unit.Schedule.EveryStrategyComputesTheUnscheduledResult is the crash
+// this prevents: adams2019's 16-lane load of a 7-float constant faulted.)
+TEST(Lower, SmallConstantsArePaddedForEmbedding) {
+    Halide::Buffer<float> w = constant_buffer(Halide::Float(32), {7});
+    EXPECT_EQ(w.dim(0).extent(), 16);
+    for (int i = 0; i < 16; ++i) EXPECT_EQ(w(i), 0.0f) << i;
+    Halide::Buffer<uint8_t> q = constant_buffer(Halide::UInt(8), {3, 2});
+    EXPECT_EQ(q.dim(0).extent(), 3);
+    EXPECT_EQ(q.dim(1).extent(), 22);  // 66 bytes: the outer dimension grows
+    Halide::Buffer<int32_t> big = constant_buffer(Halide::Int(32), {40});
+    EXPECT_EQ(big.dim(0).extent(), 40);
+    for (int i = 0; i < 7; ++i) w(i) = static_cast<float>(i);
+    const Tensor t = tensor_from_buffer("w", w, {7});
+    EXPECT_EQ(t.shape, Shape{7});
+    Halide::Func out;
+    Halide::Var x;
+    out(x) = t({x}) * 2.0f + 1.0f;
+    out.vectorize(x, 16, Halide::TailStrategy::GuardWithIf);
+    Halide::Buffer<float> r = out.realize({7});
+    for (int i = 0; i < 7; ++i) EXPECT_EQ(r(i), 2.0f * static_cast<float>(i) + 1.0f) << i;
+}
+
 TEST(Lower, ConvVariantsWithConstantAndRuntimeWeights) {
     const ConvCase cases[] = {
         {"pointwise", {1, 6, 5, 4}, {10, 6, 1, 1}, 1, {0, 0, 0, 0}, {1, 1}},

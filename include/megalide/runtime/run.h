@@ -3,6 +3,7 @@
 // a strategy (schedule/strategy.h) schedules it; this runs it.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "megalide/host_array.h"
@@ -25,5 +26,14 @@ std::vector<HostArray> run(LoweredGraph &lowered, const std::vector<HostArray> &
 /// run the same LoweredGraph at once (each call passes its own buffers).
 void run_buffers(LoweredGraph &lowered, const std::vector<Halide::Buffer<>> &inputs,
                  std::vector<Halide::Buffer<>> &outputs);
+
+/// Buffers for the graph's inputs (reversed ONNX shapes, C-order memory), seeded and
+/// replicable: float inputs uniform in [-1, 1), integer inputs zero (shape operands are frozen
+/// at import, so integer inputs are indices or masks). What the tuner and `megalide compile`
+/// time on.
+std::vector<Halide::Buffer<>> random_input_buffers(const LoweredGraph &lowered, uint32_t seed = 1);
+
+/// Buffers for the graph's outputs, shaped as run_buffers() wants them.
+std::vector<Halide::Buffer<>> output_buffers(const LoweredGraph &lowered);
 
 }  // namespace megalide

@@ -33,6 +33,9 @@ struct TargetSpec {
 
     int vector_bytes = 64;  ///< native vector register width (AVX-512: 64, AVX2: 32, HVX: 128)
     int registers = 32;     ///< vector registers
+    /// The widest accumulator register tile, in native vectors of its type (x86: up to three
+    /// side by side; HVX: one, see src/target/target.cpp).
+    int max_tile_vectors = 3;
     /// Multiply-accumulates per cycle per core, by operand type: fp32 FMAs (two FMA pipes of
     /// one vector each on the x86 cores seen), and 8-bit products accumulated into int32 (VNNI
     /// vpdpbusd: 4 per int32 lane; without VNNI, vpmaddubsw + vpmaddwd: half that).
@@ -53,8 +56,13 @@ struct TargetSpec {
     int sme_vector_bits = 0;
 
     int threads = 1;
-    /// Whether schedules may use parallel loops (Halide's Hexagon NoOS runtime has no thread pool).
+    /// Whether schedules may use parallel loops (Halide's Hexagon NoOS runtime has no thread
+    /// pool, and parallel() there computed wrong results: ../shared/targets/HEXAGON.md).
     bool parallel_allowed = true;
+    /// Whether the vector unit has floating point. Without it (HVX before v68) int8 graphs
+    /// requantize in fixed point (layers::Requantization::FixedPoint) and fp32 ops run as
+    /// scalar code.
+    bool float_vectors = true;
 
     bool runs_here() const { return execution == Execution::Native; }
     /// Lanes of one vector of `type` (fp32: vector_bytes / 4).

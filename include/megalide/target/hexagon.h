@@ -1,0 +1,70 @@
+// Hexagon HVX programs built and run on this machine: a scheduled pipeline is compiled by
+// Halide to a Hexagon object, linked with megalide's freestanding runtime and driver
+// (src/target/hexagon/: start code, Linux system calls, an allocator, the libc subset and the
+// QuRT / HAP entry points Halide's NoOS runtime calls) into a static ELF by clang-19 and
+// ld.lld-19, and run under qemu-hexagon-static (QEMU's Linux user mode), which reads inputs
+// from and writes outputs to files. What `megalide run --target hexagon-hvx-v66` does.
+//
+// Recipes and pitfalls verified on this kind of machine: ../shared/targets/HEXAGON.md
+// (QEMU 7.2 runs v65-v67 ELFs only, so hexagon-hvx-v68 is compile-only).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "megalide/host_array.h"
+#include "megalide/lower/lower.h"
+#include "megalide/target/target.h"
+
+namespace megalide {
+
+/// The programs a Hexagon build and run needs, found on PATH.
+struct HexagonTools {
+    std::string clang, lld, qemu;  ///< empty where not found
+    /// Throws Error naming each missing tool and the Debian package that holds it; `run`:
+    /// the emulator is needed too.
+    void require(bool run) const;
+};
+
+HexagonTools find_hexagon_tools();
+
+/// A linked Hexagon program: the pipeline's object and the static ELF around it.
+struct HexagonProgram {
+    std::string object, elf;
+};
+
+/// Compiles `lowered` (scheduled for `target`, a Hexagon TargetSpec) to `dir`/pipeline.o and
+/// links `dir`/pipeline.elf (dir must exist). Throws Error if the tools are missing or a step
+/// fails (the tool's output in the message).
+HexagonProgram build_hexagon_program(LoweredGraph &lowered, const TargetSpec &target, const std::string &dir);
+
+struct EmulatedRun {
+    std::vector<HostArray> outputs;  ///< graph order
+    int64_t heap_peak_bytes = 0;     ///< the allocator's high-water mark in the program
+    int64_t packets = -1;            ///< dynamic packets executed, where counted
+};
+
+/// Runs `program` under qemu-hexagon-static on `inputs` (graph order; types and shapes checked
+/// as by run()), files in `dir`. `count_packets`: also count the dynamic packets from QEMU's
+/// execution log (slower; deterministic from run to run). Throws Error if the program fails
+/// (its exit status and output in the message) or the target does not run here.
+EmulatedRun run_hexagon_program(const HexagonProgram &program, const LoweredGraph &lowered, const TargetSpec &target,
+                                const std::vector<HostArray> &inputs, const std::string &dir, bool count_packets = false);
+
+/// A fresh temporary directory for a Hexagon build, removed with everything in it when the
+/// object goes (kept, and its path printed, when MEGALIDE_KEEP_SCRATCH is set: the program,
+/// its object, sources and QEMU's log can then be inspected).
+class ScratchDir {
+public:
+    ScratchDir();
+    ~ScratchDir();
+    ScratchDir(const ScratchDir &) = delete;
+    ScratchDir &operator=(const ScratchDir &) = delete;
+    const std::string &path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+}  // namespace megalide

@@ -1,0 +1,269 @@
+#include "megalide/target/hexagon.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "hexagon_sources.h"
+#include "megalide/error.h"
+#include "megalide/io/atomic_file.h"
+
+namespace megalide {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The first of `names` found on PATH, or "".
+std::string find_on_path(const std::vector<std::string> &names) {
+    const char *path = std::getenv("PATH");
+    for (const std::string &name : names) {
+        std::stringstream dirs(path ? path : "");
+        for (std::string dir; std::getline(dirs, dir, ':');) {
+            const fs::path candidate = fs::path(dir.empty() ? "." : dir) / name;
+            if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+        }
+    }
+    return "";
+}
+
+struct Process {
+    int status = -1;     ///< exit status, or 128 + signal
+    std::string output;  ///< stdout and stderr together
+};
+
+// Runs argv[0] with the arguments, without a shell; stdout and stderr captured together.
+Process run_process(const std::vector<std::string> &argv) {
+    int pipe_fds[2];
+    if (::pipe(pipe_fds) != 0) throw Error("cannot create a pipe to run " + argv[0]);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw Error("cannot start " + argv[0]);
+    if (pid == 0) {
+        ::dup2(pipe_fds[1], 1);
+        ::dup2(pipe_fds[1], 2);
+        ::close(pipe_fds[0]);
+        ::close(pipe_fds[1]);
+        std::vector<char *> args;
+        for (const std::string &a : argv) args.push_back(const_cast<char *>(a.c_str()));
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    ::close(pipe_fds[1]);
+    Process p;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) p.output.append(buf, static_cast<size_t>(n));
+    ::close(pipe_fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    p.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return p;
+}
+
+std::string command_line(const std::vector<std::string> &argv) {
+    std::string s;
+    for (const std::string &a : argv) s += (s.empty() ? "" : " ") + a;
+    return s;
+}
+
+void run_step(const std::string &what, const std::vector<std::string> &argv) {
+    const Process p = run_process(argv);
+    if (p.status != 0) {
+        throw Error(what + " failed (exit " + std::to_string(p.status) + "): " + command_line(argv) + "\n" + p.output);
+    }
+}
+
+void write_text(const fs::path &path, const std::string &text) {
+    fs::create_directories(path.parent_path());
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+    if (!out) throw Error("cannot write '" + path.string() + "'");
+}
+
+bool is_hexagon(const TargetSpec &target) { return target.halide().arch == Halide::Target::Hexagon; }
+
+// "i:<code>:<bits>:<e0>x<e1>...:<path>", as driver.c reads it.
+std::string buffer_argument(char kind, DType dtype, const std::vector<int64_t> &shape, const std::string &path) {
+    const Halide::Type t = halide_type(dtype);
+    std::string s = std::string(1, kind) + ":" + std::to_string(static_cast<int>(t.code())) + ":" + std::to_string(t.bits()) + ":";
+    if (shape.empty()) s += "1";
+    for (size_t d = shape.size(); d-- > 0;) s += std::to_string(shape[d]) + (d ? "x" : "");
+    return s + ":" + path;
+}
+
+// Dynamic packets from QEMU's `-d in_asm,exec,nochain` log: in_asm prints each translation
+// block once ("IN:" then one line per packet, a packet's line holding '{'), and every execution
+// of a block prints a "Trace ...: [... / <pc> / ...]" line; packets = sum over blocks of
+// executions x the block's packets.
+int64_t count_packets(const std::string &log_path) {
+    std::ifstream log(log_path);
+    if (!log) throw Error("cannot read QEMU's execution log '" + log_path + "'");
+    std::map<std::string, int64_t> packets_in_block, executions;
+    std::string line, block;
+    bool in_block = false;
+    while (std::getline(log, line)) {
+        if (line.rfind("IN:", 0) == 0) {
+            in_block = true;
+            block.clear();
+            continue;
+        }
+        if (in_block) {
+            if (line.empty()) {
+                in_block = false;
+                continue;
+            }
+            const size_t colon = line.find(':');
+            if (line.find('{') != std::string::npos && colon != std::string::npos) {
+                if (block.empty()) {
+                    block = line.substr(0, colon);
+                    packets_in_block[block] = 0;  // a block translated again counts once
+                }
+                ++packets_in_block[block];
+            }
+            continue;
+        }
+        if (line.rfind("Trace ", 0) == 0) {
+            // "Trace 0: 0x7f... [00000000/0002a3c0/00000000/00000000] name"
+            const size_t open = line.find('[');
+            if (open == std::string::npos) continue;
+            const size_t first = line.find('/', open), second = line.find('/', first + 1);
+            if (first == std::string::npos || second == std::string::npos) continue;
+            ++executions["0x" + line.substr(first + 1, second - first - 1)];
+        }
+    }
+    // in_asm prints addresses as 0x000xxxxx; the Trace lines print 8 hex digits.
+    std::map<uint64_t, int64_t> by_pc;
+    for (const auto &[pc, n] : packets_in_block) by_pc[std::stoull(pc, nullptr, 16)] = n;
+    int64_t total = 0;
+    for (const auto &[pc, n] : executions) {
+        const auto it = by_pc.find(std::stoull(pc, nullptr, 16));
+        if (it != by_pc.end()) total += n * it->second;
+    }
+    return total;
+}
+
+}  // namespace
+
+void HexagonTools::require(bool run) const {
+    std::string missing;
+    if (clang.empty()) missing += " clang-19 (Debian package clang-19)";
+    if (lld.empty()) missing += " ld.lld-19 (lld-19)";
+    if (run && qemu.empty()) missing += " qemu-hexagon-static (qemu-user-static)";
+    if (!missing.empty()) {
+        throw Error("the Hexagon target needs programs that are not on PATH:" + missing +
+                    "; `bash scripts/bootstrap.sh --tests` installs them");
+    }
+}
+
+HexagonTools find_hexagon_tools() {
+    return {find_on_path({"clang-19"}), find_on_path({"ld.lld-19"}), find_on_path({"qemu-hexagon-static", "qemu-hexagon"})};
+}
+
+ScratchDir::ScratchDir() {
+    std::string tmpl = (fs::temp_directory_path() / "megalide-hexagon-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw Error("cannot create a temporary directory in " + fs::temp_directory_path().string());
+    path_ = tmpl;
+}
+
+ScratchDir::~ScratchDir() {
+    if (std::getenv("MEGALIDE_KEEP_SCRATCH")) {
+        std::fprintf(stderr, "megalide: kept the Hexagon build directory %s (MEGALIDE_KEEP_SCRATCH)\n", path_.c_str());
+        return;
+    }
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+}
+
+HexagonProgram build_hexagon_program(LoweredGraph &lowered, const TargetSpec &target, const std::string &dir) {
+    if (!is_hexagon(target)) throw Error("target '" + target.name + "' is not a Hexagon target");
+    const HexagonTools tools = find_hexagon_tools();
+    tools.require(false);
+    const fs::path root(dir), src = root / "src";
+    for (const hexagon::SourceFile &f : hexagon::freestanding_sources()) write_text(src / f.path, f.text);
+
+    HexagonProgram p{(root / "pipeline.o").string(), (root / "pipeline.elf").string()};
+    std::vector<Halide::Argument> args(lowered.inputs.begin(), lowered.inputs.end());
+    lowered.pipeline.compile_to({{Halide::OutputFileType::object, p.object}}, args, "megalide_pipeline", target.halide());
+
+    // The C parts for the same ISA revision as the pipeline (ld.lld flags the ELF with the
+    // highest revision of its inputs, and QEMU refuses v68).
+    const Halide::Target ht = target.halide();
+    const int version = ht.has_feature(Halide::Target::HVX_v68) ? 68 : ht.has_feature(Halide::Target::HVX_v66) ? 66 : 65;
+    std::vector<std::string> objects = {p.object};
+    for (const char *c : {"runtime_shim.c", "driver.c"}) {
+        const std::string out = (root / (std::string(c) + ".o")).string();
+        run_step("compiling the Hexagon runtime (" + std::string(c) + ")",
+                 {tools.clang, "--target=hexagon", "-mv" + std::to_string(version), "-mhvx", "-mhvx-length=128B", "-O2", "-G0",
+                  "-ffreestanding", "-fno-builtin", "-I", (src / "include").string(), "-I", MEGALIDE_HALIDE_RUNTIME_INCLUDE, "-c",
+                  (src / c).string(), "-o", out});
+        objects.push_back(out);
+    }
+    std::vector<std::string> link = {tools.lld, "-static", "-e", "_start", "--gc-sections", "-o", p.elf};
+    link.insert(link.end(), objects.begin(), objects.end());
+    run_step("linking the Hexagon program", link);
+    return p;
+}
+
+EmulatedRun run_hexagon_program(const HexagonProgram &program, const LoweredGraph &lowered, const TargetSpec &target,
+                                const std::vector<HostArray> &inputs, const std::string &dir, bool count) {
+    if (target.execution != Execution::Emulated) {
+        throw Error("target '" + target.name + "' is compile-only here: QEMU 7.2's qemu-hexagon runs Hexagon v65-v67 programs " +
+                    "only (use hexagon-hvx-v66 to run)");
+    }
+    const HexagonTools tools = find_hexagon_tools();
+    tools.require(true);
+    if (inputs.size() != lowered.inputs.size()) {
+        throw Error("the model has " + std::to_string(lowered.inputs.size()) + " inputs, " + std::to_string(inputs.size()) + " given");
+    }
+    const fs::path root(dir);
+    std::vector<std::string> argv = {tools.qemu};
+    const std::string log = (root / "qemu.log").string();
+    if (count) argv.insert(argv.end(), {"-d", "in_asm,exec,nochain", "-D", log});
+    argv.push_back(program.elf);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const HostArray &in = inputs[i];
+        if (in.dtype != lowered.input_dtypes[i] || in.shape != lowered.input_shapes[i]) {
+            throw Error("input '" + lowered.input_names[i] + "' is " + describe(in.dtype, in.shape) + ", the model wants " +
+                        describe(lowered.input_dtypes[i], lowered.input_shapes[i]));
+        }
+        const std::string path = (root / ("in" + std::to_string(i) + ".bin")).string();
+        write_text(path, std::string(reinterpret_cast<const char *>(in.bytes.data()), in.bytes.size()));
+        argv.push_back(buffer_argument('i', in.dtype, in.shape, path));
+    }
+    for (size_t i = 0; i < lowered.output_names.size(); ++i) {
+        argv.push_back(buffer_argument('o', lowered.output_dtypes[i], lowered.output_shapes[i],
+                                       (root / ("out" + std::to_string(i) + ".bin")).string()));
+    }
+    const Process p = run_process(argv);
+    if (p.status != 0) {
+        throw Error("the Hexagon program failed under QEMU (exit " + std::to_string(p.status) + "):\n" + p.output);
+    }
+    EmulatedRun r;
+    const std::string marker = "megalide-hexagon: heap-peak-bytes ";
+    const size_t at = p.output.find(marker);
+    if (at != std::string::npos) r.heap_peak_bytes = std::stoll(p.output.substr(at + marker.size()));
+    for (size_t i = 0; i < lowered.output_names.size(); ++i) {
+        HostArray out;
+        out.dtype = lowered.output_dtypes[i];
+        out.shape = lowered.output_shapes[i];
+        std::ifstream f(root / ("out" + std::to_string(i) + ".bin"), std::ios::binary);
+        out.bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        const size_t want = static_cast<size_t>(out.element_count()) * static_cast<size_t>((halide_type(out.dtype).bits() + 7) / 8);
+        if (out.bytes.size() != want) {
+            throw Error("the Hexagon program wrote " + std::to_string(out.bytes.size()) + " bytes for output '" +
+                        lowered.output_names[i] + "', expected " + std::to_string(want));
+        }
+        r.outputs.push_back(std::move(out));
+    }
+    if (count) r.packets = count_packets(log);
+    return r;
+}
+
+}  // namespace megalide

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""The Hexagon HVX target, run under qemu-hexagon-static, against the host.
+
+usage: check_hexagon.py MEGALIDE_CLI REPO_ROOT WORK_DIR
+
+1. The digits CNN quantized to int8 (`megalide quantize`, 64 calibration images) runs through
+   `megalide run --target hexagon-hvx-v66` with per_op and with megakernel on held-out images;
+   its logits equal, bit for bit, those of the host JIT with the same requantization
+   (`--requantize fixed_point`, which the Hexagon target uses by default: v66 HVX has no
+   float vectors). Integer arithmetic on both sides, so exact equality is the contract.
+2. The fp32 digits CNN runs too (HVX v66 has no float vectors: its float stages are scalar
+   code) and agrees with the host within 1e-4 of the logits' range (float reassociation only).
+3. Bad input, each with a message naming the problem, exit status 1 and no output file:
+   a schedule with parallel() for a Hexagon target; a run on hexagon-hvx-v68 (compile-only:
+   QEMU 7.2 runs v65-v67 programs only); a machine without qemu-hexagon-static (PATH without it);
+   `megalide compile` for Hexagon, refused until it checks the library under QEMU.
+Exit status 0 when all hold, 1 otherwise.
+"""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+TARGET = "hexagon-hvx-v66"
+
+
+def fail(message):
+    print("FAILED:", message)
+    sys.exit(1)
+
+
+def megalide(cli, *args, env=None):
+    return subprocess.run([cli, *map(str, args)], capture_output=True, text=True, env=env)
+
+
+def run_logits(cli, model, image, out, *options, env=None):
+    r = megalide(cli, "run", model, image, "--output", out, "--quiet", *options, env=env)
+    if r.returncode != 0:
+        fail(f"megalide run {model} {' '.join(options)} exited {r.returncode}:\n{r.stderr}")
+    return np.load(out / "logits.npy")
+
+
+def main():
+    if len(sys.argv) != 4:
+        print(__doc__)
+        sys.exit(2)
+    cli, root, work = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    fp32 = root / "apps" / "digits" / "digits_cnn.onnx"
+    int8 = work / "digits_int8.onnx"
+    r = megalide(cli, "quantize", fp32, "--calib", root / "apps" / "digits" / "calib", "-o", int8, "--quiet")
+    if r.returncode != 0:
+        fail("megalide quantize: " + r.stderr)
+    heldout = np.load(root / "apps" / "digits" / "heldout.npz")
+    images = []
+    for i in (0, 7, 123):
+        path = work / f"image{i}.npy"
+        np.save(path, heldout["x"][i:i + 1])
+        images.append(path)
+
+    # 1. int8, bit-exact with the host's fixed-point requantization.
+    for k, image in enumerate(images):
+        want = run_logits(cli, int8, image, work / f"host{k}", "--requantize", "fixed_point")
+        for strategy in ("per_op", "megakernel"):
+            got = run_logits(cli, int8, image, work / f"{strategy}{k}", "--target", TARGET, "--schedule", strategy)
+            if not np.array_equal(got, want):
+                fail(f"int8 {strategy} on {TARGET}, {image.name}: logits {got} differ from the host's {want}")
+            print(f"int8 {strategy} {image.name}: bit-exact with the host")
+
+    # 2. fp32 as scalar code.
+    want = run_logits(cli, fp32, images[0], work / "host_fp32")
+    got = run_logits(cli, fp32, images[0], work / "hexagon_fp32", "--target", TARGET, "--schedule", "megakernel")
+    tolerance = 1e-4 * float(np.ptp(want))
+    if np.abs(got - want).max() > tolerance:
+        fail(f"fp32 on {TARGET}: max |error| {np.abs(got - want).max()} > {tolerance}")
+    print(f"fp32 megakernel: within {tolerance:.2g} of the host")
+
+    # 3. Bad input.
+    saved = work / "per_op.json"
+    r = megalide(cli, "run", int8, images[0], "--output", work / "save", "--quiet", "--target", TARGET,
+                 "--save-schedule", saved)
+    if r.returncode != 0:
+        fail("saving the Hexagon per_op schedule: " + r.stderr)
+    schedule = json.loads(saved.read_text())
+    root_func = next(f for f in schedule["funcs"] if f["placement"] == "root" and f["stages"][0]["steps"])
+    # parallel over the outer loop of the stage's first split, a loop that exists.
+    split = next(s for s in root_func["stages"][0]["steps"] if s["op"] == "split")
+    root_func["stages"][0]["steps"].append({"op": "parallel", "vars": [split["vars"][1]]})
+    bad = work / "parallel.json"
+    bad.write_text(json.dumps(schedule))
+    checks = [
+        (["run", int8, images[0], "--target", TARGET, "--schedule", bad], "is not allowed on target", None),
+        (["compile", int8, "--target", TARGET], "must be checked under QEMU", None),
+        (["run", int8, images[0], "--target", "hexagon-hvx-v68"], "compile-only", None),
+    ]
+    # No emulator on PATH: only the compiler and linker are reachable.
+    bare = work / "bare_path"
+    bare.mkdir()
+    for tool in ("clang-19", "ld.lld-19"):
+        found = shutil.which(tool)
+        if found:
+            os.symlink(found, bare / tool)
+    checks.append((["run", int8, images[0], "--target", TARGET], "qemu-hexagon-static (qemu-user-static)",
+                   dict(os.environ, PATH=str(bare))))
+    for k, (args, message, env) in enumerate(checks):
+        out = work / f"bad{k}"
+        r = megalide(cli, *args, "-o" if args[0] == "compile" else "--output", out, env=env)
+        if r.returncode != 1 or message not in r.stderr:
+            fail(f"megalide {' '.join(map(str, args))}: exit {r.returncode}, expected 1 with '{message}':\n{r.stderr}")
+        if out.exists() and any(out.iterdir()):
+            fail(f"megalide {' '.join(map(str, args))} wrote {list(out.iterdir())}")
+        print(f"refused as expected: {message}")
+    print("all Hexagon checks hold")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <unistd.h>
@@ -22,6 +24,7 @@
 #include "megalide/runtime/run.h"
 #include "megalide/runtime/timer.h"
 #include "megalide/schedule/strategy.h"
+#include "megalide/target/hexagon.h"
 
 namespace megalide {
 
@@ -163,20 +166,80 @@ std::string header_comment(const std::string &name, const std::string &model, co
 
 }  // namespace
 
+namespace {
+
+HostArray host_array_of(const Halide::Buffer<> &b, DType dtype, const std::vector<int64_t> &shape) {
+    HostArray a;
+    a.dtype = dtype;
+    a.shape = shape;
+    const uint8_t *data = static_cast<const uint8_t *>(b.data());
+    a.bytes.assign(data, data + b.size_in_bytes());
+    return a;
+}
+
+// Halide 21's Hexagon code generation miscompiled one build in seven in an experiment
+// (../shared/targets/HEXAGON.md), so a Hexagon library is run before it is handed out: its
+// object, linked into a program, runs under qemu-hexagon-static on seeded random inputs and
+// must match the host JIT of the same pipeline and schedule (bit for bit where the graph is
+// quantized: integer arithmetic on both sides; fp32 within 1e-4 of the output range, as float
+// reassociation allows). Returns the report's lines; throws Error on a mismatch. A
+// compile-only target (v68), or a machine without QEMU, clang-19 or lld-19, still gets its
+// library, and the report and the progress output say it was not run.
+template <typename Step>
+std::string check_hexagon_library(LoweredGraph &lowered, const Graph &graph, const TargetSpec &target, const std::string &name,
+                                  const std::string &object, const std::string &dir, Step &&step) {
+    const HexagonTools tools = find_hexagon_tools();
+    if (tools.clang.empty() || tools.lld.empty() || tools.qemu.empty()) {
+        step("NOT checking the Hexagon library: qemu-hexagon-static, clang-19 or ld.lld-19 is missing");
+        return "check:    NOT RUN: this machine lacks qemu-hexagon-static (qemu-user-static), clang-19 or ld.lld-19; the library "
+               "is unchecked (Halide's Hexagon code has been miscompiled before: do not use it unchecked)\n";
+    }
+    if (target.execution != Execution::Emulated) {
+        step("NOT checking the " + target.name + " library: QEMU 7.2 runs Hexagon v65-v67 programs only");
+        return "check:    NOT RUN: " + target.name + " is compile-only here (QEMU 7.2 runs Hexagon v65-v67 programs only); the "
+               "library is unchecked (Halide's Hexagon code has been miscompiled before: check it on a device)\n";
+    }
+    step("checking the library under qemu-hexagon-static against the host");
+    const HexagonProgram program = link_hexagon_program(object, name, target, dir);
+    std::vector<HostArray> inputs;
+    const std::vector<Halide::Buffer<>> buffers = random_input_buffers(lowered);
+    for (size_t i = 0; i < buffers.size(); ++i) inputs.push_back(host_array_of(buffers[i], lowered.input_dtypes[i], lowered.input_shapes[i]));
+    const EmulatedRun got = run_hexagon_program(program, lowered, target, inputs, dir, true);
+    const std::vector<HostArray> want = run(lowered, inputs);
+    const bool quantized = std::any_of(graph.values().begin(), graph.values().end(), [](const auto &v) { return v.second.quant.has_value(); });
+    double worst = 0;
+    for (size_t o = 0; o < want.size(); ++o) {
+        const std::vector<double> w = want[o].to_doubles(), g = got.outputs[o].to_doubles();
+        double lo = 0, hi = 0;
+        for (double x : w) lo = std::min(lo, x), hi = std::max(hi, x);
+        const double tolerance = quantized ? 0 : 1e-4 * std::max(1.0, hi - lo);
+        for (size_t i = 0; i < w.size(); ++i) {
+            const double e = std::abs(w[i] - g[i]);
+            worst = std::max(worst, e);
+            if (!(e <= tolerance)) {
+                throw Error("the " + target.name + " library computed a wrong result under QEMU: output '" +
+                            lowered.output_names[o] + "' element " + std::to_string(i) + " is " + std::to_string(g[i]) +
+                            ", the host computes " + std::to_string(w[i]) + "; the library is not written");
+            }
+        }
+    }
+    std::ostringstream r;
+    r << "check:    ran under qemu-hexagon-static on seeded random inputs: "
+      << (quantized ? "bit-exact with" : "within 1e-4 of the output range of") << " the host JIT of the same pipeline (max |error| "
+      << worst << ")\n"
+      << "packets:  " << got.packets << " dynamic packets (QEMU's execution log); heap high-water mark " << got.heap_peak_bytes
+      << " bytes\n";
+    return r.str();
+}
+
+}  // namespace
+
 CompiledLibrary compile_model(const std::string &model_path, const std::string &outdir, const CompileOptions &options) {
     auto step = [&](const std::string &what) {
         if (options.progress) options.progress(what);
     };
     const int threads = options.threads > 0 ? options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     const TargetSpec target = target_spec(options.target, threads);
-    // Halide 21's Hexagon code generation miscompiled one build in seven in an experiment
-    // (../shared/targets/HEXAGON.md), so a Hexagon library is handed out only after it ran
-    // under QEMU against the host; until compile does that check, it refuses.
-    if (target.halide().arch == Halide::Target::Hexagon) {
-        throw Error("megalide compile --target " + target.name + " is not available yet: a Hexagon library must be checked " +
-                    "under QEMU before it is handed out (not built yet); `megalide run --target hexagon-hvx-v66` builds " +
-                    "and runs the pipeline under QEMU");
-    }
     CompiledLibrary lib;
     lib.name = options.name.empty() ? c_identifier(fs::path(model_path).stem().string()) : options.name;
     if (!is_c_identifier(lib.name)) throw Error("--name '" + lib.name + "' is not a C identifier (letters, digits, '_'; no leading digit)");
@@ -213,12 +276,22 @@ CompiledLibrary compile_model(const std::string &model_path, const std::string &
     watch.restart();
     std::vector<Halide::Argument> args(lowered.inputs.begin(), lowered.inputs.end());
     const fs::path raw_header = staging.path(n + ".halide.h");
-    lowered.pipeline.compile_to({{Halide::OutputFileType::static_library, staging.path(n + ".a").string()},
-                                 {Halide::OutputFileType::c_header, raw_header.string()},
-                                 {Halide::OutputFileType::stmt, staging.path(n + ".stmt").string()},
-                                 {Halide::OutputFileType::assembly, staging.path(n + ".s").string()}},
-                                args, n, target.halide());
+    const bool hexagon = target.halide().arch == Halide::Target::Hexagon;
+    std::optional<ScratchDir> scratch;
+    std::map<Halide::OutputFileType, std::string> files = {
+        {Halide::OutputFileType::static_library, staging.path(n + ".a").string()},
+        {Halide::OutputFileType::c_header, raw_header.string()},
+        {Halide::OutputFileType::stmt, staging.path(n + ".stmt").string()},
+        {Halide::OutputFileType::assembly, staging.path(n + ".s").string()}};
+    if (hexagon) {
+        scratch.emplace();
+        files[Halide::OutputFileType::object] = scratch->path() + "/" + n + ".o";  // the code the check runs
+    }
+    lowered.pipeline.compile_to(files, args, n, target.halide());
     const double codegen_ms = watch.ms();
+    const std::string emulated_check = hexagon ? check_hexagon_library(lowered, graph, target, n, files.at(Halide::OutputFileType::object),
+                                                                       scratch->path(), step)
+                                               : "";
     write_file(staging.path(n + ".h"), header_comment(n, model_path, target, schedule.strategy, lowered) +
                                            stable_include_guard(read_file(raw_header), n));
     fs::remove(raw_header);
@@ -252,6 +325,7 @@ CompiledLibrary compile_model(const std::string &model_path, const std::string &
     } else {
         r << "time:     not measured (" << (target.runs_here() ? "timing disabled" : "this machine cannot run the target's code") << ")\n";
     }
+    r << emulated_check;
     r << "\nplacement per stage (Funcs not listed are inlined into their consumers):\n" << schedule.placements();
     lib.report = r.str();
     write_file(staging.path(n + ".report.txt"), lib.report);

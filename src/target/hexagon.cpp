@@ -181,34 +181,40 @@ ScratchDir::~ScratchDir() {
     fs::remove_all(path_, ec);
 }
 
-HexagonProgram build_hexagon_program(LoweredGraph &lowered, const TargetSpec &target, const std::string &dir) {
+HexagonProgram link_hexagon_program(const std::string &object, const std::string &entry, const TargetSpec &target,
+                                    const std::string &dir) {
     if (!is_hexagon(target)) throw Error("target '" + target.name + "' is not a Hexagon target");
     const HexagonTools tools = find_hexagon_tools();
     tools.require(false);
     const fs::path root(dir), src = root / "src";
     for (const hexagon::SourceFile &f : hexagon::freestanding_sources()) write_text(src / f.path, f.text);
-
-    HexagonProgram p{(root / "pipeline.o").string(), (root / "pipeline.elf").string()};
-    std::vector<Halide::Argument> args(lowered.inputs.begin(), lowered.inputs.end());
-    lowered.pipeline.compile_to({{Halide::OutputFileType::object, p.object}}, args, "megalide_pipeline", target.halide());
-
     // The C parts for the same ISA revision as the pipeline (ld.lld flags the ELF with the
     // highest revision of its inputs, and QEMU refuses v68).
     const Halide::Target ht = target.halide();
     const int version = ht.has_feature(Halide::Target::HVX_v68) ? 68 : ht.has_feature(Halide::Target::HVX_v66) ? 66 : 65;
-    std::vector<std::string> objects = {p.object};
+    HexagonProgram p{object, (root / (entry + ".elf")).string()};
+    std::vector<std::string> objects = {object};
     for (const char *c : {"runtime_shim.c", "driver.c"}) {
         const std::string out = (root / (std::string(c) + ".o")).string();
         run_step("compiling the Hexagon runtime (" + std::string(c) + ")",
                  {tools.clang, "--target=hexagon", "-mv" + std::to_string(version), "-mhvx", "-mhvx-length=128B", "-O2", "-G0",
-                  "-ffreestanding", "-fno-builtin", "-I", (src / "include").string(), "-I", MEGALIDE_HALIDE_RUNTIME_INCLUDE, "-c",
-                  (src / c).string(), "-o", out});
+                  "-ffreestanding", "-fno-builtin", "-DMEGALIDE_PIPELINE_ARGV=" + entry + "_argv", "-I",
+                  (src / "include").string(), "-I", MEGALIDE_HALIDE_RUNTIME_INCLUDE, "-c", (src / c).string(), "-o", out});
         objects.push_back(out);
     }
     std::vector<std::string> link = {tools.lld, "-static", "-e", "_start", "--gc-sections", "-o", p.elf};
     link.insert(link.end(), objects.begin(), objects.end());
     run_step("linking the Hexagon program", link);
     return p;
+}
+
+HexagonProgram build_hexagon_program(LoweredGraph &lowered, const TargetSpec &target, const std::string &dir) {
+    if (!is_hexagon(target)) throw Error("target '" + target.name + "' is not a Hexagon target");
+    find_hexagon_tools().require(false);
+    const std::string object = (fs::path(dir) / "pipeline.o").string();
+    std::vector<Halide::Argument> args(lowered.inputs.begin(), lowered.inputs.end());
+    lowered.pipeline.compile_to({{Halide::OutputFileType::object, object}}, args, "megalide_pipeline", target.halide());
+    return link_hexagon_program(object, "megalide_pipeline", target, dir);
 }
 
 EmulatedRun run_hexagon_program(const HexagonProgram &program, const LoweredGraph &lowered, const TargetSpec &target,

@@ -35,9 +35,14 @@ struct HexagonProgram {
 };
 
 /// Compiles `lowered` (scheduled for `target`, a Hexagon TargetSpec) to `dir`/pipeline.o and
-/// links `dir`/pipeline.elf (dir must exist). Throws Error if the tools are missing or a step
+/// links a program around it (dir must exist). Throws Error if the tools are missing or a step
 /// fails (the tool's output in the message).
 HexagonProgram build_hexagon_program(LoweredGraph &lowered, const TargetSpec &target, const std::string &dir);
+
+/// Links `object` (a Halide object for `target` whose entry function is `entry`, with its
+/// `entry`_argv) with the freestanding runtime and driver into `dir`/`entry`.elf.
+HexagonProgram link_hexagon_program(const std::string &object, const std::string &entry, const TargetSpec &target,
+                                    const std::string &dir);
 
 struct EmulatedRun {
     std::vector<HostArray> outputs;  ///< graph order

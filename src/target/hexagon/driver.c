@@ -20,7 +20,11 @@ void megalide_print_u64(int fd, uint64_t v);
 uint64_t megalide_heap_peak(void);
 void *malloc(size_t n);
 
-int megalide_pipeline_argv(void **args);
+/* The pipeline's argv entry point (Halide's NAME_argv); -DMEGALIDE_PIPELINE_ARGV=NAME_argv. */
+#ifndef MEGALIDE_PIPELINE_ARGV
+#define MEGALIDE_PIPELINE_ARGV megalide_pipeline_argv
+#endif
+int MEGALIDE_PIPELINE_ARGV(void **args);
 
 enum { kMaxBuffers = 64, kMaxDims = 8 };
 
@@ -128,7 +132,7 @@ int main(int argc, char **argv) {
         if (e) return e;
         args[i] = &g_buffers[i];
     }
-    const int status = megalide_pipeline_argv(args);
+    const int status = MEGALIDE_PIPELINE_ARGV(args);
     if (status != 0) {
         megalide_print(2, "megalide-hexagon: the pipeline returned error ");
         megalide_print_u64(2, (uint64_t)(status < 0 ? -status : status));

@@ -594,6 +594,11 @@ int run_command(const Options &o) {
         const HexagonProgram program = build_hexagon_program(lowered, target, scratch.path());
         progress.step(std::string("running under qemu-hexagon-static") + (o.count_packets ? ", counting packets" : ""));
         EmulatedRun r = run_hexagon_program(program, lowered, target, inputs, scratch.path(), o.count_packets);
+        // Never trust a Hexagon build that was not checked: the host JIT of the same pipeline
+        // and schedule must agree (bit for bit for a quantized graph) before outputs are written.
+        progress.step("checking against the host (Halide JIT, same pipeline and schedule)");
+        check_against_host(r.outputs, run(lowered, inputs), lowered.output_names, is_quantized(g),
+                           "the " + target.name + " build of " + o.model);
         outputs = std::move(r.outputs);
         if (o.count_packets) {
             emulation_report = "dynamic packets: " + std::to_string(r.packets) + "; heap high-water mark: " +

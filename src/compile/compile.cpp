@@ -206,23 +206,9 @@ std::string check_hexagon_library(LoweredGraph &lowered, const Graph &graph, con
     for (size_t i = 0; i < buffers.size(); ++i) inputs.push_back(host_array_of(buffers[i], lowered.input_dtypes[i], lowered.input_shapes[i]));
     const EmulatedRun got = run_hexagon_program(program, lowered, target, inputs, dir, true);
     const std::vector<HostArray> want = run(lowered, inputs);
-    const bool quantized = std::any_of(graph.values().begin(), graph.values().end(), [](const auto &v) { return v.second.quant.has_value(); });
-    double worst = 0;
-    for (size_t o = 0; o < want.size(); ++o) {
-        const std::vector<double> w = want[o].to_doubles(), g = got.outputs[o].to_doubles();
-        double lo = 0, hi = 0;
-        for (double x : w) lo = std::min(lo, x), hi = std::max(hi, x);
-        const double tolerance = quantized ? 0 : 1e-4 * std::max(1.0, hi - lo);
-        for (size_t i = 0; i < w.size(); ++i) {
-            const double e = std::abs(w[i] - g[i]);
-            worst = std::max(worst, e);
-            if (!(e <= tolerance)) {
-                throw Error("the " + target.name + " library computed a wrong result under QEMU: output '" +
-                            lowered.output_names[o] + "' element " + std::to_string(i) + " is " + std::to_string(g[i]) +
-                            ", the host computes " + std::to_string(w[i]) + "; the library is not written");
-            }
-        }
-    }
+    const bool quantized = is_quantized(graph);
+    const double worst = check_against_host(got.outputs, want, lowered.output_names, quantized,
+                                            "the " + target.name + " library (it is not written)");
     std::ostringstream r;
     r << "check:    ran under qemu-hexagon-static on seeded random inputs: "
       << (quantized ? "bit-exact with" : "within 1e-4 of the output range of") << " the host JIT of the same pipeline (max |error| "

@@ -119,7 +119,13 @@ void lower_requantizing(Lowerer &L, const Node &n) {
     Func f(name);
     // The output scale's reciprocal is loop-invariant: one division per call, not per element.
     Expr inverse = 1.0f / L.qparam(n.input(ys), {}, 0, Expr(1.0f));
-    f(vars) = layers::quantize_by_reciprocal(real.t(as_exprs(vars)), inverse, L.qparam(n.input(yz), {}, 0, Expr(0)), type);
+    Expr q = layers::quantize_by_reciprocal(real.t(as_exprs(vars)), inverse, L.qparam(n.input(yz), {}, 0, Expr(0)), type);
+    // fixed_point is the mode for every target (HVX, SME) to agree bit for bit with the host:
+    // the float sum and its scaling stay strict there, so no code generator contracts them
+    // into a fused multiply-add (B1's QLinearAdd under per_op on HVX v66 rounded 5% of its
+    // outputs one step the other way before this).
+    if (L.options_.requantization == layers::Requantization::FixedPoint) q = Halide::strict_float(q);
+    f(vars) = q;
     L.define(n, Tensor{f, real.t.shape, type}, real.dim_of_axis);
 }
 

@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -270,6 +272,36 @@ EmulatedRun run_hexagon_program(const HexagonProgram &program, const LoweredGrap
     }
     if (count) r.packets = count_packets(log);
     return r;
+}
+
+bool is_quantized(const Graph &graph) {
+    return std::any_of(graph.values().begin(), graph.values().end(), [](const auto &v) { return v.second.quant.has_value(); });
+}
+
+double check_against_host(const std::vector<HostArray> &got, const std::vector<HostArray> &want, const std::vector<std::string> &names,
+                          bool exact, const std::string &what) {
+    double worst = 0;
+    for (size_t o = 0; o < want.size(); ++o) {
+        const std::vector<double> w = want[o].to_doubles(), g = got.at(o).to_doubles();
+        double lo = 0, hi = 0;
+        for (double x : w) lo = std::min(lo, x), hi = std::max(hi, x);
+        const double tolerance = exact ? 0 : 1e-4 * std::max(1.0, hi - lo);
+        size_t wrong = 0, first = 0;
+        for (size_t i = 0; i < w.size(); ++i) {
+            const double e = std::abs(w[i] - g[i]);
+            worst = std::max(worst, e);
+            if (!(e <= tolerance) && wrong++ == 0) first = i;
+        }
+        if (wrong) {
+            throw Error(what + " computed wrong results under QEMU: output '" + names.at(o) + "' differs from the host's in " +
+                        std::to_string(wrong) + " of " + std::to_string(w.size()) + " elements (first: element " +
+                        std::to_string(first) + " is " + std::to_string(g[first]) + ", the host computes " + std::to_string(w[first]) +
+                        "; allowed " + (exact ? "none: integer arithmetic" : "1e-4 of the output range") +
+                        "). Halide's Hexagon code generation has miscompiled before (../shared/targets/HEXAGON.md); another " +
+                        "schedule (--schedule megakernel or per_op) may build correctly");
+        }
+    }
+    return worst;
 }
 
 }  // namespace megalide

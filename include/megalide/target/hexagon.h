@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "megalide/graph/graph.h"
 #include "megalide/host_array.h"
 #include "megalide/lower/lower.h"
 #include "megalide/target/target.h"
@@ -56,6 +57,16 @@ struct EmulatedRun {
 /// (its exit status and output in the message) or the target does not run here.
 EmulatedRun run_hexagon_program(const HexagonProgram &program, const LoweredGraph &lowered, const TargetSpec &target,
                                 const std::vector<HostArray> &inputs, const std::string &dir, bool count_packets = false);
+
+/// Whether any value of `graph` is quantized (its results then must match the host bit for bit).
+bool is_quantized(const Graph &graph);
+
+/// Checks an emulated run's outputs against the host's (same pipeline and schedule, JIT):
+/// identical where `exact`, else within 1e-4 of each output's range (float reassociation).
+/// Returns the largest |error|; throws Error naming `what`, the output, how many elements
+/// differ and the first of them.
+double check_against_host(const std::vector<HostArray> &got, const std::vector<HostArray> &want, const std::vector<std::string> &names,
+                          bool exact, const std::string &what);
 
 /// A fresh temporary directory for a Hexagon build, removed with everything in it when the
 /// object goes (kept, and its path printed, when MEGALIDE_KEEP_SCRATCH is set: the program,

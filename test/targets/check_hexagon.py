@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """The Hexagon HVX target, run under qemu-hexagon-static, against the host.
 
-usage: check_hexagon.py MEGALIDE_CLI REPO_ROOT WORK_DIR
+usage: check_hexagon.py MEGALIDE_CLI MEGALIDE_PYTHON_DIR REPO_ROOT WORK_DIR
 
 1. The digits CNN quantized to int8 (`megalide quantize`, 64 calibration images) runs through
    `megalide run --target hexagon-hvx-v66` with per_op and with megakernel on held-out images;
    its logits equal, bit for bit, those of the host JIT with the same requantization
    (`--requantize fixed_point`, which the Hexagon target uses by default: v66 HVX has no
    float vectors). Integer arithmetic on both sides, so exact equality is the contract.
+   B1 and B5 of the bench in int8 (megalide.quantize on 4 seeded inputs): megakernel bit-exact;
+   per_op bit-exact or refused by `megalide run`'s host check with nothing written.
 2. The fp32 digits CNN runs too (HVX v66 has no float vectors: its float stages are scalar
    code) and agrees with the host within 1e-4 of the logits' range (float reassociation only).
 3. `megalide compile --target hexagon-hvx-v66` writes the library only after running it under
@@ -47,10 +49,10 @@ def run_logits(cli, model, image, out, *options, env=None):
 
 
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 5:
         print(__doc__)
         sys.exit(2)
-    cli, root, work = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+    cli, module_dir, root, work = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3]), pathlib.Path(sys.argv[4])
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     fp32 = root / "apps" / "digits" / "digits_cnn.onnx"
@@ -81,6 +83,42 @@ def main():
     if np.abs(got - want).max() > tolerance:
         fail(f"fp32 on {TARGET}: max |error| {np.abs(got - want).max()} > {tolerance}")
     print(f"fp32 megakernel: within {tolerance:.2g} of the host")
+
+    # 2b. int8 MobileNetV2 blocks (B1, B5 of the bench, quantized by megalide.quantize on 4
+    # seeded inputs): megakernel bit-exact; per_op bit-exact or refused (never silently wrong:
+    # B1's per_op build computed some outputs one step off, see docs/BENCHMARKS.md).
+    sys.path.insert(0, str(root / "apps" / "bench"))
+    sys.path.insert(0, module_dir)
+    import blocks
+    import megalide as megalide_py
+    for block in ("B1", "B5"):
+        module, x = blocks.build(block)
+        fp = work / f"{block}.onnx"
+        blocks.export(module, x, str(fp))
+        rng = np.random.default_rng(1)
+        calib = [rng.standard_normal(tuple(x.shape)).astype(np.float32) for _ in range(4)]
+        q = work / f"{block}_int8.onnx"
+        megalide_py.quantize(str(fp), calib, str(q))
+        image = work / f"{block}_input.npy"
+        np.save(image, calib[0])
+        want = None
+        r = megalide(cli, "run", q, image, "--output", work / f"{block}_host", "--quiet", "--requantize", "fixed_point")
+        if r.returncode != 0:
+            fail(f"{block} int8 on the host: {r.stderr}")
+        want = np.load(work / f"{block}_host" / "output.npy")
+        for strategy in ("megakernel", "per_op"):
+            out = work / f"{block}_{strategy}"
+            r = megalide(cli, "run", q, image, "--output", out, "--quiet", "--target", TARGET, "--schedule", strategy)
+            if r.returncode == 1 and strategy == "per_op" and "computed wrong results under QEMU" in r.stderr:
+                if out.exists() and any(out.iterdir()):
+                    fail(f"{block} per_op was refused but wrote {list(out.iterdir())}")
+                print(f"{block} int8 per_op: refused (the build disagrees with the host), nothing written")
+                continue
+            if r.returncode != 0:
+                fail(f"{block} int8 {strategy} on {TARGET}: exit {r.returncode}\n{r.stderr}")
+            if not np.array_equal(np.load(out / "output.npy"), want):
+                fail(f"{block} int8 {strategy} on {TARGET}: written outputs differ from the host's")
+            print(f"{block} int8 {strategy}: bit-exact with the host")
 
     # 3. megalide compile: a checked library (run under QEMU against the host before it is
     # written) whose assembly holds HVX dot products (vrmpy: the int8 convolutions' byte dot

@@ -124,11 +124,15 @@ Expr requantize_onnx_clamped_accumulator(Expr acc, Expr multiplier, Expr acc_min
     return round_in_range(y, Halide::cast<int32_t>(zero_point), type);
 }
 
-Expr requantize_fixed_point(Expr acc, Expr multiplier, Expr shift, Expr zero_point, Halide::Type type, Expr lo, Expr hi) {
+Expr scale_fixed_point(Expr x, Expr multiplier, Expr shift) {
     // rounding_shift_right by a negative amount is a saturating left shift.
-    Expr widened = Halide::rounding_shift_right(acc, Halide::min(shift, 0));
+    Expr widened = Halide::rounding_shift_right(x, Halide::min(shift, 0));
     Expr high = Halide::rounding_mul_shift_right(widened, multiplier, 31);
-    Expr scaled = Halide::rounding_shift_right(high, Halide::max(shift, 0));
+    return Halide::rounding_shift_right(high, Halide::max(shift, 0));
+}
+
+Expr requantize_fixed_point(Expr acc, Expr multiplier, Expr shift, Expr zero_point, Halide::Type type, Expr lo, Expr hi) {
+    Expr scaled = scale_fixed_point(acc, multiplier, shift);
     auto [lo32, hi32] = bounds_of(type, lo, hi);
     return Halide::cast(type, Halide::clamp(Halide::saturating_add(scaled, Halide::cast<int32_t>(zero_point)), lo32, hi32));
 }

@@ -3,6 +3,8 @@
 // QLinearAdd, QLinearAveragePool, QLinearGlobalAveragePool, and megalide's Requantize.
 #include "megalide/ops/registry.h"
 
+#include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "infer_util.h"
@@ -72,6 +74,59 @@ void lower_dynamic_quantize(Lowerer &L, const Node &n) {
     if (n.outputs.size() > 2 && !n.outputs[2].empty()) L.values_[n.outputs[2]] = {Tensor{zp, {}, Halide::UInt(8)}, {}};
 }
 
+// QLinearAdd in integers only, for the fixed_point mode (HVX v66 has no float vectors), as
+// gemmlowp / TFLite add 8-bit tensors: each operand's offset value is shifted left by 20 bits,
+// scaled by its share of twice the larger input scale (a fixed-point multiplier below 1), the
+// two summed in int32, and the sum requantized to the output scale:
+//   y = zy + round(2^-20 (round(2^20 (a - za) sa / S) + round(2^20 (b - zb) sb / S)) S / sy),
+//   S = 2 max(sa, sb).
+// 2^20 x 255 fits int32 with room for the sum; each rounding is at most half a unit of 2^-20,
+// so y is within one step of the float form. Needs constant per-tensor scales and zero
+// points; returns false (the float form is used) otherwise.
+bool lower_fixed_point_add(Lowerer &L, const Node &n) {
+    auto constant_scalar = [&](size_t i, double *out) {
+        const std::string &v = n.input(i);
+        if (v.empty() || !L.info(v).constant) return false;
+        const std::vector<double> d = L.info(v).constant->to_doubles();
+        if (d.size() != 1) return false;
+        *out = d[0];
+        return true;
+    };
+    double sa, za, sb, zb, sy, zy;
+    if (!constant_scalar(1, &sa) || !constant_scalar(2, &za) || !constant_scalar(4, &sb) || !constant_scalar(5, &zb) ||
+        !constant_scalar(6, &sy) || !constant_scalar(7, &zy)) {
+        return false;
+    }
+    constexpr int kLeftShift = 20;
+    const double twice = 2 * std::max(sa, sb);
+    const layers::FixedPointMultiplier ma = layers::fixed_point_multiplier(sa / twice, n.label());
+    const layers::FixedPointMultiplier mb = layers::fixed_point_multiplier(sb / twice, n.label());
+    const layers::FixedPointMultiplier my = layers::fixed_point_multiplier(twice / (std::ldexp(1.0, kLeftShift) * sy), n.label());
+    Lowered a = L.get(n.input(0)), b = L.get(n.input(3));
+    const int rank = std::max(a.rank(), b.rank());
+    std::vector<int> layout = plain_layout(rank);
+    if (rank == 4 && (a.dim_of_axis == channels_innermost_layout(4) || b.dim_of_axis == channels_innermost_layout(4))) {
+        layout = channels_innermost_layout(4);
+    }
+    a = L.as_layout(L.expand_rank(a, rank), layout);
+    b = L.as_layout(L.expand_rank(b, rank), layout);
+    const Halide::Type type = halide_type(L.info(n.outputs[0]).dtype);
+    auto scaled = [&](const Lowered &x, double zero_point, const layers::FixedPointMultiplier &m, const std::vector<Var> &vars) {
+        std::vector<Expr> at;
+        for (size_t d = 0; d < vars.size(); ++d) at.push_back(x.t.shape[d] == 1 ? Expr(0) : Expr(vars[d]));
+        Expr offset = (Halide::cast<int32_t>(x.t(at)) - static_cast<int>(zero_point)) << kLeftShift;
+        return layers::scale_fixed_point(offset, m.multiplier, m.shift);
+    };
+    std::vector<Var> vars = make_vars(rank);
+    Shape shape(static_cast<size_t>(rank));
+    for (int d = 0; d < rank; ++d) shape[static_cast<size_t>(d)] = std::max(a.t.shape[static_cast<size_t>(d)], b.t.shape[static_cast<size_t>(d)]);
+    Func f(L.stage(n));
+    f(vars) = layers::requantize_fixed_point(scaled(a, za, ma, vars) + scaled(b, zb, mb, vars), my.multiplier, my.shift,
+                                             static_cast<int>(zy), type);
+    L.define(n, Tensor{f, shape, type}, layout);
+    return true;
+}
+
 // dequantize, the float op, quantize (by the output scale's reciprocal)
 void lower_requantizing(Lowerer &L, const Node &n) {
     const std::string &op = n.op;
@@ -91,6 +146,9 @@ void lower_requantizing(Lowerer &L, const Node &n) {
                                                                 L.qparam(n.input(i + 2), {}, 0, Expr(0))));
         return Lowered{Tensor{f, x.t.shape, Halide::Float(32)}, x.dim_of_axis};
     };
+    if (add && L.options_.requantization == layers::Requantization::FixedPoint) {
+        if (lower_fixed_point_add(L, n)) return;
+    }
     Lowered real;
     if (add) {
         // The bytes are relabeled (sharing the relayout other readers of the value use),

@@ -1,11 +1,17 @@
 // Quantization helpers against naive C++ written from the ONNX specification, and the two
 // requantization modes against each other over large random ranges.
+#include <algorithm>
 #include <cfenv>
 #include <cmath>
 #include <limits>
 
 #include "megalide/error.h"
+#include "megalide/graph/shape_inference.h"
 #include "megalide/layers/quantize.h"
+#include "megalide/lower/lower.h"
+#include "megalide/rewrite/rewrite.h"
+#include "megalide/runtime/run.h"
+#include "megalide/schedule/schedule.h"
 #include "test_util.h"
 
 namespace megalide::test {
@@ -151,6 +157,60 @@ TEST(Quantize, ClampedAccumulatorEqualsOnnxMode) {
     EXPECT_FALSE(layers::accumulator_bounds(1.5f, 0, 255).has_value());
     EXPECT_FALSE(layers::accumulator_bounds(0.0f, 0, 255).has_value());
     EXPECT_FALSE(layers::accumulator_bounds(1e-12f, 0, 255).has_value());
+}
+
+}  // namespace
+}  // namespace megalide::test
+
+namespace megalide::test {
+namespace {
+
+// QLinearAdd in fixed_point mode is integer only (the HVX v66 form): the folded graph's
+// pipeline holds no float stage, and every output is within one step of the exact result
+// round((sa (a - za) + sb (b - zb)) / sy) + zy, saturated, computed here in double.
+TEST(QLinearAddFixedPoint, IntegerOnlyAndWithinOneStep) {
+    const float sa = 0.0337f, sb = 0.0521f, sy = 0.0613f;
+    const int za = 124, zb = 97, zy = 131;
+    Graph g;
+    g.add_input("a", DType::UInt8, {1, 8, 5, 7});
+    g.add_input("b", DType::UInt8, {1, 8, 5, 7});
+    auto scalar = [&](const std::string &name, DType t, double v) { g.add_constant(name, HostArray::from_doubles(t, {}, {v})); };
+    scalar("sa", DType::Float32, sa), scalar("za", DType::UInt8, za), scalar("sb", DType::Float32, sb);
+    scalar("zb", DType::UInt8, zb), scalar("sy", DType::Float32, sy), scalar("zy", DType::UInt8, zy);
+    g.add_node("DequantizeLinear", {"a", "sa", "za"}, {"da"});
+    g.add_node("DequantizeLinear", {"b", "sb", "zb"}, {"db"});
+    g.add_node("Add", {"da", "db"}, {"sum"});
+    g.add_node("QuantizeLinear", {"sum", "sy", "zy"}, {"y"});
+    g.add_output("y");
+    g.infer_shapes();
+    rewrite_to_fixpoint(g, default_rules());
+    ASSERT_TRUE(std::any_of(g.nodes.begin(), g.nodes.end(), [](const Node &n) { return n.op == "QLinearAdd"; })) << g.dump();
+    LowerOptions options;
+    options.requantization = layers::Requantization::FixedPoint;
+    LoweredGraph lowered = lower(g, options);
+    for (const auto &[name, f] : pipeline_funcs(lowered)) {
+        for (const Halide::Type &t : f.types()) EXPECT_FALSE(t.is_float()) << "stage " << name << " computes in float";
+    }
+    Seeded s;
+    MEGALIDE_SEED_TRACE(s);
+    std::vector<HostArray> inputs;
+    for (int i = 0; i < 2; ++i) {
+        std::vector<double> v(8 * 5 * 7);
+        for (double &x : v) x = s.uniform_int(0, 255);
+        v[0] = 0, v[1] = 255;  // the extremes
+        inputs.push_back(HostArray::from_doubles(DType::UInt8, {1, 8, 5, 7}, v));
+    }
+    const std::vector<double> y = run(lowered, inputs).at(0).to_doubles();
+    const std::vector<double> a = inputs[0].to_doubles(), b = inputs[1].to_doubles();
+    int exact = 0;
+    for (size_t i = 0; i < y.size(); ++i) {
+        const double want = std::min(255.0, std::max(0.0, std::nearbyint((sa * (a[i] - za) + sb * (b[i] - zb)) / sy) + zy));
+        ASSERT_LE(std::abs(y[i] - want), 1.0) << "element " << i << ": a " << a[i] << ", b " << b[i];
+        exact += y[i] == want;
+    }
+    // One-step differences only at near-ties (each of the three roundings is at most half a
+    // unit of 2^-20 of the output scale): rare.
+    EXPECT_GE(exact, static_cast<int>(y.size()) * 95 / 100);
 }
 
 }  // namespace

@@ -78,6 +78,11 @@ std::optional<AccumulatorBounds> accumulator_bounds(float m, int lo, int hi);
 Halide::Expr requantize_onnx_clamped_accumulator(Halide::Expr acc, Halide::Expr multiplier, Halide::Expr acc_min, Halide::Expr acc_max,
                                                  Halide::Expr zero_point, Halide::Type type);
 
+/// An int32 `x` times the real multiplier of (multiplier, shift) (fixed_point_multiplier()),
+/// rounded: rounding_shift_right(rounding_mul_shift_right(x', M, 31), shift') with x' and
+/// shift' as in requantize_fixed_point (integer only).
+Halide::Expr scale_fixed_point(Halide::Expr x, Halide::Expr multiplier, Halide::Expr shift);
+
 /// fixed_point mode: saturate(rounding_shift_right(rounding_mul_shift_right(acc', M, 31),
 /// shift') + zero_point) as `type`, where a negative shift is applied (saturating, to the
 /// left) to acc first: acc' = acc << -shift, shift' = 0; clamped to [lo, hi] as above.

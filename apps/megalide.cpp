@@ -46,6 +46,7 @@
 #include "megalide/schedule/strategy.h"
 #include "megalide/schedule/tune.h"
 #include "megalide/target/hexagon.h"
+#include "megalide/target/machine.h"
 #include "megalide/runtime/timer.h"
 
 using namespace megalide;
@@ -216,6 +217,7 @@ std::string usage() {
         "       megalide quantize MODEL.onnx --calib DIR -o OUT.onnx [--eval DIR] [--method minmax|percentile]\n"
         "                         [--percentile P]\n"
         "       megalide explain MODEL.onnx [--target T] [--threads N] [--candidate K] [--tune N]\n"
+        "       megalide calibrate\n"
         "       megalide bench [--blocks B1,...] [--strategies ...] [--peers ...] [--threads 1,2] [--runs N]\n"
         "                      [--csv FILE] [--markdown FILE] [--chart FILE.png]   (see megalide bench --help)\n"
         "\n"
@@ -238,6 +240,10 @@ std::string usage() {
         "explain prints the megakernel plan: per stage its placement and why (bytes at root,\n"
         "       halo recompute, working set against the caches), the cost model's candidates for\n"
         "       the main section, and the resulting loop nest.\n"
+        "calibrate measures this machine again (clock, fp32 FMA peak, copy bandwidth beyond L2 and\n"
+        "       from DRAM; under a second) and prints it with its features and caches. The host\n"
+        "       target's cost model reads these; they are measured once per machine and cached in\n"
+        "       $MEGALIDE_CACHE_DIR (else ~/.cache/megalide), so calibrate is needed only to refresh.\n"
         "\n"
         "options:\n";
     // Each label in a 19-column field after two spaces; further help lines align under the first.
@@ -316,6 +322,7 @@ void add_commands(CLI::App &app, Options &o, int argc, char **argv) {
             if (takes(row, command)) add_option(*sub, row, o);
         }
     }
+    app.add_subcommand("calibrate");
     add_bench(app, argc, argv);
     app.add_subcommand("help")->group("")->preparse_callback([](size_t) { throw CLI::CallForHelp(); });
 }
@@ -338,6 +345,10 @@ void reject_extra(const std::string &word) {
 void check(const Options &o) {
     if (o.list_ops) {
         if (!o.model.empty()) bad_value("info --ops takes no model");
+        return;
+    }
+    if (o.command == "calibrate") {
+        if (!o.model.empty()) bad_value("calibrate takes no model");
         return;
     }
     if (o.model.empty()) bad_value("no model given");
@@ -465,6 +476,13 @@ int run_command(const Options &o) {
         std::printf("%s", ops_table().c_str());
         return 0;
     }
+    if (o.command == "calibrate") {
+        progress.step("measuring this machine");
+        const MachineFacts &m = machine_facts([&](const std::string &n) { progress.note(n); }, true);
+        progress.finish();
+        std::printf("%s\nsaved to %s\n", m.describe().c_str(), machine_facts_path(m).c_str());
+        return 0;
+    }
     if (o.command == "info") {
         ImportOptions import;
         Graph g = load(o, import, progress);
@@ -564,7 +582,7 @@ int run_command(const Options &o) {
     if (target.execution == Execution::CompileOnly) {
         throw Error("target '" + target.name + "' is compile-only here" +
                     (is_hexagon(target) ? ": QEMU 7.2's qemu-hexagon runs Hexagon v65-v67 programs only (use hexagon-hvx-v66)"
-                                        : ": this machine lacks its features (use megalide compile)"));
+                                        : ": this machine lacks " + join(target.missing_features) + " (megalide compile builds it)"));
     }
     if (is_hexagon(target)) find_hexagon_tools().require(true);  // before any work
     if (o.count_packets && !is_hexagon(target)) {

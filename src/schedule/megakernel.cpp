@@ -1,5 +1,6 @@
 // The megakernel planner (see include/megalide/schedule/megakernel.h for the strategy).
 #include "megalide/schedule/megakernel.h"
+#include "megalide/target/machine.h"
 
 #include <algorithm>
 #include <cmath>
@@ -829,6 +830,7 @@ std::string explain(const MegakernelPlan &plan, const TargetSpec &target) {
     if (target.vtcm_bytes) o << ", VTCM " << bytes_text(target.vtcm_bytes);
     if (target.sme_vector_bits) o << ", SME vector length " << target.sme_vector_bits << " bits";
     o << ")\n";
+    if (!target.machine.empty()) o << "machine: " << machine_facts().describe() << "\n";
     o << "multiply-accumulates per cycle per core: fp32 " << target.fp32_macs_per_cycle << ", int8 " << target.int8_macs_per_cycle
       << ", int16 " << target.int16_macs_per_cycle << "; " << target.bytes_per_cycle << " bytes per cycle beyond L2\n";
     if (!target.parallel_allowed) o << "no parallel loops on this target (no thread pool)\n";

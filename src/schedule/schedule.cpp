@@ -449,6 +449,7 @@ std::string Schedule::to_json() const {
     }
     Json j = {{"format", "megalide-schedule-1"}, {"strategy", strategy}, {"graph", graph}, {"funcs", funcs_json}};
     if (!autoscheduler.empty()) j["autoscheduler"] = {{"name", autoscheduler}, {"params", autoscheduler_params}};
+    if (!machine.empty()) j["machine"] = machine;
     return j.dump(1) + "\n";
 }
 
@@ -465,6 +466,7 @@ Schedule Schedule::from_json(const std::string &text, const std::string &source)
     Schedule s;
     s.strategy = field<std::string>(j, "strategy", source);
     s.graph = field<std::string>(j, "graph", source);
+    if (j.contains("machine")) s.machine = field<std::string>(j, "machine", source);
     if (j.contains("autoscheduler")) {
         s.autoscheduler = field<std::string>(j["autoscheduler"], "name", source + ": autoscheduler");
         s.autoscheduler_params = field<std::map<std::string, std::string>>(j["autoscheduler"], "params", source + ": autoscheduler");

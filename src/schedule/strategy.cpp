@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -82,10 +83,17 @@ Schedule autoscheduler_schedule(const char *strategy, const TargetSpec &target) 
 Schedule tuned_megakernel(const Graph &graph, const TargetSpec &target) {
     const std::string path = tuned_schedule_path(graph, target);
     if (!std::filesystem::exists(path)) {
+        std::string elsewhere;
+        for (const std::string &p : tuned_schedules_elsewhere(graph, target)) elsewhere += "\n  " + p;
+        if (!elsewhere.empty()) {
+            elsewhere = "; tuned schedules for this graph from other machines (other CPU features or caches) are not used "
+                        "here:" + elsewhere;
+        }
         throw Error("no tuned megakernel schedule for this graph, target " + target.name + " and " +
-                    std::to_string(target.threads) + " thread" + (target.threads == 1 ? "" : "s") + " (looked for " + path +
+                    std::to_string(target.threads) + " thread" + (target.threads == 1 ? "" : "s") +
+                    (target.machine.empty() ? "" : " on this machine (" + target.machine + ")") + " (looked for " + path +
                     "): make one with `megalide explain MODEL.onnx --tune N`, or use --schedule megakernel (the cost "
-                    "model's plan)");
+                    "model's plan)" + elsewhere);
     }
     Schedule s = load_schedule(path);
     if (s.graph != graph_fingerprint(graph)) {
@@ -149,7 +157,15 @@ Schedule load_schedule(const std::string &path) {
 
 Schedule load_or_make_schedule(const std::string &what, const Graph &graph, const LoweredGraph &lowered,
                                const TargetSpec &target) {
-    if (what.size() > 5 && what.compare(what.size() - 5, 5, ".json") == 0) return load_schedule(what);
+    if (what.size() > 5 && what.compare(what.size() - 5, 5, ".json") == 0) {
+        Schedule s = load_schedule(what);
+        // A file is the user's explicit choice: used, but a timing from elsewhere is pointed out.
+        if (!s.machine.empty() && !target.machine.empty() && s.machine.find(target.machine) == std::string::npos) {
+            std::fprintf(stderr, "megalide: note: schedule '%s' was tuned on another machine (%s); this one is %s\n", what.c_str(),
+                         s.machine.substr(0, s.machine.find('\n')).c_str(), target.machine.c_str());
+        }
+        return s;
+    }
     return make_schedule(what, graph, lowered, target);
 }
 

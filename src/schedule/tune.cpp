@@ -11,6 +11,7 @@
 
 #include "megalide/io/atomic_file.h"
 #include "megalide/runtime/timer.h"
+#include "megalide/target/machine.h"
 
 namespace megalide {
 
@@ -49,11 +50,29 @@ void write_atomically(const std::string &path, const std::string &text) {
 
 std::string tuned_schedule_dir() {
     if (const char *dir = std::getenv("MEGALIDE_SCHEDULE_DIR"); dir && *dir) return dir;
-    return std::string(MEGALIDE_SOURCE_DIR) + "/schedules/tuned";
+    return cache_dir() + "/tuned";
 }
 
 std::string tuned_schedule_path(const Graph &graph, const TargetSpec &target) {
-    return tuned_schedule_dir() + "/" + graph_fingerprint(graph) + "." + target.name + ".t" + std::to_string(target.threads) + ".json";
+    const std::string machine = target.machine.empty() ? target.name : target.machine;
+    return tuned_schedule_dir() + "/" + graph_fingerprint(graph) + "." + machine + ".t" + std::to_string(target.threads) + ".json";
+}
+
+std::vector<std::string> tuned_schedules_elsewhere(const Graph &graph, const TargetSpec &target) {
+    const std::string mine = tuned_schedule_path(graph, target);
+    const std::string prefix = graph_fingerprint(graph) + ".";
+    const std::string suffix = ".t" + std::to_string(target.threads) + ".json";
+    std::vector<std::string> found;
+    std::error_code ec;
+    for (const auto &e : std::filesystem::directory_iterator(tuned_schedule_dir(), ec)) {
+        const std::string name = e.path().filename().string();
+        if (e.path().string() != mine && name.rfind(prefix, 0) == 0 && name.size() > suffix.size() &&
+            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+            found.push_back(e.path().string());
+        }
+    }
+    std::sort(found.begin(), found.end());
+    return found;
 }
 
 TuneResult tune_megakernel(const Graph &graph, const TargetSpec &target, int top_n,
@@ -84,6 +103,7 @@ TuneResult tune_megakernel(const Graph &graph, const TargetSpec &target, int top
         }
     }
     result.schedule.strategy = "megakernel";
+    result.schedule.machine = machine_facts().describe();
     result.path = tuned_schedule_path(graph, target);
     write_atomically(result.path, result.schedule.to_json());
     return result;

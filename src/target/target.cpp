@@ -1,8 +1,10 @@
 #include "megalide/target/target.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "megalide/error.h"
+#include "megalide/target/machine.h"
 
 namespace megalide {
 
@@ -61,6 +63,26 @@ TargetSpec hexagon_spec(const Halide::Target &target) {
 
 }  // namespace
 
+// Fills in what this machine's facts say about `t` (a target that runs here): caches from the
+// OS, bytes per cycle beyond L2 from the measured copy bandwidth, and the nominal rates scaled by
+// how many FMA pipes the measurement found (a core with one 512-bit FMA pipe runs at half the
+// nominal two; the ratio applies to every type, as the integer dot products share the pipes).
+void apply_machine_facts(TargetSpec &t, const Halide::Target &host) {
+    const MachineFacts &m = machine_facts([](const std::string &note) { std::fprintf(stderr, "megalide: %s\n", note.c_str()); });
+    t.machine = m.key();
+    if (m.l1d_bytes) t.l1_bytes = m.l1d_bytes;
+    if (m.l2_bytes) t.l2_bytes = m.l2_bytes;
+    t.l3_bytes = m.l3_bytes;
+    if (m.bytes_per_cycle() > 0) t.bytes_per_cycle = m.bytes_per_cycle();
+    const double host_nominal = 2.0 * (host.has_feature(Halide::Target::AVX512) ? 64 : 32) / 4;
+    if (m.fp32_macs_per_cycle() > 0) {
+        const double pipes = std::clamp(m.fp32_macs_per_cycle() / host_nominal, 0.25, 2.0);
+        t.fp32_macs_per_cycle *= pipes;
+        t.int8_macs_per_cycle *= pipes;
+        t.int16_macs_per_cycle *= pipes;
+    }
+}
+
 TargetSpec target_spec_for(const Halide::Target &target, int threads) {
     using F = Halide::Target::Feature;
     if (target.arch == Halide::Target::Hexagon) return hexagon_spec(target);
@@ -76,17 +98,21 @@ TargetSpec target_spec_for(const Halide::Target &target, int threads) {
     t.int16_macs_per_cycle = t.vector_bytes;
     t.threads = std::max(1, threads);
     const Halide::Target host = Halide::get_host_target();
-    if (target.without_feature(F::JIT) == host) {
+    if (target.without_feature(F::JIT) == host.without_feature(F::JIT)) {
         t.name = t.halide_target = "host";
     } else {
         t.name = t.halide_target = target.to_string();
         // Runs here if it is this OS and architecture and asks for no ISA extension the host lacks.
         const F isa[] = {F::SSE41, F::AVX, F::F16C, F::FMA, F::AVX2, F::AVX512, F::AVX512_Skylake, F::AVX512_Cannonlake,
                          F::AVX512_SapphireRapids, F::AVX512_Zen4, F::AVX512_Zen5, F::AVXVNNI};
-        const bool runs_here = target.os == host.os && target.arch == host.arch && target.bits == host.bits &&
-                               std::all_of(std::begin(isa), std::end(isa), [&](F f) { return !target.has_feature(f) || host.has_feature(f); });
-        t.execution = runs_here ? Execution::Native : Execution::CompileOnly;
+        for (F f : isa) {
+            if (target.has_feature(f) && !host.has_feature(f)) t.missing_features.push_back(Halide::Target::feature_to_name(f));
+        }
+        const bool same_machine = target.os == host.os && target.arch == host.arch && target.bits == host.bits;
+        if (!same_machine) t.missing_features.push_back("the " + target.to_string() + " architecture or OS");
+        t.execution = t.missing_features.empty() ? Execution::Native : Execution::CompileOnly;
     }
+    if (t.runs_here()) apply_machine_facts(t, host);
     return t;
 }
 
@@ -127,9 +153,11 @@ TargetSpec target_spec(const std::string &name, int threads) {
         t.name = n.name;
         return t;
     }
+    // Any Halide target string ("x86-64-linux-avx2-fma", ...) names itself.
+    if (Halide::Target::validate_target_string(name)) return target_spec_for(Halide::Target(name), threads);
     std::string names;
     for (const std::string &n : target_names()) names += (names.empty() ? "" : ", ") + n;
-    throw Error("unknown target '" + name + "' (known: " + names + ")");
+    throw Error("unknown target '" + name + "' (known: " + names + ", or a Halide target string such as x86-64-linux-avx2-fma)");
 }
 
 }  // namespace megalide

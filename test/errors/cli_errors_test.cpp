@@ -10,6 +10,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include "Halide.h"
 #include <onnx/onnx_pb.h>
 #include <png.h>
 
@@ -247,7 +248,7 @@ TEST_F(Cli, ExplainPrintsThePlanAndRejectsUnknownTargets) {
     }
     r = megalide("explain " + m + " --target hexagon-v99");
     EXPECT_EQ(r.status, 1);
-    EXPECT_NE(r.output.find("unknown target 'hexagon-v99' (known: host, x86-64-avx512, x86-64-avx512-vnni, x86-64-avx2, hexagon-hvx-v66, hexagon-hvx-v68)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("unknown target 'hexagon-v99' (known: host, x86-64-avx512, x86-64-avx512-vnni, x86-64-avx2, hexagon-hvx-v66, hexagon-hvx-v68, or a Halide target string"), std::string::npos) << r.output;
     r = megalide("explain " + m + " --target x86-64-avx2");
     EXPECT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("256-bit vectors, 16 registers"), std::string::npos) << r.output;
@@ -289,6 +290,35 @@ TEST_F(Cli, TuneTimesCandidatesSavesTheFastestAndReusesIt) {
     r = megalide("run " + m + " " + x + " --output " + path("o2") + " --schedule megakernel:tuned --threads 1");
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_EQ(npy::read(path("o1/y.npy")).to_doubles(), npy::read(path("o2/y.npy")).to_doubles());
+    // Tuned schedules are keyed by the machine (features and caches): one saved on another
+    // machine is not used for megakernel:tuned, and the error names it; given as a file it is
+    // used, with a note that it was tuned elsewhere.
+    {
+        std::vector<fs::path> saved;
+        for (const auto &entry : fs::directory_iterator(path("tuned"))) saved.push_back(entry.path());
+        ASSERT_EQ(saved.size(), 1u);
+        const std::string name = saved[0].filename().string();
+        const size_t key = name.find(".host-");
+        ASSERT_NE(key, std::string::npos) << name << " is not keyed by the machine";
+        const std::string mine = name.substr(key + 1, std::string("host-").size() + 16);
+        const std::string other = "host-0123456789abcdef";
+        std::ifstream in(saved[0]);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        ASSERT_NE(text.find(mine), std::string::npos) << "the tuned schedule does not record its machine";
+        for (size_t at = text.find(mine); at != std::string::npos; at = text.find(mine)) text.replace(at, mine.size(), other);
+        const fs::path elsewhere = saved[0].parent_path() / (name.substr(0, key + 1) + other + name.substr(key + 1 + mine.size()));
+        std::ofstream(elsewhere) << text;
+        fs::remove(saved[0]);
+        r = megalide("run " + m + " " + x + " --output " + path("o7") + " --schedule megakernel:tuned --threads 1");
+        EXPECT_EQ(r.status, 1);
+        EXPECT_NE(r.output.find("from other machines"), std::string::npos) << r.output;
+        EXPECT_NE(r.output.find(elsewhere.string()), std::string::npos) << r.output;
+        EXPECT_TRUE(empty_dir(path("o7")));
+        r = megalide("run " + m + " " + x + " --output " + path("o8") + " --schedule " + elsewhere.string() + " --threads 1");
+        EXPECT_EQ(r.status, 0) << r.output;
+        EXPECT_NE(r.output.find("was tuned on another machine"), std::string::npos) << r.output;
+        fs::rename(elsewhere, saved[0]);
+    }
     // Plain megakernel is the cost model's plan whatever is saved; asking for a tuned schedule
     // where none was saved (another thread count) is an error, not a silent fallback.
     ASSERT_EQ(megalide("run " + m + " " + x + " --output " + path("o5") + " --schedule megakernel --threads 1").status, 0);
@@ -313,6 +343,49 @@ TEST_F(Cli, TuneTimesCandidatesSavesTheFastestAndReusesIt) {
 
 // `megalide info --ops` lists the op registry: ONNX ops with their attributes, fused forms in
 // megalide's own domain, and the targets of each.
+
+// The machine facts the host target reads are cached per machine; a corrupted cache is measured
+// again with a note, never trusted or fatal.
+TEST_F(Cli, CorruptedMachineFactsAreMeasuredAgain) {
+    const std::string m = model("relu.onnx", "Relu", {1, 8, 6, 6});
+    setenv("MEGALIDE_CACHE_DIR", path("cache").c_str(), 1);
+    Result r = megalide("explain " + m + " --threads 1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("measuring this machine"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("machine: "), std::string::npos) << r.output;
+    std::vector<fs::path> facts;
+    for (const auto &entry : fs::directory_iterator(path("cache"))) facts.push_back(entry.path());
+    ASSERT_EQ(facts.size(), 1u);
+    r = megalide("explain " + m + " --threads 1");
+    EXPECT_EQ(r.output.find("measuring this machine"), std::string::npos) << "the cache was not used:\n" << r.output;
+    std::ofstream(facts[0]) << "{\"version\": 1, \"ghz\": ";
+    r = megalide("explain " + m + " --threads 1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find(facts[0].string() + "' are not valid"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("measuring again"), std::string::npos) << r.output;
+    std::ifstream in(facts[0]);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("\"fma_gflops\""), std::string::npos) << "not rewritten: " << text;
+    unsetenv("MEGALIDE_CACHE_DIR");
+}
+
+// A timed run on a target asking for features this CPU lacks is refused, naming them.
+TEST_F(Cli, RunOnATargetWithMissingFeaturesNamesThem) {
+    const std::string m = model("relu.onnx", "Relu", {1, 8, 6, 6});
+    const std::string x = npy_float("x.npy", {1, 8, 6, 6}, -100);
+    const Halide::Target host = Halide::get_host_target();
+    using F = Halide::Target::Feature;
+    for (F f : {F::AVX512_Zen5, F::AVX512_SapphireRapids, F::AVX512_Zen4, F::AVX512}) {
+        if (host.has_feature(f)) continue;
+        const std::string target = Halide::Target("x86-64-linux").with_feature(f).to_string();
+        const Result r = megalide("run " + m + " " + x + " --output " + path("o") + " --target " + target);
+        EXPECT_EQ(r.status, 1) << r.output;
+        EXPECT_NE(r.output.find("this machine lacks " + Halide::Target::feature_to_name(f)), std::string::npos) << r.output;
+        EXPECT_TRUE(empty_dir(path("o")));
+        return;
+    }
+    ADD_FAILURE() << "this CPU has every feature tried; extend the list";
+}
 TEST_F(Cli, InfoListsTheOpRegistry) {
     const Result r = megalide("info --ops");
     ASSERT_EQ(r.status, 0) << r.output;

@@ -85,6 +85,9 @@ struct Schedule {
     /// A fingerprint of the graph it was made for (see graph_fingerprint) to refuse a
     /// schedule saved for another graph.
     std::string graph;
+    /// Set for schedules measured on a machine (`--tune`): the machine's description
+    /// (MachineFacts::describe) with its key, so a timed plan is not replayed elsewhere unseen.
+    std::string machine;
 
     /// One line per scheduled Func: "name: root", "name: at consumer.y (store_at consumer.yo,
     /// fold y % 4)", ...; Funcs not listed are inlined. Autoscheduler schedules say so.

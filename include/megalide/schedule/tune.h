@@ -27,12 +27,16 @@ struct TuneResult {
     std::string path;                      ///< where the schedule was saved
 };
 
-/// The directory tuned schedules live in: $MEGALIDE_SCHEDULE_DIR, else the source tree's
-/// schedules/tuned.
+/// The directory tuned schedules live in: $MEGALIDE_SCHEDULE_DIR, else the user's cache
+/// directory's tuned/ (megalide/target/machine.h): timings belong to a machine, not a checkout.
 std::string tuned_schedule_dir();
 
-/// Where the tuned schedule for this graph, target and thread count is kept.
+/// Where the tuned schedule for this graph, machine (target.machine: features and caches) and
+/// thread count is kept: <dir>/<graph fingerprint>.<machine key>.t<threads>.json.
 std::string tuned_schedule_path(const Graph &graph, const TargetSpec &target);
+
+/// Tuned schedules saved for this graph and thread count on other machines (their paths).
+std::vector<std::string> tuned_schedules_elsewhere(const Graph &graph, const TargetSpec &target);
 
 /// Plans megakernel with each of the cost model's top `top_n` tilings (at least 1), JIT-compiles
 /// each and times it on random inputs (the target's thread count should match Halide's pool),

@@ -64,6 +64,12 @@ struct TargetSpec {
     /// scalar code.
     bool float_vectors = true;
 
+    /// For targets that run here: the machine whose facts filled in the caches and rates
+    /// (MachineFacts::key(), "host-..."); empty for the nominal facts of other machines.
+    std::string machine;
+    /// The ISA features this target asks for that this machine lacks (why it is compile-only).
+    std::vector<std::string> missing_features;
+
     bool runs_here() const { return execution == Execution::Native; }
     /// Lanes of one vector of `type` (fp32: vector_bytes / 4).
     int lanes(const Halide::Type &type) const { return vector_bytes / std::max(1, type.bytes()); }
@@ -76,19 +82,21 @@ struct TargetSpec {
     Halide::Target halide() const;
 };
 
-/// The host as Halide's JIT target sees it, with `threads` threads.
+/// The host as Halide's JIT target sees it, with `threads` threads; caches and rates are this
+/// machine's, read and measured (megalide/target/machine.h).
 TargetSpec host_target_spec(int threads);
 
 /// The facts of an arbitrary Halide target (a Generator's `target`): "host" if it is this
 /// machine, else named after the target string; vector width, registers and rates from its
-/// features.
+/// features. A target that runs here takes this machine's caches, copy bandwidth and FMA
+/// pipes (measured) in place of the nominal ones.
 TargetSpec target_spec_for(const Halide::Target &target, int threads);
 
 /// The targets schedules can be made for, by name ("host", "x86-64-avx512", "x86-64-avx2", ...).
 std::vector<std::string> target_names();
 
-/// The TargetSpec named `name` with `threads` threads; throws Error for an unknown name
-/// (listing the known ones).
+/// The TargetSpec named `name` (a row of the table, or a Halide target string) with `threads`
+/// threads; throws Error for an unknown name (listing the known ones).
 TargetSpec target_spec(const std::string &name, int threads);
 
 }  // namespace megalide

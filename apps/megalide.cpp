@@ -476,7 +476,19 @@ int run_command(const Options &o) {
         std::printf("%s", ops_table().c_str());
         return 0;
     }
-    if (o.command == "calibrate") {
+    if (o.command != "calibrate") {
+        // The host target's caches and rates; measured once per machine (a note says so, and
+        // why when a cached copy is unusable), then read from the cache.
+        // A cache that could not be used is a warning, shown even with --quiet.
+        machine_facts([&](const std::string &n) {
+            if (n.rfind("measuring this machine", 0) == 0) {
+                progress.note(n);
+            } else {
+                progress.finish();
+                std::fprintf(stderr, "megalide: warning: %s\n", n.c_str());
+            }
+        });
+    } else {
         progress.step("measuring this machine");
         const MachineFacts &m = machine_facts([&](const std::string &n) { progress.note(n); }, true);
         progress.finish();

@@ -1,7 +1,6 @@
 #include "megalide/target/target.h"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "megalide/error.h"
 #include "megalide/target/machine.h"
@@ -68,7 +67,7 @@ TargetSpec hexagon_spec(const Halide::Target &target) {
 // how many FMA pipes the measurement found (a core with one 512-bit FMA pipe runs at half the
 // nominal two; the ratio applies to every type, as the integer dot products share the pipes).
 void apply_machine_facts(TargetSpec &t, const Halide::Target &host) {
-    const MachineFacts &m = machine_facts([](const std::string &note) { std::fprintf(stderr, "megalide: %s\n", note.c_str()); });
+    const MachineFacts &m = machine_facts();  // the CLI makes the first call, with its progress notes
     t.machine = m.key();
     if (m.l1d_bytes) t.l1_bytes = m.l1d_bytes;
     if (m.l2_bytes) t.l2_bytes = m.l2_bytes;

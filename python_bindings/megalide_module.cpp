@@ -22,6 +22,7 @@
 #include "megalide/runtime/timer.h"
 #include "megalide/schedule/megakernel.h"
 #include "megalide/schedule/strategy.h"
+#include "megalide/target/machine.h"
 
 namespace py = pybind11;
 using namespace megalide;
@@ -239,6 +240,19 @@ PYBIND11_MODULE(megalide, m) {
           "NumPy samples, writes the QDQ model to `output`, and returns the report (int8 vs fp32 on "
           "`evaluation`, the calibration set if empty).");
     m.def("strategies", &strategy_names, "The schedule strategy names.");
+    m.def("machine", [] {
+        const MachineFacts &f = machine_facts();
+        py::dict d;
+        d["key"] = f.key();
+        d["features"] = f.features;
+        d["l1d_bytes"] = f.l1d_bytes, d["l2_bytes"] = f.l2_bytes, d["l3_bytes"] = f.l3_bytes;
+        d["ghz"] = f.ghz, d["fma_gflops"] = f.fma_gflops;
+        d["l3_copy_gbps"] = f.l3_copy_gbps, d["dram_copy_gbps"] = f.dram_copy_gbps;
+        d["measured_at"] = f.measured_at;
+        d["describe"] = f.describe();
+        return d;
+    }, "This machine's facts as the host target reads them (megalide calibrate): features, caches, "
+       "one-thread clock, FMA peak and copy bandwidth, measured once and cached.");
     m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("threads") = 1, py::arg("seconds") = 0.2,
           "Measured fp32 FMA throughput of this machine (GFLOP/s) with `threads` threads.");
 }

@@ -43,6 +43,9 @@ APT_PACKAGES=(g++ libgtest-dev libpng-dev libbenchmark-dev libonnx-dev libprotob
 # The Hexagon target (test level and up): qemu-hexagon-static runs the freestanding programs
 # megalide links with clang-19 / ld.lld-19; llvm-objdump-19 shows their HVX instructions.
 [ "$LEVEL" = base ] || APT_PACKAGES+=(qemu-user-static clang-19 lld-19 llvm-19)
+# The Arm SME target (test level and up): clang-19 compiles the SME kernels, the aarch64 GCC
+# links static programs against glibc, qemu-aarch64-static (in qemu-user-static) runs them.
+[ "$LEVEL" = base ] || APT_PACKAGES+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross)
 ((FUZZ)) && APT_PACKAGES+=(clang-19 libclang-rt-19-dev)
 # Debian's own python3 needs python3-venv for `python3 -m venv`; other Pythons carry it.
 python3 -c 'import venv, ensurepip' 2>/dev/null || APT_PACKAGES+=(python3-venv)

@@ -59,10 +59,17 @@ def parse_args(argv):
     p.add_argument("--chart")
     p.add_argument("--work", default=str(pathlib.Path.cwd() / "build" / "bench"), help="where block ONNX files go")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--probe-limit-gb", type=float, default=8.0,
+                   help="each megalide candidate is first scheduled, compiled and run once in a process of its "
+                        "own with this much address space (GB) and --probe-timeout seconds; one that fails "
+                        "there is reported as not timed and the run goes on")
+    p.add_argument("--probe-timeout", type=float, default=600.0, help=argparse.SUPPRESS)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--probe", nargs=2, metavar=("MODEL", "STRATEGY"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     import blocks
-    args.blocks = parse_list(args.blocks, list(blocks.BLOCKS) + ["Q1"], "block")
+    known = list(blocks.BLOCKS) + ["Q1"] + [b + "-int8" for b in blocks.BLOCKS]
+    args.blocks = parse_list(args.blocks, known, "block")
     args.strategies = parse_list(args.strategies, STRATEGIES, "strategy")
     args.peers = parse_list(args.peers, PEERS, "peer")
     try:
@@ -86,14 +93,48 @@ def log(message):
 
 # ---------------------------------------------------------------- child: one thread count
 
-def quantize_b1(np, megalide, work, b1_path):
-    """Q1: B1's ONNX file quantized by megalide.quantize (`megalide quantize`'s code path) on 8
-    seeded random inputs."""
+def quantize_block(np, megalide, work, block_id, fp32_path, shape):
+    """An int8 block (Q1 is B1's, "<id>-int8" any block's): the fp32 ONNX file quantized by
+    megalide.quantize (`megalide quantize`'s code path) on 8 seeded random inputs."""
     rng = np.random.default_rng(1)
-    calib = [rng.standard_normal((1, 24, 56, 56)).astype(np.float32) for _ in range(8)]
-    q1 = work / "Q1.onnx"
-    megalide.quantize(b1_path, calib, str(q1))
-    return str(q1)
+    calib = [rng.standard_normal(shape).astype(np.float32) for _ in range(8)]
+    out = work / f"{block_id}.onnx"
+    megalide.quantize(fp32_path, calib, str(out))
+    return str(out)
+
+
+def probe(args):
+    """Schedules, compiles and runs one candidate once, in this process of its own, under the
+    address-space limit: a candidate that exhausts memory (an autoscheduler's search, a huge
+    allocation in the generated code) or crashes takes only this process with it."""
+    import resource
+    limit = int(args.probe_limit_gb * (1 << 30))
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    import numpy as np
+    import megalide
+    model = megalide.Model(args.probe[0])
+    compiled = model.compile(args.probe[1], args.threads[0])
+    x = np.load(args.probe[0] + ".input.npy")
+    compiled.run([x])
+
+
+def probe_failure(args, path, strategy, threads, env):
+    """None when the candidate survives its probe, else why not (one line)."""
+    cmd = [sys.executable, str(HERE / "bench.py"), "--probe", path, strategy, "--threads", str(threads),
+           "--probe-limit-gb", str(args.probe_limit_gb)]
+    try:
+        result = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                timeout=args.probe_timeout)
+    except subprocess.TimeoutExpired:
+        return f"not done in {args.probe_timeout:.0f} s (scheduling, compiling and one run)"
+    if result.returncode == 0:
+        return None
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    if result.returncode < 0:
+        return f"killed by signal {-result.returncode} (address space limited to {args.probe_limit_gb:g} GB)"
+    if any("MemoryError" in l or "std::bad_alloc" in l or "Out of memory" in l for l in lines):
+        return f"out of memory within {args.probe_limit_gb:g} GB"
+    return (lines[-1] if lines else f"exit {result.returncode}")[:200]
 
 
 def child(args):
@@ -110,21 +151,28 @@ def child(args):
     log(f"threads {threads}: measured FMA peak {peak:.1f} GFLOP/s")
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    rows, failures, schedule_ms = [], [], {}
+    rows, failures, schedule_ms, compile_s = [], [], {}, {}
     for block_id in args.blocks:
-        quantized = block_id == "Q1"
-        module, x = blocks.build("B1" if quantized else block_id)
-        path = str(work / f"{'B1' if quantized else block_id}.onnx")
+        quantized = block_id == "Q1" or block_id.endswith("-int8")
+        base = "B1" if block_id == "Q1" else block_id[:-len("-int8")] if quantized else block_id
+        module, x = blocks.build(base)
+        path = str(work / f"{base}.onnx")
         blocks.export(module, x, path)
         flops = blocks.onnx_flops(path)
         if quantized:
-            path = quantize_b1(np, megalide, work, path)
+            path = quantize_block(np, megalide, work, block_id, path, tuple(x.shape))
+        np.save(path + ".input.npy", x.numpy())
         with torch.no_grad():
             reference = module(x).numpy()
         xn = x.numpy()
         candidates = {}
         model = megalide.Model(path)
         for strategy in args.strategies:
+            why = probe_failure(args, path, strategy, threads, dict(os.environ))
+            if why:
+                log(f"{block_id} {strategy}: not timed: {why}")
+                failures.append({"block": block_id, "strategy": strategy, "threads": threads, "why": why})
+                continue
             t0 = time.perf_counter()
             try:
                 compiled = model.compile(strategy, threads)
@@ -134,6 +182,7 @@ def child(args):
                                  "why": "compile failed: " + str(e).splitlines()[0]})
                 continue
             schedule_ms[(block_id, strategy)] = compiled.schedule_ms
+            compile_s[(block_id, strategy)] = (compiled.schedule_ms + compiled.compile_ms) / 1e3
             log(f"{block_id} {strategy}: scheduled in {compiled.schedule_ms:.0f} ms, compiled in "
                 f"{compiled.compile_ms:.0f} ms ({time.perf_counter() - t0:.1f} s)")
             candidates[strategy] = (lambda c=compiled: c.run([xn])[0])
@@ -200,25 +249,30 @@ def child(args):
                 f"{gflops:7.1f} GFLOP/s {100 * gflops / peak:5.1f}% of peak")
     for r in rows:
         r["schedule_ms"] = schedule_ms.get((r["block"], r["strategy"]))
-    print("BENCH-ROWS " + json.dumps({"rows": rows, "peak": peak, "failures": failures}))
+        r["compile_s"] = compile_s.get((r["block"], r["strategy"]))
+    print("BENCH-ROWS " + json.dumps({"rows": rows, "peak": peak, "failures": failures,
+                                      "machine": megalide.machine()["describe"]}))
 
 
 # ---------------------------------------------------------------- parent: all thread counts
 
-def markdown_table(rows, peaks, failures):
+def markdown_table(rows, peaks, failures, machine=""):
     blocks_seen = sorted({r["block"] for r in rows}, key=lambda b: (b[0], b))
-    lines = []
+    lines = [f"Machine: {machine.strip()}".replace("\n", "; ")] if machine else []
     for threads in sorted({r["threads"] for r in rows}):
         lines.append(f"\n**{threads} thread{'s' if threads > 1 else ''}** (measured FMA peak {peaks[threads]:.0f} GFLOP/s)\n")
-        lines.append("| block | strategy | median ms | min | max | GFLOP/s | % peak | vs per_op | max abs err |")
-        lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        lines.append("| block | strategy | median ms | min | max | GFLOP/s | % peak | vs per_op | vs ORT | compile s | max abs err |")
+        lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for b in blocks_seen:
             group = [r for r in rows if r["block"] == b and r["threads"] == threads]
             base = next((r["median_ms"] for r in group if r["strategy"] == "per_op"), None)
+            ort = next((r["median_ms"] for r in group if r["strategy"] == "onnxruntime"), None)
             for r in sorted(group, key=lambda r: r["median_ms"]):
                 rel = f"{base / r['median_ms']:.2f}x" if base else "-"
+                vs_ort = f"{ort / r['median_ms']:.2f}x" if ort else "-"
+                built = f"{r['compile_s']:.1f}" if r.get("compile_s") is not None else "-"
                 lines.append(f"| {b} | {r['strategy']} | {r['median_ms']:.3f} | {r['min_ms']:.3f} | {r['max_ms']:.3f} | "
-                             f"{r['gflops']:.1f} | {r['pct_peak']:.1f} | {rel} | {r['max_abs_err']:.1e} |")
+                             f"{r['gflops']:.1f} | {r['pct_peak']:.1f} | {rel} | {vs_ort} | {built} | {r['max_abs_err']:.1e} |")
     if failures:
         lines.append("\nNot timed:\n")
         for f in failures:
@@ -266,7 +320,7 @@ def chart(rows, path):
 
 
 def parent(args, argv):
-    rows, peaks, failures = [], {}, []
+    rows, peaks, failures, machine = [], {}, [], ""
     for threads in args.threads:
         # OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP workers sleep when idle rather than spin
         # (spinning workers would slow whichever candidate runs next in the interleaving).
@@ -298,7 +352,8 @@ def parent(args, argv):
         rows += data["rows"]
         failures += data["failures"]
         peaks[threads] = data["peak"]
-    table = markdown_table(rows, peaks, failures)
+        machine = data.get("machine", machine)
+    table = markdown_table(rows, peaks, failures, machine)
     print(table)
     if args.csv:
         with open(args.csv, "w") as f:
@@ -327,7 +382,9 @@ def main(argv):
     if missing:
         fail("missing Python modules: " + ", ".join(missing) +
              " (run `bash scripts/bootstrap.sh --bench`; megalide's module is in build/python)")
-    if args.child:
+    if args.probe:
+        probe(args)
+    elif args.child:
         child(args)
     else:
         parent(args, argv)

@@ -84,12 +84,23 @@ class Single(nn.Module):
         return self.layer(x)
 
 
+def _torchvision(name):
+    import torchvision
+    return getattr(torchvision.models, name)(weights=None)
+
+
 BLOCKS = {
     "B1": (lambda: InvertedResidual(24, 144, 24, 1), (1, 24, 56, 56)),
     "B2": (lambda: BasicBlock(64), (1, 64, 56, 56)),
     "B3": (lambda: Mlp(512, 2048), (1, 256, 512)),
     "B4": (lambda: Attention(512, 8), (1, 256, 512)),
     "B5": (lambda: InvertedResidual(16, 96, 24, 2), (1, 16, 112, 112)),
+    # Whole models (DESIGN.md's M1-M3), random seeded weights: torchvision's MobileNetV2 and
+    # ResNet-18 at 224x224, and a BERT-base encoder layer (post-norm, GELU, sequence 128).
+    "M1": (lambda: _torchvision("mobilenet_v2"), (1, 3, 224, 224)),
+    "M2": (lambda: _torchvision("resnet18"), (1, 3, 224, 224)),
+    "M3": (lambda: nn.TransformerEncoderLayer(768, 12, 3072, dropout=0.0, activation="gelu", batch_first=True),
+           (1, 128, 768)),
     "L1": (lambda: Single(nn.Conv2d(24, 144, 1)), (1, 24, 56, 56)),
     "L2": (lambda: Single(nn.Conv2d(144, 24, 1)), (1, 144, 56, 56)),
     "L3": (lambda: Single(nn.Linear(512, 2048)), (1, 256, 512)),

@@ -261,7 +261,7 @@ public:
     }
 
     // A host-side permuted copy of a constant, for weights that a layer reads in its own layout.
-    Tensor constant_in_layout(const std::string &name, const std::vector<int> &layout) {
+    Halide::Buffer<> constant_buffer_in_layout(const std::string &name, const std::vector<int> &layout) {
         const HostArray &c = *info(name).constant;
         const Dims &shape = c.shape;
         const Shape extents = halide_shape(shape, layout);
@@ -283,7 +283,12 @@ public:
             }
             std::memcpy(static_cast<uint8_t *>(b.data()) + dst * static_cast<int64_t>(size), c.bytes.data() + f * static_cast<int64_t>(size), size);
         }
-        return tensor_from_buffer(func_name("const_" + name), b, extents);
+        return b;
+    }
+
+    Tensor constant_in_layout(const std::string &name, const std::vector<int> &layout) {
+        const Halide::Buffer<> b = constant_buffer_in_layout(name, layout);
+        return tensor_from_buffer(func_name("const_" + name), b, halide_shape(info(name).constant->shape, layout));
     }
 
     // Constant 8-bit conv weights (ONNX OIHW) as the conv layers read them, (co, ci, kx, ky),
@@ -310,6 +315,42 @@ public:
         w(v) = packed({v[1] % 4, v[0], v[1] / 4, v[2], v[3]});
         record_stage(w, StageRole::PackedOperand);
         return Tensor{w, {co, ci, kw, kh}, packed.type};
+    }
+
+    // Constant weights read by register tiles along their first dimension (output channels),
+    // stored as panels one cache line wide: P(co % L, rest..., co / L) with L channels per
+    // line. A tile's reduction then walks each panel sequentially, 64 bytes per step, where
+    // the plain (co, ci, ...) layout jumps a whole row of channels per step: at 512 channels,
+    // 2 KB, so that every load of a ResNet-18 layer4 convolution fell into the same two L1
+    // sets. Needs the channels to be a whole number of lines (else the plain layout).
+    std::optional<Tensor> panel_packed_weights(const std::string &name, const std::vector<int> &layout) {
+        const HostArray &c = *info(name).constant;
+        const int64_t item = static_cast<int64_t>(item_size(c.dtype));
+        const int lanes = static_cast<int>(64 / item);
+        const Shape shape = halide_shape(c.shape, layout);
+        if (shape.empty() || shape[0] % lanes != 0 || shape[0] <= lanes) return std::nullopt;
+        const Halide::Buffer<> src = constant_buffer_in_layout(name, layout);
+        Shape extents = {lanes};
+        extents.insert(extents.end(), shape.begin() + 1, shape.end());
+        extents.push_back(shape[0] / lanes);
+        Halide::Buffer<> b = constant_buffer(halide_type(c.dtype), extents);
+        const int64_t rest = c.element_count() / shape[0];
+        const auto *from = static_cast<const uint8_t *>(src.data());
+        auto *to = static_cast<uint8_t *>(b.data());
+        for (int64_t r = 0; r < rest; ++r)
+            for (int64_t o = 0; o < shape[0]; ++o) {
+                const int64_t dst = (o % lanes) + lanes * (r + rest * (o / lanes));
+                std::memcpy(to + dst * item, from + (o + shape[0] * r) * item, static_cast<size_t>(item));
+            }
+        Tensor packed = tensor_from_buffer(func_name("const_" + name + "_panels"), b, extents);
+        std::vector<Var> v = make_vars(static_cast<int>(shape.size()));
+        std::vector<Halide::Expr> at = {v[0] % lanes};
+        for (size_t d = 1; d < v.size(); ++d) at.push_back(v[d]);
+        at.push_back(v[0] / lanes);
+        Func w(func_name(name + "_panels"));
+        w(v) = packed(at);
+        record_stage(w, StageRole::PackedOperand);
+        return Tensor{w, shape, packed.type};
     }
 
     Tensor operand_in_layout(const std::string &name, const std::vector<int> &layout) {

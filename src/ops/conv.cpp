@@ -90,6 +90,10 @@ Tensor conv_accumulation(Lowerer &L, const Node &n, size_t x_input, size_t w_inp
                           item_size(xv.dtype) == 1 && cin_per_group % 4 == 0;
     auto weights = [&]() {
         if (byte_dot) return L.dot_packed_weights(n.input(w_input));
+        // Dense 2-D float weights as cache-line panels of output channels (lowerer.h).
+        if (!one_d && !w_map && wv.constant && group == 1 && !L.values_.count(n.input(w_input))) {
+            if (auto w = L.panel_packed_weights(n.input(w_input), kConvWeightLayout)) return *w;
+        }
         Tensor w = one_d ? with_unit_dim(L, L.operand_in_layout(n.input(w_input), kConv1DWeightLayout), 3, L.stage(n) + "_w2d")
                          : L.operand_in_layout(n.input(w_input), kConvWeightLayout);
         if (!w_map) return w;

@@ -37,7 +37,8 @@ void lower_gemm(Lowerer &L, const Node &n) {
     if (p.trans_b && L.info(n.input(1)).constant && !L.values_.count(n.input(1))) {
         // A constant B^T (PyTorch's Linear weight) is transposed once on the host, so the
         // product reads output features contiguously.
-        b = L.constant_in_layout(n.input(1), {0, 1});
+        auto panels = L.panel_packed_weights(n.input(1), {0, 1});
+        b = panels ? *panels : L.constant_in_layout(n.input(1), {0, 1});
         p.trans_b = false;
     } else {
         b = L.as_layout(L.get(n.input(1)), plain_layout(2)).t;

@@ -29,7 +29,7 @@ bool reads_vectors_of(const Halide::Internal::Function &consumer, const std::str
 
 // A relabeling: the value is one call to another Func or image (a transpose, slice or
 // reshape). `contiguous`: its innermost dimension is the callee's innermost, unchanged, or
-// the next one after a 4-element dot-product group.
+// the next one after a 4-element dot-product group, or split into cache-line panels.
 bool relabel(const Halide::Internal::Function &f, bool *contiguous) {
     if (f.has_update_definition() || f.definition().values().size() != 1) return false;
     Halide::Expr e = f.definition().values()[0];
@@ -48,7 +48,11 @@ bool relabel(const Halide::Internal::Function &f, bool *contiguous) {
     const auto *mod = call->args.empty() ? nullptr : call->args[0].as<Halide::Internal::Mod>();
     const auto four = mod ? Halide::Internal::as_const_int(mod->b) : std::nullopt;
     const bool dot_packed = four && *four == 4 && is_var(1, inner);
-    *contiguous = !inner.empty() && (is_var(0, inner) || dot_packed);
+    // Cache-line panels of the innermost dimension, (inner % L, ..., inner / L): lowering's
+    // layout for float weights read by register tiles.
+    const auto *mod_var = mod ? mod->a.as<Halide::Internal::Variable>() : nullptr;
+    const bool panels = mod_var && mod_var->name == inner && !call->args.empty() && call->args.back().as<Halide::Internal::Div>();
+    *contiguous = !inner.empty() && (is_var(0, inner) || dot_packed || panels);
     return true;
 }
 
@@ -125,6 +129,31 @@ RegisterTile register_tile(const TargetSpec &target, int channel_extent) {
     return best;
 }
 
+bool weight_panels_outside_rows(const Halide::Func &acc, const Shape &shape, const TargetSpec &target,
+                                const AccumulationTiling &tiling, int tile_rows) {
+    if (!acc.has_update_definition() || shape.size() < 2) return false;
+    const auto &rvars = acc.function().update(0).schedule().rvars();
+    int64_t reduction = 1, channels_in = 1;
+    for (size_t i = 0; i < rvars.size(); ++i) {
+        const auto extent = Halide::Internal::as_const_int(rvars[i].extent);
+        if (!extent) return false;
+        reduction *= *extent;
+        if (i == 0) channels_in = *extent;
+    }
+    const int64_t bytes = tiling.byte_dot ? 1 : acc.type().bytes();
+    const int64_t weights = shape[0] * reduction * bytes;
+    // The rows one pass over the panels covers: the tile's (its image rows times the row
+    // length) or, without row tiles, every row of one batch item.
+    int64_t rows = shape[1];
+    if (tile_rows > 0 && tiling.tile_dim > 1) rows *= tile_rows;
+    else if (tile_rows > 0) rows = tile_rows;
+    else for (size_t d = 2; d + 1 < shape.size(); ++d) rows *= shape[d];
+    const int64_t inputs = rows * channels_in * bytes;  // window taps re-read the same pixels
+    const int panel_channels = register_tile(target, shape[0]).channels;
+    const int64_t panel = weights * panel_channels / std::max(1, shape[0]);
+    return weights > target.l2_bytes / 2 && inputs + panel <= target.l2_bytes / 2;
+}
+
 TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc,
                                       const Shape &shape, const TargetSpec &target, const AccumulationTiling &tiling) {
     const std::vector<std::string> ev = arg_names(epilogue), av = arg_names(acc);
@@ -150,12 +179,26 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
         loops.tile = t + "_t";
         if (td > 1) loops.row = t + "_r";
     }
+    const bool weights_outer = !x.empty() && weight_panels_outside_rows(acc, shape, target, tiling, row_tiles ? std::min(tiling.row_tile, t_extent) : 0);
     if (!x.empty()) {
         es.steps.push_back(step(LoopStep::Kind::Split, {rows, x + "_o", x + "_i"}, xw, "shift_inwards"));
         std::vector<std::string> order = {c + "_i", x + "_i"};
-        if (tiling.panel_outer) order.insert(order.end(), {x + "_o", c + "_o"});
-        else order.insert(order.end(), {c + "_o", x + "_o"});
-        if (row_tiles && td > 1) order.push_back(t + "_r");
+        if (weights_outer) {
+            // Every row of the tile (or of the layer, without row tiles) inside one channel
+            // panel; the batch (last dimension) and the row-tile loop stay outside.
+            order.push_back(x + "_o");
+            if (row_tiles && td > 1) order.push_back(t + "_r");
+            if (!row_tiles) {
+                for (size_t d = 2; d + 1 < ev.size(); ++d) order.push_back(ev[d]);
+            }
+            order.push_back(c + "_o");
+        } else if (tiling.panel_outer) {
+            order.insert(order.end(), {x + "_o", c + "_o"});
+            if (row_tiles && td > 1) order.push_back(t + "_r");
+        } else {
+            order.insert(order.end(), {c + "_o", x + "_o"});
+            if (row_tiles && td > 1) order.push_back(t + "_r");
+        }
         if (row_tiles) order.push_back(t + "_t");
         es.steps.push_back(step(LoopStep::Kind::Reorder, order));
     }
@@ -175,23 +218,41 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     if (!x.empty()) es.steps.push_back(step(LoopStep::Kind::Unroll, {x + "_i"}));
     const int par = outer_dim(shape, 2, 1);
     const bool one_tile = row_tiles && tiling.row_tile >= t_extent;
-    if (tiling.parallel && target.parallel_allowed && !x.empty() && row_extent * (par == 1 ? 1 : shape[static_cast<size_t>(par)]) > 1 && !one_tile) {
+    const int panels = (c_extent + cw - 1) / cw;
+    if (tiling.parallel && target.parallel_allowed && weights_outer && !row_tiles && panels > 1) {
+        es.steps.push_back(step(LoopStep::Kind::Parallel, {c + "_o"}));  // each thread its own weight panels
+    } else if (tiling.parallel && target.parallel_allowed && !x.empty() && row_extent * (par == 1 ? 1 : shape[static_cast<size_t>(par)]) > 1 && !one_tile) {
         es.steps.push_back(step(LoopStep::Kind::Parallel, {row_tiles ? loops.tile : par == 1 ? x + "_o" : ev[static_cast<size_t>(par)]}));
     }
     e.stages.push_back(es);
     s.funcs.push_back(e);
 
-    const std::string innermost_tile = x.empty() ? c + "_o" : tiling.panel_outer ? x + "_o" : c + "_o";
+    const std::string innermost_tile = x.empty() ? c + "_o" : tiling.panel_outer || weights_outer ? x + "_o" : c + "_o";
     FuncSchedule a{canonical_func_name(acc.name()), Placement::At, {canonical_func_name(epilogue.name()), innermost_tile}};
     StageSchedule pure{0, {}}, update{1, {}};
-    if (cw >= 4) pure.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
-    if (av.size() > 1) pure.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
-    std::vector<std::string> order = {av[0]};
-    if (av.size() > 1) order.push_back(av[1]);
-    std::vector<std::string> rvars = rvar_names(acc, 0);
     // 8-bit operands: 4 consecutive products of the channel reduction per int32 lane, the
     // shape of a VNNI dot product (vpdpbusd: 64 byte pairs per zmm instruction).
     const bool dot = cw >= 4 && tiling.byte_dot;
+    // Accumulators one native vector per statement as in the epilogue: each vector's weight
+    // load then starts on a multiple of the vector width, which a panel-packed weight layout
+    // (c % L, ..., c / L) needs to stay one dense load instead of a gather.
+    const int acc_lanes = target.lanes(acc.type());
+    std::string acc_vector = av[0];
+    std::vector<std::string> order;
+    if (!dot && cw > acc_lanes && cw % acc_lanes == 0) {
+        const std::string v = av[0] + "_v", o = av[0] + "_u";
+        // The tile is a whole number of vectors: no tail (an update admits no shifted one).
+        for (StageSchedule *st : {&pure, &update}) st->steps.push_back(step(LoopStep::Kind::Split, {av[0], o, v}, acc_lanes, "guard_with_if"));
+        pure.steps.push_back(step(LoopStep::Kind::Unroll, {o}));
+        acc_vector = v;
+        order = {v, o};
+    } else {
+        order = {av[0]};
+    }
+    if (cw >= 4) pure.steps.push_back(step(LoopStep::Kind::Vectorize, {acc_vector}));
+    if (av.size() > 1) pure.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
+    if (av.size() > 1) order.push_back(av[1]);
+    std::vector<std::string> rvars = rvar_names(acc, 0);
     if (dot) {
         const std::string r = rvars.at(0);
         update.steps.push_back(step(LoopStep::Kind::Split, {r, r + "o", r + "i"}, 4));
@@ -201,7 +262,8 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     for (const std::string &r : rvars) order.push_back(r);
     update.steps.push_back(step(LoopStep::Kind::Reorder, order));
     if (dot) update.steps.push_back(step(LoopStep::Kind::VectorizeReduction, {order[0]}));
-    if (cw >= 4) update.steps.push_back(step(LoopStep::Kind::Vectorize, {av[0]}));
+    if (cw >= 4) update.steps.push_back(step(LoopStep::Kind::Vectorize, {acc_vector}));
+    if (acc_vector != av[0]) update.steps.push_back(step(LoopStep::Kind::Unroll, {av[0] + "_u"}));
     if (av.size() > 1) update.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
     // A short window (a depthwise kernel's width) unrolled with the rows: neighbouring rows
     // read the same input at different taps, and the unrolled loads are shared.

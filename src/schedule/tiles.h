@@ -72,6 +72,14 @@ struct TileLoops {
     std::string tile, row;
 };
 
+/// Whether the channel-panel loop of an accumulation goes outside its rows (all the rows of a
+/// tile, or of the layer): when its weights (channels x reduction) overflow half of L2, the
+/// rows loop inside a panel reads the panel from L2 instead of streaming every weight from
+/// memory once per row (ResNet-18's last 3x3 convolutions: 9.4 MB of weights on a 7x7
+/// image), provided the input rows and one panel fit in the other half.
+bool weight_panels_outside_rows(const Halide::Func &acc, const Shape &shape, const TargetSpec &target,
+                                const AccumulationTiling &tiling, int tile_rows);
+
 /// Tiles `epilogue` (dims: channels, rows, outer...) into register tiles and computes `acc`
 /// per tile, so its accumulators stay in registers across the whole reduction.
 TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue, const Halide::Func &acc,

@@ -2,6 +2,10 @@
 
    Build: clang-19 --target=aarch64-linux-gnu -march=armv9-a+sme -O2 -c; link with the SME ABI
    support routines (sme_abi.S), which the mode-switch prologue of every kernel calls.
+   armv9-a implies non-streaming SVE, and clang-19 then reads VG with CNTD (an SVE
+   instruction) in each kernel's prologue, before SMSTART, for the unwind information: on a
+   core with SME but without SVE that traps. Built for such a core (e.g. armv8.7-a+sme) clang
+   calls __arm_get_current_vg instead, which sme_abi.S provides.
 
    Blocking. The SVL-bit ZA array holds four 32-bit tiles ZA0.S-ZA3.S of VL x VL elements,
    VL = SVL/32 (svcntw() in streaming mode; it is NOT the non-streaming SVE vector length,
@@ -23,8 +27,14 @@
    Blocks whose second half in m or n is empty run a k loop specialised to the live tiles.
 
    The streaming bodies make no calls: a call there would switch modes around it and commit a
-   lazy ZA save (test/sme/run_sme_tests.sh checks the object for BL between SMSTART and
-   SMSTOP). The helpers below are always_inline for that reason. */
+   lazy ZA save. The helpers below are always_inline for that reason. The one call in each
+   kernel is clang's, in the prologue after SMSTART SM and before SMSTART ZA: BL
+   __arm_tpidr2_save, taken only when the caller left a lazy save pending (TPIDR2_EL0 nonnull).
+   test/sme/run_sme_tests.sh checks the object for any BL between SMSTART ZA and SMSTOP ZA.
+
+   Measured (QEMU 7.2, -d in_asm,exec counts, SVL 512): M=256 N=512 K=512 takes 822 K dynamic
+   instructions for 262 K FMOPAs (= M*N*K / VL^2): the k loop is 4 loads, 4 FMOPAs, 2 pointer
+   increments, a count and a branch. */
 #include "sme_kernels.h"
 
 #include <arm_sme.h>

@@ -55,7 +55,14 @@ void lower_matmul(Lowerer &L, const Node &n) {
     L.float_only(n);
     const std::string name = L.stage(n);
     const int out_rank = static_cast<int>(L.info(n.outputs.at(0)).shape.size());
-    Lowered a = L.get(n.input(0)), b = L.get(n.input(1));
+    // A constant 2-D B (a Linear layer's weight, (K, N)) as cache-line panels of N: the
+    // register tiles then read it sequentially along K (lowerer.h).
+    std::optional<Tensor> b_panels;
+    if (!n.get_int("transB", 0) && L.info(n.input(1)).constant && L.info(n.input(1)).shape.size() == 2 && !L.values_.count(n.input(1))) {
+        b_panels = L.panel_packed_weights(n.input(1), plain_layout(2));
+    }
+    Lowered a = L.get(n.input(0));
+    Lowered b = b_panels ? Lowered{*b_panels, plain_layout(2)} : L.get(n.input(1));
     // transA / transB swap an operand's last two axes: a relabeling, no data moves.
     auto swap_last_two = [](Lowered v) {
         std::swap(v.dim_of_axis[v.dim_of_axis.size() - 1], v.dim_of_axis[v.dim_of_axis.size() - 2]);

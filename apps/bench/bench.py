@@ -17,6 +17,12 @@ the same QDQ file, checked against PyTorch's fp32 B1 within 5% of its output ran
 its GFLOP/s count B1's multiply-adds (as int8 operations). Idle worker threads of every
 runtime sleep rather than spin (ONNX Runtime allow_spinning=0, OMP_WAIT_POLICY=PASSIVE), so
 that one candidate's spinning pool does not slow the next.
+
+Blocks M1-M3 are whole models (MobileNetV2, ResNet-18, a BERT-base encoder layer) and
+"<block>-int8" any block quantized as Q1 is. Before it is timed, each megalide candidate is
+scheduled, compiled and run once in a process of its own under --probe-limit-gb of address
+space and a timeout: one that fails there (an autoscheduler exhausting memory, a crash) is
+listed as not timed, with the reason, and the run goes on. The table starts with the machine.
 """
 import argparse
 import json
@@ -80,6 +86,8 @@ def parse_args(argv):
         fail("--threads needs positive integers")
     if args.runs < 1:
         fail("--runs must be >= 1")
+    if not args.probe_limit_gb > 0:
+        fail(f"--probe-limit-gb must be a positive number of GB, got {args.probe_limit_gb:g}")
     return args
 
 

@@ -412,6 +412,24 @@ TEST_F(Cli, BenchRejectsUnknownNames) {
     r = megalide("bench --peers tensorflow");
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.output.find("unknown peer 'tensorflow'"), std::string::npos) << r.output;
+    r = megalide("bench --blocks B9-int8");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("unknown block 'B9-int8'"), std::string::npos) << r.output;
+    r = megalide("bench --probe-limit-gb 0");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("--probe-limit-gb must be a positive number"), std::string::npos) << r.output;
+}
+
+// A candidate that cannot be scheduled, compiled and run within its probe's limits is a
+// "not timed" row; the rest of the run (here ONNX Runtime) is still timed and reported.
+TEST_F(Cli, BenchKeepsTheRunWhenACandidateFailsItsProbe) {
+    Result r = megalide("bench --blocks B1 --strategies per_op --peers onnxruntime --threads 1 --runs 1 --quiet "
+                        "--probe-limit-gb 0.05 --work " + path("bench"));
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("Not timed:"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("- B1 per_op (1 thread(s)):"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("| B1 | onnxruntime |"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("| B1 | per_op |"), std::string::npos) << "per_op must not be timed:\n" << r.output;
 }
 
 TEST_F(Cli, CompileWritesALibraryHeaderScheduleStatementAndReport) {

@@ -418,6 +418,7 @@ private:
     // of the root all of whose readers are in the section and which a tile needs only part of.
     std::set<std::string> members_for(const SectionCandidate &c) {
         std::set<std::string> members;
+        if (c.alone) return members;
         const auto tile = tile_regions(c);
         const std::vector<std::string> &order = graph_.order();
         std::set<std::string> inside = {c.root};
@@ -436,25 +437,78 @@ private:
                 continue;
             }
             if (f.role == Role::Statistic) continue;  // a root of its own (place_fallback)
-            if (recompute(f, tile.at(f.name), c) > kMaxRecompute) continue;
+            const double rho = recompute(f, tile.at(f.name), c);
+            if (rho > kMaxRecompute || !worth_joining(f, rho, c)) continue;
             inside.insert(f.name);
             members.insert(f.name);
         }
         return members;
     }
 
-    int tiles(const SectionCandidate &c) const {
+    // Whether computing `f` per tile of `c` (halo recompute `rho`) costs less than storing it
+    // whole at root. Joining saves the round trip of its values through memory when they do
+    // not stay in L2 (written once, read back once); it costs the recomputed halo and, for an
+    // accumulation whose weights do not stay in L2, a pass over the weights per tile (per row
+    // of a sliding window) instead of one. ResNet-18's last convolutions (98 KB outputs, 9.4 MB
+    // of weights) ran 1.4x slower inside their consumers' row windows than at root.
+    bool worth_joining(const Info &f, double rho, const SectionCandidate &c) const {
+        const double stored = static_cast<double>(f.full.volume() * bytes(f));
+        const double saved = stored > target_.l2_bytes / 2 ? 2 * stored / target_.bytes_per_cycle : 0;
+        double extra = (rho - 1) * (cycles(f) + (f.acc.empty() ? 0 : cycles(info_.at(f.acc))));
+        if (!f.acc.empty()) {
+            const double weights = weight_bytes(info_.at(f.acc));
+            // (a halo along the rows means a sliding window: one pass per root row)
+            const double passes = static_cast<double>(tiles(c)) * (rho > 1.0 + 1e-9 && c.dim > 1 ? c.rows : 1);
+            if (weights > target_.l2_bytes / 2) extra += (passes - 1) * weights / target_.bytes_per_cycle;
+        }
+        // Below one tile's fixed cost the model cannot tell the two apart: fusing wins the tie.
+        return extra <= std::max(saved, kTileOverheadCycles);
+    }
+
+    // Bytes of the weights an accumulation reads for all of its output channels: channels
+    // times the reduction's extent (the taps of a depthwise window are per channel already).
+    double weight_bytes(const Info &acc) const {
+        if (acc.full.min.empty() || !acc.func.has_update_definition()) return 0;
+        double reduction = 1;
+        for (const auto &rv : acc.func.function().update(0).schedule().rvars()) {
+            const auto e = Halide::Internal::as_const_int(rv.extent);
+            reduction *= e ? static_cast<double>(*e) : 1.0;
+        }
+        const double elem = lowered_.facts_of(acc.func).byte_dot ? 1 : acc.func.types()[0].bytes();
+        return static_cast<double>(acc.full.extent(0)) * reduction * elem;
+    }
+
+    // Tiles along the tiled dimension.
+    int tiles_along(const SectionCandidate &c) const {
         const int extent = static_cast<int>(info_.at(c.root).full.extent(static_cast<size_t>(c.dim)));
         return (extent + c.rows - 1) / c.rows;
+    }
+
+    // An accumulation tiled along dimension 1 (image columns) keeps its outer dimensions (image
+    // rows) outside its tile loop (schedule_accumulation_tiles): a tile is then a strip of one
+    // row of them, and its producers are computed once per row and strip.
+    bool tiles_within_outer_rows(const SectionCandidate &c) const { return has_accumulation(c.root) && c.dim == 1; }
+
+    // Iterations of the tile loop: the tiles along the dimension, times the outer rows.
+    int64_t tiles(const SectionCandidate &c) const {
+        int64_t n = tiles_along(c);
+        if (tiles_within_outer_rows(c)) {
+            const Region &full = info_.at(c.root).full;
+            for (size_t d = 2; d < full.min.size(); ++d) n *= full.extent(d);
+        }
+        return n;
     }
 
     std::map<std::string, Region> tile_regions(const SectionCandidate &c) const {
         Region r = info_.at(c.root).full;
         const auto d = static_cast<size_t>(c.dim);
         // A tile in the middle, whole: the last tile shifts inwards rather than run short.
-        const int64_t start = std::min<int64_t>(static_cast<int64_t>(tiles(c) / 2) * c.rows, r.extent(d) - c.rows);
+        const int64_t start = std::min<int64_t>(static_cast<int64_t>(tiles_along(c) / 2) * c.rows, r.extent(d) - c.rows);
         r.min[d] += std::max<int64_t>(0, start);
         r.max[d] = std::min(r.min[d] + c.rows - 1, r.max[d]);
+        if (tiles_within_outer_rows(c)) {
+            for (size_t k = 2; k < r.min.size(); ++k) r.min[k] = r.max[k] = r.min[k] + r.extent(k) / 2;
+        }
         return graph_.required(c.root, r);
     }
 
@@ -489,8 +543,8 @@ private:
     double cost(SectionCandidate &c) {
         const std::set<std::string> members = members_for(c);
         const auto tile = tile_regions(c);
-        const int n = tiles(c);
-        const int per_thread = (n + target_.threads - 1) / target_.threads;
+        const int64_t n = tiles(c);
+        const int64_t per_thread = (n + target_.threads - 1) / target_.threads;
         const double balance = static_cast<double>(n) / (per_thread * target_.threads);
         std::set<std::string> computed = members;
         computed.insert(c.root);
@@ -554,7 +608,7 @@ private:
         // passes matches B4 on this machine (one 7 MB tile ran 1.7x slower than 128-row tiles).
         if (working_set > target_.l2_bytes) traffic += 8 * working_set * n;
         const double bandwidth = target_.bytes_per_cycle;
-        c.cost = compute / (target_.threads * balance) + traffic / bandwidth / std::min(n, target_.threads) +
+        c.cost = compute / (target_.threads * balance) + traffic / bandwidth / std::min<int64_t>(n, target_.threads) +
                  kTileOverheadCycles * per_thread + outside / target_.threads + outside_traffic / bandwidth / target_.threads;
         return c.cost;
     }
@@ -599,6 +653,14 @@ private:
                 cost(c);
                 if (!keeps_register_tiles(c)) continue;
                 out.push_back(c);
+                // The same tiles without members, as per_op would leave the producers: fusing
+                // is a choice the cost model makes, not a given (a root whose producers all fit
+                // one tile would otherwise always take every one of them in). Within one tile's
+                // fixed cost of each other the model cannot tell them apart: fusing wins.
+                if (!members_for(c).empty()) {
+                    SectionCandidate alone{root, d, t, false, 0, true};
+                    if (cost(alone) + kTileOverheadCycles < c.cost) out.push_back(alone);
+                }
             }
         }
         if (out.empty()) {
@@ -794,7 +856,9 @@ private:
         for (auto &[name, i] : info_) {
             if (i.norm_stage != stage.name || placed_.count(name)) continue;
             placed_.insert(name);
-            const std::string row = stage.func.args().size() > 1 ? stage.func.args()[1].name() : stage.func.args()[0].name();
+            std::string row = stage.func.args().size() > 1 ? stage.func.args()[1].name() : stage.func.args()[0].name();
+            // A root tiled along its rows computes them in the tile's row loop.
+            if (auto l = loops_.find(stage.name); l != loops_.end() && l->second.row == row + "_r") row = l->second.row;
             FuncSchedule fs{i.canon, Placement::At, {stage.canon, row}};
             std::string how = "row statistic, computed per row inside " + stage.canon;
             if (!i.func.has_update_definition()) {
@@ -814,7 +878,7 @@ private:
 
 std::string SectionCandidate::describe() const {
     std::ostringstream o;
-    o << "tiles of " << rows << " along dimension " << dim << (sliding ? ", sliding window" : "");
+    o << "tiles of " << rows << " along dimension " << dim << (sliding ? ", sliding window" : "") << (alone ? ", producers not fused" : "");
     return o.str();
 }
 

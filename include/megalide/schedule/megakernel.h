@@ -45,6 +45,7 @@ struct SectionCandidate {
     int rows = 1;      ///< rows of the root per tile
     bool sliding = false;
     double cost = 0;   ///< model estimate, in cycles
+    bool alone = false;  ///< the root only: its producers are not computed per tile (they start sections of their own)
     std::string describe() const;
 };
 

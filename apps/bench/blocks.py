@@ -75,6 +75,23 @@ class Attention(nn.Module):
         return x + self.out(y.transpose(1, 2).reshape(b, t, d))
 
 
+class EncoderLayer(nn.Module):
+    """A BERT-base encoder layer (post-norm, GELU), written out as nn.TransformerEncoderLayer
+    computes it: that module's own forward does not export with torch 2.11's TorchScript
+    exporter (its attention fast path passes is_causal as a traced tensor)."""
+
+    def __init__(self, d, heads, hidden):
+        super().__init__()
+        self.attention = Attention(d, heads)
+        self.attention.norm = nn.Identity()  # post-norm: the norms come after the residuals
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.fc1, self.fc2 = nn.Linear(d, hidden), nn.Linear(hidden, d)
+
+    def forward(self, x):
+        x = self.norm1(self.attention(x))
+        return self.norm2(x + self.fc2(F.gelu(self.fc1(x))))
+
+
 class Single(nn.Module):
     def __init__(self, layer):
         super().__init__()
@@ -99,8 +116,7 @@ BLOCKS = {
     # ResNet-18 at 224x224, and a BERT-base encoder layer (post-norm, GELU, sequence 128).
     "M1": (lambda: _torchvision("mobilenet_v2"), (1, 3, 224, 224)),
     "M2": (lambda: _torchvision("resnet18"), (1, 3, 224, 224)),
-    "M3": (lambda: nn.TransformerEncoderLayer(768, 12, 3072, dropout=0.0, activation="gelu", batch_first=True),
-           (1, 128, 768)),
+    "M3": (lambda: EncoderLayer(768, 12, 3072), (1, 128, 768)),
     "L1": (lambda: Single(nn.Conv2d(24, 144, 1)), (1, 24, 56, 56)),
     "L2": (lambda: Single(nn.Conv2d(144, 24, 1)), (1, 144, 56, 56)),
     "L3": (lambda: Single(nn.Linear(512, 2048)), (1, 256, 512)),

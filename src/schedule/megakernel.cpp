@@ -572,7 +572,8 @@ private:
             const double stored = static_cast<double>(i.full.volume() * bytes(i));
             if (stored > target_.l2_bytes) outside_traffic += 2 * stored;
         }
-        c.sliding = halo && (!has_accumulation(c.root) || c.dim > 1);
+        // (one root row per tile leaves nothing to slide over: each tile computes its window)
+        c.sliding = halo && c.rows > 1 && (!has_accumulation(c.root) || c.dim > 1);
         double compute = 0, traffic = 0, working_set = 0;
         for (const std::string &m : computed) {
             const Info &i = info_.at(m);

@@ -81,14 +81,31 @@ TuneResult tune_megakernel(const Graph &graph, const TargetSpec &target, int top
     if (top_n < 1) throw Error("--tune needs at least 1 candidate, got " + std::to_string(top_n));
     TuneResult result;
     double best = 0;
+    std::vector<std::string> failures;
     for (size_t rank = 0; rank < static_cast<size_t>(top_n); ++rank) {
         LoweredGraph lowered = lower(graph);
         MegakernelPlan plan = plan_megakernel(lowered, target, rank);
         if (rank >= plan.candidates.size()) break;
         plan.schedule.graph = graph_fingerprint(graph);
-        apply_schedule(plan.schedule, lowered);
-        compile_jit(lowered);
-        const double ms = median_ms(lowered);
+        // A candidate Halide refuses or that fails when run is reported and passed over: the
+        // others are still timed (B5's one-row tiles once stopped the whole tuning run).
+        std::string failure;
+        double ms = 0;
+        try {
+            apply_schedule(plan.schedule, lowered);
+            compile_jit(lowered);
+            ms = median_ms(lowered);
+        } catch (const Halide::Error &e) {
+            failure = e.what();
+        } catch (const Error &e) {
+            failure = e.what();
+        }
+        if (!failure.empty()) {
+            failure = failure.substr(0, failure.find('\n'));
+            failures.push_back("#" + std::to_string(rank) + ": " + failure);
+            if (progress) progress("candidate #" + std::to_string(rank) + " (" + plan.candidates[rank].describe() + "): failed, skipped: " + failure);
+            continue;
+        }
         result.measured.push_back({plan.candidates[rank], rank, ms});
         if (result.measured.size() == 1 || ms < best) {
             best = ms;
@@ -101,6 +118,11 @@ TuneResult tune_megakernel(const Graph &graph, const TargetSpec &target, int top
             line << "candidate #" << rank << " (" << plan.candidates[rank].describe() << "): " << ms << " ms";
             progress(line.str());
         }
+    }
+    if (result.measured.empty()) {
+        std::string all;
+        for (const std::string &f : failures) all += "\n  " + f;
+        throw Error("--tune: no candidate could be compiled and run:" + all);
     }
     result.schedule.strategy = "megakernel";
     result.schedule.machine = machine_facts().describe();

@@ -267,6 +267,12 @@ def child(args):
 def markdown_table(rows, peaks, failures, machine=""):
     blocks_seen = sorted({r["block"] for r in rows}, key=lambda b: (b[0], b))
     lines = [f"Machine: {machine.strip()}".replace("\n", "; ")] if machine else []
+    if os.environ.get("HL_JIT_TARGET"):
+        # (megalide plans and compiles for it; the FMA peak is still the machine's own)
+        lines.append(f"megalide restricted to HL_JIT_TARGET={os.environ['HL_JIT_TARGET']}"
+                     + (f", PyTorch to ATEN_CPU_CAPABILITY={os.environ['ATEN_CPU_CAPABILITY']}"
+                        if os.environ.get("ATEN_CPU_CAPABILITY") else "")
+                     + "; ONNX Runtime unrestricted")
     for threads in sorted({r["threads"] for r in rows}):
         lines.append(f"\n**{threads} thread{'s' if threads > 1 else ''}** (measured FMA peak {peaks[threads]:.0f} GFLOP/s)\n")
         lines.append("| block | strategy | median ms | min | max | GFLOP/s | % peak | vs per_op | vs ORT | compile s | max abs err |")

@@ -115,7 +115,16 @@ TargetSpec target_spec_for(const Halide::Target &target, int threads) {
     return t;
 }
 
-TargetSpec host_target_spec(int threads) { return target_spec_for(Halide::get_host_target(), threads); }
+TargetSpec host_target_spec(int threads) {
+    const Halide::Target jit = Halide::get_jit_target_from_environment();
+    TargetSpec t = target_spec_for(jit.without_feature(Halide::Target::JIT), threads);
+    if (!t.missing_features.empty()) {
+        std::string missing;
+        for (const std::string &f : t.missing_features) missing += (missing.empty() ? "" : ", ") + f;
+        throw Error("HL_JIT_TARGET '" + jit.to_string() + "' asks for what this machine lacks: " + missing);
+    }
+    return t;
+}
 
 namespace {
 

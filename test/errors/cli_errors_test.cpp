@@ -392,6 +392,27 @@ TEST_F(Cli, RunOnATargetWithMissingFeaturesNamesThem) {
     EXPECT_NE(r.output.find("this machine lacks the arm-64-linux architecture or OS"), std::string::npos) << r.output;
     EXPECT_TRUE(empty_dir(path("o")));
 }
+// HL_JIT_TARGET restricts what runs here (plan and code alike); asking for more than the CPU
+// has is refused with the features named, and nothing is written. Restricted to SSE4.1 it runs.
+TEST_F(Cli, HlJitTargetIsHonouredAndCheckedAgainstTheCpu) {
+    const std::string m = model("relu.onnx", "Relu", {1, 8, 6, 6});
+    const std::string x = npy_float("x.npy", {1, 8, 6, 6}, -100);
+    const Halide::Target host = Halide::get_host_target();
+    using F = Halide::Target::Feature;
+    for (F f : {F::AVX512_Zen5, F::AVX512_SapphireRapids, F::AVX512_Zen4, F::AVX512}) {
+        if (host.has_feature(f)) continue;
+        const std::string target = Halide::Target("x86-64-linux-sse41-avx-f16c-fma-avx2").with_feature(f).to_string();
+        const Result r = shell("HL_JIT_TARGET=" + target + " " + MEGALIDE_CLI + " run " + m + " " + x + " --output " + path("o") + " --quiet 2>&1");
+        EXPECT_EQ(r.status, 1) << r.output;
+        EXPECT_NE(r.output.find("asks for what this machine lacks: " + Halide::Target::feature_to_name(f)), std::string::npos) << r.output;
+        EXPECT_TRUE(empty_dir(path("o")));
+        break;
+    }
+    const Result r = shell(std::string("HL_JIT_TARGET=x86-64-linux-sse41 ") + MEGALIDE_CLI + " explain " + m + " --threads 1 --quiet 2>&1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("megakernel plan for target x86-64-linux-sse41 (128-bit vectors, 16 registers"), std::string::npos) << r.output;
+}
+
 TEST_F(Cli, InfoListsTheOpRegistry) {
     const Result r = megalide("info --ops");
     ASSERT_EQ(r.status, 0) << r.output;

@@ -83,7 +83,10 @@ struct TargetSpec {
 };
 
 /// The host as Halide's JIT target sees it, with `threads` threads; caches and rates are this
-/// machine's, read and measured (megalide/target/machine.h).
+/// machine's, read and measured (megalide/target/machine.h). HL_JIT_TARGET, which Halide's
+/// JIT compiles for, is honoured here too, so the plan and the code agree: e.g.
+/// `x86-64-linux-avx-avx2-f16c-fma-sse41` runs an AVX-512 machine as an AVX2 one (256-bit
+/// vectors, 16 registers). Throws Error naming the ISA features the CPU lacks if it asks for any.
 TargetSpec host_target_spec(int threads);
 
 /// The facts of an arbitrary Halide target (a Generator's `target`): "host" if it is this

@@ -80,6 +80,16 @@ bool pointwise_of(const Halide::Internal::Function &consumer, const Region &cons
     return visitor.ok;
 }
 
+// Points of an update's reduction domain (a non-constant extent counts as 1).
+double reduction_volume(const Halide::Internal::Definition &update) {
+    double r = 1;
+    for (const auto &rv : update.schedule().rvars()) {
+        const auto e = Halide::Internal::as_const_int(rv.extent);
+        r *= e ? static_cast<double>(*e) : 1.0;
+    }
+    return r;
+}
+
 Region full_region(const Shape &shape) {
     Region r;
     for (int e : shape) r.min.push_back(0), r.max.push_back(e - 1);
@@ -469,11 +479,7 @@ private:
     // times the reduction's extent (the taps of a depthwise window are per channel already).
     double weight_bytes(const Info &acc) const {
         if (acc.full.min.empty() || !acc.func.has_update_definition()) return 0;
-        double reduction = 1;
-        for (const auto &rv : acc.func.function().update(0).schedule().rvars()) {
-            const auto e = Halide::Internal::as_const_int(rv.extent);
-            reduction *= e ? static_cast<double>(*e) : 1.0;
-        }
+        const double reduction = reduction_volume(acc.func.function().update(0));
         const double elem = lowered_.facts_of(acc.func).byte_dot ? 1 : acc.func.types()[0].bytes();
         return static_cast<double>(acc.full.extent(0)) * reduction * elem;
     }
@@ -527,14 +533,7 @@ private:
     double work(const Info &f) const {
         double per_element = 1;
         if (f.role == Role::Accumulator || f.role == Role::Statistic) {
-            for (const auto &u : f.func.function().updates()) {
-                double r = 1;
-                for (const auto &rv : u.schedule().rvars()) {
-                    const auto e = Halide::Internal::as_const_int(rv.extent);
-                    r *= e ? static_cast<double>(*e) : 1.0;
-                }
-                per_element += 2 * r;
-            }
+            for (const auto &u : f.func.function().updates()) per_element += 2 * reduction_volume(u);
         }
         return per_element * static_cast<double>(std::max<int64_t>(1, f.full.volume()));
     }

@@ -1,5 +1,8 @@
-// The `megalide` Python module: import an ONNX model, compile it with a schedule strategy,
-// run it on NumPy arrays. Schedule experiments and the benchmark drive megalide from here.
+// `megalide._megalide`, the compiled half of the Python package `megalide`
+// (python_bindings/megalide/): import an ONNX model, make, check and apply schedules (as the
+// JSON the C++ Schedule reads and writes), compile, run and time on NumPy arrays, explain the
+// megakernel plan as data, quantize, compile ahead of time. The package's Python half builds
+// the editable Schedule objects, the pipeline view and the documented API on top of this.
 //
 //   import megalide
 //   model = megalide.Model("block.onnx")                 # import + rewrites
@@ -10,9 +13,12 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "fma_peak.h"
+#include "megalide/compile.h"
 #include "megalide/error.h"
 #include "megalide/lower/lower.h"
 #include "megalide/onnx_import.h"
@@ -82,26 +88,99 @@ py::array to_numpy(const HostArray &h) {
     return out;
 }
 
+// A model's pipeline Funcs, producers before consumers (depth first from the outputs), with
+// canonical names: the order stages() lists them in.
+std::vector<Halide::Func> funcs_in_order(const LoweredGraph &lowered) {
+    std::vector<Halide::Func> order;
+    std::set<std::string> done;
+    std::vector<std::pair<Halide::Internal::Function, bool>> stack;
+    for (auto it = lowered.outputs.rbegin(); it != lowered.outputs.rend(); ++it) stack.emplace_back(it->function(), false);
+    while (!stack.empty()) {
+        auto [f, expanded] = stack.back();
+        stack.pop_back();
+        if (done.count(f.name())) continue;
+        if (expanded) {
+            done.insert(f.name());
+            order.emplace_back(f);
+            continue;
+        }
+        stack.emplace_back(f, true);
+        for (const auto &[name, callee] : Halide::Internal::find_direct_calls(f)) {
+            if (name != f.name() && !done.count(name)) stack.emplace_back(callee, false);
+        }
+    }
+    return order;
+}
+
+std::string type_name(const Halide::Type &t) {
+    std::ostringstream out;
+    out << t;
+    return out.str();
+}
+
+// Multiply-accumulates of every accumulation (convolutions, Gemm, MatMul, depthwise included):
+// output points times reduction points. The bench counts FLOPs as twice this from the ONNX file.
+double multiply_accumulates(const LoweredGraph &lowered) {
+    double macs = 0;
+    for (const auto &[stage, acc] : lowered.accumulators) {
+        (void)stage;
+        const auto shape = lowered.shapes.find(acc);
+        if (shape == lowered.shapes.end()) continue;
+        double points = 1;
+        for (int e : shape->second) points *= e;
+        for (const Halide::Func &f : funcs_in_order(lowered)) {
+            if (f.name() != acc || !f.has_update_definition()) continue;
+            double r = 1;
+            for (const auto &rv : f.function().update(0).schedule().rvars()) {
+                const auto e = Halide::Internal::as_const_int(rv.extent);
+                r *= e ? static_cast<double>(*e) : 1.0;
+            }
+            macs += points * r;
+        }
+    }
+    return macs;
+}
+
+// Halide's JIT thread pool is one per process: each compiled model sets its own thread count
+// before it runs (the pool grows or idles workers to match).
+void use_threads(int threads) { Halide::Internal::JITSharedRuntime::set_num_threads(threads); }
+
 struct Compiled {
     Graph graph;
     LoweredGraph lowered;
     Schedule schedule;
+    int threads = 1;
     double schedule_ms = 0, compile_ms = 0;
 
-    // Zero-copy: Halide reads the NumPy inputs and writes fresh NumPy outputs in place.
-    py::list run(const std::vector<py::array> &inputs) {
-        std::vector<py::array> keep;
+    struct Views {
+        std::vector<py::array> keep;  // the C-ordered arrays the input buffers point into
         std::vector<Halide::Buffer<>> in, out;
+        py::list result;
+    };
+
+    // Zero-copy: Halide reads the NumPy inputs and writes fresh NumPy outputs in place.
+    // Inputs of the wrong dtype or shape are refused here, naming the graph input.
+    Views views(const std::vector<py::array> &inputs) {
+        if (inputs.size() != lowered.inputs.size()) {
+            throw Error("the model takes " + std::to_string(lowered.inputs.size()) + " input(s) (" +
+                        join(lowered.input_names) + "), got " + std::to_string(inputs.size()));
+        }
+        Views v;
         for (size_t i = 0; i < inputs.size(); ++i) {
+            const std::string what = "input '" + lowered.input_names[i] + "'";
             py::array c = py::array::ensure(inputs[i], py::array::c_style);
-            if (!c) throw Error("input " + std::to_string(i) + " is not an array");
-            const DType dtype = dtype_of_numpy(c.dtype(), "input " + std::to_string(i));
+            if (!c) throw Error(what + " is not an array");
+            const DType dtype = dtype_of_numpy(c.dtype(), what);
+            std::vector<int64_t> shape(c.shape(), c.shape() + c.ndim());
+            if (dtype != lowered.input_dtypes[i] || shape != lowered.input_shapes[i]) {
+                throw Error(what + ": expected " + to_string(lowered.input_dtypes[i]) + " of shape " +
+                            shape_text(lowered.input_shapes[i]) + ", got " + to_string(dtype) + " of shape " + shape_text(shape));
+            }
             std::vector<int> sizes;
             for (py::ssize_t d = c.ndim(); d-- > 0;) sizes.push_back(static_cast<int>(c.shape(d)));
-            in.emplace_back(halide_type(dtype), const_cast<void *>(c.data()), sizes);
-            keep.push_back(c);
+            v.in.emplace_back(halide_type(dtype), const_cast<void *>(c.data()), sizes);
+            v.keep.push_back(c);
         }
-        py::list result;
         for (size_t i = 0; i < lowered.outputs.size(); ++i) {
             HostArray shape_only;
             shape_only.dtype = lowered.output_dtypes[i];
@@ -109,31 +188,239 @@ struct Compiled {
             py::array o = to_numpy(shape_only);
             std::vector<int> sizes;
             for (size_t d = shape_only.shape.size(); d-- > 0;) sizes.push_back(static_cast<int>(shape_only.shape[d]));
-            out.emplace_back(halide_type(shape_only.dtype), o.mutable_data(), sizes);
-            result.append(o);
+            v.out.emplace_back(halide_type(shape_only.dtype), o.mutable_data(), sizes);
+            v.result.append(o);
         }
+        return v;
+    }
+
+    py::list run(const std::vector<py::array> &inputs) {
+        Views v = views(inputs);
         {
             py::gil_scoped_release release;
-            guarded("running the compiled model", [&] { run_buffers(lowered, in, out); });
+            guarded("running the compiled model", [&] {
+                use_threads(threads);
+                run_buffers(lowered, v.in, v.out);
+            });
         }
-        return result;
+        return v.result;
+    }
+
+    // `runs` timed calls after `warmup` untimed ones, on the same buffers, with megalide's one
+    // timer (runtime/timer.h: the CLI's and the tuner's).
+    py::dict benchmark(const std::vector<py::array> &inputs, int runs, int warmup) {
+        if (runs < 1) throw Error("benchmark: runs must be >= 1, got " + std::to_string(runs));
+        if (warmup < 0) throw Error("benchmark: warmup must be >= 0, got " + std::to_string(warmup));
+        Views v = views(inputs);
+        Timings t{};
+        {
+            py::gil_scoped_release release;
+            guarded("timing the compiled model", [&] {
+                use_threads(threads);
+                for (int w = 0; w < warmup; ++w) run_buffers(lowered, v.in, v.out);
+                t = time_calls(runs, [&] { run_buffers(lowered, v.in, v.out); });
+            });
+        }
+        const double flops = 2 * multiply_accumulates(lowered);
+        const double peak = machine_facts().fma_gflops * threads;
+        py::dict d;
+        d["median_ms"] = t.median_ms, d["min_ms"] = t.min_ms, d["max_ms"] = t.max_ms;
+        d["runs"] = runs, d["threads"] = threads;
+        d["flops"] = flops;
+        d["gflops"] = flops / (t.median_ms * 1e-3) * 1e-9;
+        d["peak_gflops"] = peak;
+        d["peak_fraction"] = peak > 0 ? flops / (t.median_ms * 1e-3) * 1e-9 / peak : 0.0;
+        return d;
+    }
+
+    static std::string join(const std::vector<std::string> &names) {
+        std::string out;
+        for (const std::string &n : names) out += (out.empty() ? "" : ", ") + n;
+        return out;
+    }
+    static std::string shape_text(const std::vector<int64_t> &shape) {
+        std::string out = "(";
+        for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+        return out + (shape.size() == 1 ? ",)" : ")");
     }
 };
+
+TargetSpec runnable_target(const std::string &target, int threads) {
+    if (threads < 1) throw Error("threads must be >= 1, got " + std::to_string(threads));
+    if (target != "host") {
+        const TargetSpec t = target_spec(target, threads);  // an unknown name is refused here, listing the known ones
+        throw Error("target '" + target + "' (" + t.name + "): compile() JIT-compiles for this machine, target 'host'; "
+                    "plan for another target with schedule(..., target=...) and build its library with compile_aot()");
+    }
+    return host_target_spec(threads);
+}
+
+py::dict plan_dict(const MegakernelPlan &plan, const TargetSpec &target) {
+    py::list stages, candidates;
+    for (const StageDecision &d : plan.stages) {
+        py::dict s;
+        s["func"] = d.func, s["placement"] = d.placement, s["reason"] = d.reason;
+        s["root_bytes"] = d.root_bytes, s["tile_bytes"] = d.tile_bytes, s["recompute"] = d.recompute, s["cache"] = d.cache;
+        stages.append(s);
+    }
+    for (const SectionCandidate &c : plan.candidates) {
+        py::dict s;
+        s["root"] = c.root, s["dim"] = c.dim, s["rows"] = c.rows, s["sliding"] = c.sliding, s["alone"] = c.alone;
+        s["cost_cycles"] = c.cost, s["describe"] = c.describe();
+        candidates.append(s);
+    }
+    py::dict d;
+    d["target"] = target.name, d["threads"] = target.threads;
+    d["stages"] = stages, d["candidates"] = candidates, d["chosen"] = plan.chosen, d["notes"] = plan.notes;
+    d["schedule_json"] = plan.schedule.to_json();
+    d["text"] = explain(plan, target);
+    return d;
+}
 
 struct Model {
     Graph graph;
     std::string path;
+    std::shared_ptr<LoweredGraph> checked;  // lowered once for stages() and check(); never scheduled
 
-    Compiled compile(const std::string &strategy, int threads, int candidate) {
-        return guarded("compiling " + path + " with " + strategy, [&] { return compile_unguarded(strategy, threads, candidate); });
+    const LoweredGraph &lowered_for_checks() {
+        if (!checked) checked = std::make_shared<LoweredGraph>(lower(graph));
+        return *checked;
+    }
+
+    Compiled compile(const std::string &strategy, int threads, int candidate, const std::string &target) {
+        return guarded("compiling " + path + " with " + strategy, [&] {
+            return compile_unguarded(strategy, threads, candidate, runnable_target(target, threads));
+        });
+    }
+
+    // Compiles with a schedule given as JSON (the Python Schedule object's text), checked first.
+    Compiled compile_json(const std::string &schedule_json, int threads, const std::string &target) {
+        return guarded("compiling " + path + " with a schedule from Python", [&] {
+            const TargetSpec t = runnable_target(target, threads);
+            Compiled c;
+            c.graph = graph;
+            c.threads = threads;
+            c.lowered = lower(graph);
+            Stopwatch watch;
+            c.schedule = Schedule::from_json(schedule_json, "schedule");
+            apply(c.schedule, graph, c.lowered, t);
+            c.schedule_ms = watch.ms();
+            watch.restart();
+            compile_jit(c.lowered);
+            c.compile_ms = watch.ms();
+            return c;
+        });
+    }
+
+    // A strategy's schedule for `target` as JSON (the megakernel's `candidate`-th tiling).
+    std::string make_schedule_json(const std::string &strategy, const std::string &target, int threads, int candidate) {
+        return guarded("scheduling " + path + " with " + strategy, [&] {
+            if (threads < 1) throw Error("threads must be >= 1, got " + std::to_string(threads));
+            if (candidate < 0) throw Error("candidate must be >= 0, got " + std::to_string(candidate));
+            if (candidate > 0 && strategy != "megakernel") throw Error("candidate applies to the megakernel strategy only");
+            LoweredGraph lowered = lower(graph);
+            const TargetSpec t = target == "host" ? host_target_spec(threads) : target_spec(target, threads);
+            Schedule s;
+            if (candidate > 0) {
+                const MegakernelPlan plan = plan_megakernel(lowered, t, static_cast<size_t>(candidate));
+                if (static_cast<size_t>(candidate) >= plan.candidates.size()) {
+                    throw Error("candidate " + std::to_string(candidate) + ": the megakernel plan has " +
+                                std::to_string(plan.candidates.size()) + " candidates (0.." +
+                                std::to_string(plan.candidates.size() - 1) + ")");
+                }
+                s = plan.schedule;
+                s.graph = graph_fingerprint(graph);
+            } else {
+                s = load_or_make_schedule(strategy, graph, lowered, t);
+            }
+            return s.to_json();
+        });
+    }
+
+    // Checks a schedule (JSON) against this model without applying it: ScheduleError names the
+    // Func, stage and loop at fault.
+    void check(const std::string &schedule_json) {
+        const Schedule s = Schedule::from_json(schedule_json, "schedule");
+        const std::string fingerprint = graph_fingerprint(graph);
+        if (!s.graph.empty() && s.graph != fingerprint) {
+            throw ScheduleError("schedule '" + s.strategy + "' was made for another graph (fingerprint " + s.graph +
+                                ", this graph's is " + fingerprint + ")");
+        }
+        if (s.autoscheduler.empty()) check_schedule(s, lowered_for_checks());
+    }
+
+    py::list stages() {
+        const LoweredGraph &lowered = lowered_for_checks();
+        std::map<std::string, std::string> node_of_acc;
+        py::list out;
+        for (const Halide::Func &f : funcs_in_order(lowered)) {
+            const StageFacts &facts = lowered.facts_of(f);
+            py::dict d;
+            d["name"] = canonical_func_name(f.name());
+            d["role"] = to_string(facts.role);
+            d["node"] = canonical_func_name(facts.node);
+            d["type"] = type_name(f.types()[0]);
+            d["loops"] = arg_names(f);
+            py::list updates;
+            for (int u = 0; u < f.num_update_definitions(); ++u) {
+                std::vector<std::string> rvars;
+                for (const auto &rv : f.function().update(u).schedule().rvars()) rvars.push_back(rv.var);
+                updates.append(rvars);
+            }
+            d["reduction_loops"] = updates;  // per update stage, innermost first
+            const auto shape = lowered.shapes.find(f.name());
+            std::vector<int> extents;
+            if (shape != lowered.shapes.end()) extents.assign(shape->second.begin(), shape->second.end());
+            d["shape"] = extents;  // Halide order (innermost first); empty where lowering recorded none
+            int64_t bytes = f.types()[0].bytes();
+            for (int e : extents) bytes *= e;
+            d["bytes"] = extents.empty() ? py::object(py::none()) : py::object(py::int_(bytes));
+            d["output"] = std::find_if(lowered.outputs.begin(), lowered.outputs.end(), [&](const Halide::Func &o) {
+                              return o.name() == f.name();
+                          }) != lowered.outputs.end();
+            out.append(d);
+        }
+        return out;
+    }
+
+    py::list ops() const {
+        py::list out;
+        for (const Node &n : graph.nodes) {
+            py::dict d;
+            d["name"] = n.name, d["op"] = n.op, d["domain"] = n.domain;
+            d["inputs"] = n.inputs, d["outputs"] = n.outputs;
+            py::dict attrs;
+            for (const auto &[k, a] : n.attrs) attrs[py::str(k)] = a.str();
+            d["attributes"] = attrs;
+            out.append(d);
+        }
+        return out;
+    }
+
+    py::dict values() const {
+        py::dict out;
+        for (const auto &[name, v] : graph.values()) {
+            py::dict d;
+            d["dtype"] = to_string(v.dtype);
+            d["shape"] = v.shape_known ? py::object(py::cast(v.shape)) : py::object(py::none());
+            d["constant"] = v.constant != nullptr;
+            out[py::str(name)] = d;
+        }
+        return out;
     }
 
 private:
-    Compiled compile_unguarded(const std::string &strategy, int threads, int candidate) {
+    static std::vector<std::string> arg_names(const Halide::Func &f) {
+        std::vector<std::string> names;
+        for (const Halide::Var &v : f.args()) names.push_back(v.name());
+        return names;
+    }
+
+    Compiled compile_unguarded(const std::string &strategy, int threads, int candidate, const TargetSpec &target) {
         Compiled c;
         c.graph = graph;
+        c.threads = threads;
         c.lowered = lower(graph);
-        const TargetSpec target = host_target_spec(threads);
         Stopwatch watch;
         if (candidate < 0) throw Error("candidate must be >= 0, got " + std::to_string(candidate));
         if (candidate > 0 && strategy != "megakernel") throw Error("candidate applies to the megakernel strategy only");
@@ -154,13 +441,15 @@ private:
 
 }  // namespace
 
-PYBIND11_MODULE(megalide, m) {
-    m.doc() = "megalide: compile ONNX model sections into one Halide pipeline";
+PYBIND11_MODULE(_megalide, m) {
+    m.doc() = "megalide's compiled half (the package `megalide` documents the API)";
     // Two kinds, as in the CLI (include/megalide/error.h): megalide.Error (a ValueError) for a
     // bad model, input or argument; megalide.InternalError (a RuntimeError) for a bug in
     // megalide, whatever C++ exception carried it. Halide's own user errors stay RuntimeErrors.
     static py::exception<Error> user_error(m, "Error", PyExc_ValueError);
     static py::exception<InternalError> internal_error(m, "InternalError", PyExc_RuntimeError);
+    // A schedule that does not fit the pipeline (schedule/schedule.h): a megalide.Error.
+    static py::exception<ScheduleError> schedule_error(m, "ScheduleError", user_error.ptr());
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
@@ -168,6 +457,8 @@ PYBIND11_MODULE(megalide, m) {
             throw;  // pybind11's own (cast errors, StopIteration, ...) keep their Python types
         } catch (const py::error_already_set &) {
             throw;
+        } catch (const ScheduleError &e) {
+            py::set_error(schedule_error, e.what());
         } catch (const Error &e) {
             py::set_error(user_error, e.what());
         } catch (const InternalError &e) {
@@ -188,6 +479,10 @@ PYBIND11_MODULE(megalide, m) {
         .def("run", &Compiled::run, py::arg("inputs"), "Runs on NumPy arrays (graph input order); returns the outputs.")
         .def_property_readonly("schedule_json", [](const Compiled &c) { return c.schedule.to_json(); })
         .def_property_readonly("schedule_cpp", [](const Compiled &c) { return c.schedule.to_cpp(); })
+        .def("benchmark", &Compiled::benchmark, py::arg("inputs"), py::arg("runs") = 20, py::arg("warmup") = 3,
+             "Times `runs` calls after `warmup` untimed ones; returns median/min/max ms, GFLOP/s (2 x the "
+             "multiply-accumulates of every accumulation) and the fraction of the measured FMA peak.")
+        .def_readonly("threads", &Compiled::threads)
         .def_readonly("schedule_ms", &Compiled::schedule_ms)
         .def_readonly("compile_ms", &Compiled::compile_ms);
 
@@ -203,10 +498,10 @@ PYBIND11_MODULE(megalide, m) {
              "Imports an ONNX model (and runs the rewrites). A model whose tensors need more than "
              "max_memory (e.g. '4G', '512M') is refused with megalide.Error before anything is allocated.")
         .def("compile", &Model::compile, py::arg("strategy") = "per_op", py::arg("threads") = 1, py::arg("candidate") = 0,
+             py::arg("target") = "host",
              py::call_guard<py::gil_scoped_release>(),
              "Lowers, schedules with `strategy` (a name or a saved .json schedule) and JIT-compiles. The "
-             "thread count shapes the schedule; the worker pool size comes from HL_NUM_THREADS, read once "
-             "per process. `candidate` > 0 plans megakernel with the cost model's k-th ranked tiling.")
+             "thread count shapes the schedule and is the worker count of every run. `candidate` > 0 plans megakernel with the cost model's k-th ranked tiling.")
         .def("explain", [](const Model &m, int threads, const std::string &target, int candidate) {
                  LoweredGraph lowered = lower(m.graph);
                  const TargetSpec t = target_spec(target, threads);
@@ -215,6 +510,31 @@ PYBIND11_MODULE(megalide, m) {
              },
              py::arg("threads") = 1, py::arg("target") = "host", py::arg("candidate") = 0,
              "The megakernel plan as text: placement per stage and why, and the ranked candidates.")
+        .def("plan", [](const Model &m, int threads, const std::string &target, int candidate) {
+                 return guarded("planning " + m.path, [&] {
+                     if (threads < 1) throw Error("threads must be >= 1, got " + std::to_string(threads));
+                     LoweredGraph lowered = lower(m.graph);
+                     const TargetSpec t = target == "host" ? host_target_spec(threads) : target_spec(target, threads);
+                     MegakernelPlan plan = plan_megakernel(lowered, t, static_cast<size_t>(std::max(0, candidate)));
+                     plan.schedule.graph = graph_fingerprint(m.graph);  // as make_schedule() marks it
+                     return plan_dict(plan, t);
+                 });
+             },
+             py::arg("threads") = 1, py::arg("target") = "host", py::arg("candidate") = 0,
+             "The megakernel plan as data: per stage placement, reason, bytes, recompute and cache; the "
+             "ranked candidates with their modelled cost; the schedule as JSON; the text of explain().")
+        .def("compile_json", &Model::compile_json, py::arg("schedule_json"), py::arg("threads") = 1,
+             py::arg("target") = "host", py::call_guard<py::gil_scoped_release>(),
+             "Lowers, applies the schedule given as JSON (checked first) and JIT-compiles.")
+        .def("make_schedule_json", &Model::make_schedule_json, py::arg("strategy"), py::arg("target") = "host",
+             py::arg("threads") = 1, py::arg("candidate") = 0, "A strategy's schedule as JSON.")
+        .def("check", &Model::check, py::arg("schedule_json"),
+             "Checks a schedule (JSON) against the model without applying it; raises ScheduleError.")
+        .def("stages", &Model::stages, "The pipeline's Funcs, producers first: name, role, node, type, loops, shape, bytes.")
+        .def("ops", &Model::ops, "The graph's nodes after rewrites, in topological order.")
+        .def("values", &Model::values, "Every value of the graph: dtype, shape (None where unknown), constant.")
+        .def_property_readonly("fingerprint", [](const Model &m) { return graph_fingerprint(m.graph); })
+        .def_readonly("path", &Model::path)
         .def("dump", [](const Model &m) { return m.graph.dump(); })
         .def_property_readonly("inputs", [](const Model &m) { return m.graph.inputs; })
         .def_property_readonly("outputs", [](const Model &m) { return m.graph.outputs; });
@@ -240,6 +560,33 @@ PYBIND11_MODULE(megalide, m) {
           "NumPy samples, writes the QDQ model to `output`, and returns the report (int8 vs fp32 on "
           "`evaluation`, the calibration set if empty).");
     m.def("strategies", &strategy_names, "The schedule strategy names.");
+    m.def("targets", &target_names, "The target names schedules can be planned for.");
+    m.def("schedule_cpp", [](const std::string &json) { return Schedule::from_json(json, "schedule").to_cpp(); },
+          py::arg("schedule_json"), "A schedule (JSON) as the equivalent Halide C++.");
+    m.def("schedule_placements", [](const std::string &json) { return Schedule::from_json(json, "schedule").placements(); },
+          py::arg("schedule_json"), "One line per scheduled Func (Schedule::placements).");
+    m.def("normalize_schedule_json", [](const std::string &json) { return Schedule::from_json(json, "schedule").to_json(); },
+          py::arg("schedule_json"), "Parses and writes a schedule again: the C++ reader's verdict on the JSON.");
+    m.def("compile_aot",
+          [](const std::string &model, const std::string &outdir, const std::string &target, const std::string &schedule,
+             int threads, const std::string &name, int timing_runs, bool rewrite) {
+              CompileOptions options;
+              options.rewrite = rewrite;
+              options.target = target, options.schedule = schedule, options.threads = threads, options.name = name;
+              options.timing_runs = timing_runs;
+              py::gil_scoped_release release;
+              const CompiledLibrary lib = guarded("compiling " + model + " ahead of time", [&] {
+                  return compile_model(model, outdir, options);
+              });
+              py::gil_scoped_acquire acquire;
+              py::dict d;
+              d["name"] = lib.name, d["files"] = lib.files, d["report"] = lib.report;
+              d["median_ms"] = lib.median_ms, d["min_ms"] = lib.min_ms, d["max_ms"] = lib.max_ms;
+              return d;
+          },
+          py::arg("model"), py::arg("outdir"), py::arg("target") = "host", py::arg("schedule") = "megakernel",
+          py::arg("threads") = 0, py::arg("name") = "", py::arg("timing_runs") = 50, py::arg("rewrite") = true,
+          "As `megalide compile`: the static library, header, schedule, stmt, assembly and report in `outdir`.");
     m.def("machine", [] {
         const MachineFacts &f = machine_facts();
         py::dict d;

@@ -10,8 +10,8 @@
 #
 #   bootstrap.sh [--tests | --bench] [--fuzz]
 #     (none)    requirements/base.txt: the build and the main job
-#     --tests   requirements/test.txt: + the test references (PyTorch, ONNX, ONNX Runtime)
-#     --bench   requirements/bench.txt: + the bench's chart and the digits training script
+#     --tests   requirements/test.txt: + the test references (PyTorch, ONNX, ONNX Runtime), pytest, matplotlib
+#     --bench   requirements/bench.txt: + the digits training script
 #     --fuzz    also Debian's clang-19 with its runtimes (libFuzzer, sanitizers): scripts/fuzz.sh
 #   (--with-torch and --with-bench are the older names of the last two.)
 #
@@ -89,9 +89,9 @@ PYTHONNOUSERSITE=1 "$VENV/bin/python" -m pip install --quiet --disable-pip-versi
     -r "$ROOT/requirements/$LEVEL.txt" >&2
 
 # Each level's imports must work from the environment alone.
-imports="halide, numpy, pybind11, cmake, ninja"
-[ "$LEVEL" = base ] || imports+=", pytest, onnx, onnx.reference, onnxruntime, torch, torchvision"
-[ "$LEVEL" != bench ] || imports+=", matplotlib.pyplot, sklearn.datasets"
+imports="halide, numpy, pybind11, scikit_build_core, cmake, ninja"
+[ "$LEVEL" = base ] || imports+=", pytest, onnx, onnx.reference, onnxruntime, torch, torchvision, matplotlib.pyplot"
+[ "$LEVEL" != bench ] || imports+=", sklearn.datasets"
 if ! PYTHONNOUSERSITE=1 "$VENV/bin/python" -c "import $imports" >&2; then
     log "the environment does not import ($imports): a dependency is missing from requirements/"
     exit 1

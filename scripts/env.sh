@@ -22,3 +22,11 @@ configure() {
             -DPython3_EXECUTABLE="$python" "$@" >&2
     fi
 }
+
+# Installs the Python package `megalide` into the project environment (pip install . through
+# pyproject.toml), built in $BUILD_DIR: after `cmake --build` the build has nothing left to do,
+# and pip only packs and installs the package's files (a few seconds).
+install_python_package() {
+    PYTHONNOUSERSITE=1 "$MEGALIDE_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --no-build-isolation --no-deps --config-settings=build-dir="$BUILD_DIR" "$MEGALIDE_ROOT" >&2
+}

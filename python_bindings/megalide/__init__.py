@@ -111,7 +111,7 @@ class Benchmark:
     threads: int
     flops: float            #: 2 x the multiply-accumulates of every Conv, Gemm and MatMul
     gflops: float           #: at the median
-    peak_gflops: float      #: the measured fp32 FMA peak of this machine times the threads
+    peak_gflops: float      #: fp32 FMA peak on `threads` threads: the larger of the cached machine facts' and one measured right after the runs
     peak_fraction: float    #: gflops / peak_gflops
 
     def __str__(self) -> str:

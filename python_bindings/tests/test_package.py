@@ -339,3 +339,28 @@ def test_compile_aot_writes_the_library(pipeline, tmp):
     with pytest.raises(megalide.Error, match="not a C identifier|C identifier"):
         megalide.compile_aot(pipeline, tmp / "bad", name="9 lives")
     assert not (tmp / "bad" / "9 lives.a").exists()
+
+
+def test_the_readme_example_runs(block_path, tmp):
+    """README's Python section, run as written on the small block (its file and one stage the
+    plan fuses per tile substituted): the edit lands, the output matches ONNX Runtime, and the
+    saved schedule reads back equal."""
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("\n## Python\n"):]
+    code = section[section.index("```python\n") + len("```python\n"):]
+    code = code[:code.index("```")]
+    pipeline = megalide.load(block_path)
+    fused = [s.func for s in megalide.explain(pipeline).stages if s.placement.startswith("tile of")]
+    assert fused, "the plan of the small block fuses nothing per tile"
+    assert code.count('"b4.onnx"') == 1 and code.count('"_norm_LayerNormalization_output_0"') == 1
+    code = code.replace('"b4.onnx"', repr(str(block_path))).replace('"_norm_LayerNormalization_output_0"', repr(fused[-1]))
+    names: dict = {}
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        exec(compile(code, "README.md (Python)", "exec"), names)
+    finally:
+        os.chdir(cwd)
+    saved = megalide.Schedule.load(str(tmp / "b4_norm_root.json"), pipeline)
+    assert saved == names["s"] and saved.find(fused[-1]).placement == "root"
+    assert max_err(names["y"], ort_run(block_path, [names["x"]])[0]) < TOL

@@ -40,6 +40,10 @@ struct StageFacts {
     /// is a multiple of 4: the shape of one dot-product instruction per 4 products (x86 VNNI
     /// vpdpbusd, Hexagon vrmpy, Arm sdot).
     bool byte_dot = false;
+    /// Output channels (dimension 0) the accumulator's operands are defined for, a whole
+    /// number of vectors at or above its shape's (zero weights and bias beyond it; 0: only
+    /// its shape's): a schedule may compute whole vectors there and leave the extra lanes unread.
+    int padded_channels = 0;
     /// An accumulator indexed (j, i, batch...) as a matrix product (Gemm, MatMul): its operands
     /// are read as matrices, and a relabeled one is worth packing.
     bool matrix_product = false;

@@ -295,18 +295,25 @@ public:
     // stored for a byte dot product: 4 consecutive input channels of one output channel per
     // 32-bit lane, output channels next, as P(ci % 4, co, ci / 4, kx, ky). A VNNI dot
     // product then loads a weight vector as it is; from (co, ci, ...) it interleaves four
-    // rows per load.
+    // rows per load. The output channels are padded with zero weights to a whole number of
+    // the widest int32 vector of any target (kDotChannelMultiple), so that a schedule may
+    // compute whole vectors of a narrower layer (StageFacts::padded_channels).
+    static constexpr int kDotChannelMultiple = 32;  // HVX: 1024 bits of int32
+    static int dot_padded_channels(int64_t channels) {
+        return static_cast<int>((channels + kDotChannelMultiple - 1) / kDotChannelMultiple * kDotChannelMultiple);
+    }
     Tensor dot_packed_weights(const std::string &name) {
         const HostArray &c = *info(name).constant;
         const int co = static_cast<int>(c.shape[0]), ci = static_cast<int>(c.shape[1]);
         const int kh = static_cast<int>(c.shape[2]), kw = static_cast<int>(c.shape[3]);
-        const Shape extents = {4, co, ci / 4, kw, kh};
-        Halide::Buffer<> b = constant_buffer(halide_type(c.dtype), extents);
+        const int padded = dot_padded_channels(co);
+        const Shape extents = {4, padded, ci / 4, kw, kh};
+        Halide::Buffer<> b = constant_buffer(halide_type(c.dtype), extents);  // zeroed
         for (int o = 0; o < co; ++o)
             for (int i = 0; i < ci; ++i)
                 for (int y = 0; y < kh; ++y)
                     for (int x = 0; x < kw; ++x) {
-                        const size_t to = static_cast<size_t>(i % 4 + 4 * o + 4 * co * (i / 4) + co * ci * (x + kw * y));
+                        const size_t to = static_cast<size_t>(i % 4 + 4 * o + 4 * padded * (i / 4) + padded * ci * (x + kw * y));
                         static_cast<uint8_t *>(b.data())[to] = c.bytes[static_cast<size_t>(((o * ci + i) * kh + y) * kw + x)];
                     }
         Tensor packed = tensor_from_buffer(func_name("const_" + name + "_dot"), b, extents);

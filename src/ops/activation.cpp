@@ -1,6 +1,9 @@
 // Elementwise activations and math functions: output type and shape are the input's.
 #include "megalide/ops/registry.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "infer_util.h"
 #include "../lower/lowerer.h"
 
@@ -60,8 +63,13 @@ void register_activation_ops(std::vector<OpDef> &ops) {
         const float hi = L.clip_bound(n, 2, "max", static_cast<float>(hi_default));
         lower_map(L, n, [=](Expr v) {
             if (v.type().is_float()) return Halide::min(Halide::max(v, Halide::cast(v.type(), lo)), Halide::cast(v.type(), hi));
-            Expr wide = Halide::cast<double>(v);
-            return Halide::cast(v.type(), Halide::min(Halide::max(wide, Expr(static_cast<double>(lo))), Expr(static_cast<double>(hi))));
+            // Integers clamp in their own type (no float arithmetic: HVX v66 has none), the
+            // bounds first brought into its range.
+            const double type_min = v.type().is_uint() ? 0.0 : -std::ldexp(1.0, v.type().bits() - 1);
+            const double type_max = v.type().is_uint() ? std::ldexp(1.0, v.type().bits()) - 1 : std::ldexp(1.0, v.type().bits() - 1) - 1;
+            const double l = std::ceil(std::clamp(static_cast<double>(lo), type_min, type_max));
+            const double h = std::floor(std::clamp(static_cast<double>(hi), type_min, type_max));
+            return Halide::min(Halide::max(v, Halide::cast(v.type(), Expr(static_cast<int64_t>(l)))), Halide::cast(v.type(), Expr(static_cast<int64_t>(h))));
         });
     };
     clip.quantized = QuantizedForm::PassThrough;

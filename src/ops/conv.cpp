@@ -55,10 +55,11 @@ Tensor with_unit_dim(Lowerer &L, const Tensor &t, int unit, const std::string &s
 
 // The accumulation of a convolution reading x, w (and bias) from the given inputs; x_map
 // and w_map (value, output channel) turn 8-bit operands into zero-point-free int32 ones.
+// `bias_padded`: bias_override is defined (zero) as far as dot-packed weights are padded.
 Tensor conv_accumulation(Lowerer &L, const Node &n, size_t x_input, size_t w_input, size_t bias_input,
                          const std::function<Expr(Expr)> &x_map, const std::function<Expr(Expr, Expr)> &w_map,
                          Halide::Type accumulator = Halide::Type(), Expr padding = Expr(),
-                         const std::optional<Tensor> &bias_override = std::nullopt) {
+                         const std::optional<Tensor> &bias_override = std::nullopt, bool bias_padded = false) {
     const Value &xv = L.info(n.input(x_input)), &wv = L.info(n.input(w_input));
     Dims k = n.get_ints("kernel_shape", {}), s = n.get_ints("strides", {}), d = n.get_ints("dilations", {}),
          p = n.get_ints("pads", {});
@@ -123,14 +124,25 @@ Tensor conv_accumulation(Lowerer &L, const Node &n, size_t x_input, size_t w_inp
     } else {
         out = layers::conv2d(name + "_acc", x, weights(), bias, params);
     }
+    // Output channels past cout read zero weights (and a zero or no bias) and, with one group,
+    // only the input channels every output reads: whole vectors may be computed there.
+    if (byte_dot && group == 1 && (!bias || (bias_override && bias_padded))) {
+        L.facts_[out.func.name()].padded_channels = Lowerer::dot_padded_channels(cout);
+    }
     return out;
 }
 
 // For a QLinearConv of uint8 x and int8 weights with zero points 0 (the symmetric scheme
 // megalide quantize writes), the bias that makes sum(x * w) equal sum((x - zx) * w):
 // B(c) - zx * sum(w(c, ...)), precomputed on the host when x's zero point, the weights and
-// the bias are constants, else a per-channel reduction. nullopt when the op does not qualify.
-std::optional<Tensor> byte_conv_bias(Lowerer &L, const Node &n) {
+// the bias are constants (`padded`: zero beyond the channels, as the packed weights are),
+// else a per-channel reduction. nullopt when the op does not qualify.
+struct ByteConvBias {
+    Tensor bias;
+    bool padded = false;
+};
+
+std::optional<ByteConvBias> byte_conv_bias(Lowerer &L, const Node &n) {
     const Value &x = L.info(n.input(0)), &w = L.info(n.input(3));
     if (x.dtype != DType::UInt8 || w.dtype != DType::Int8) return std::nullopt;
     if (!n.input(5).empty()) {
@@ -144,13 +156,14 @@ std::optional<Tensor> byte_conv_bias(Lowerer &L, const Node &n) {
         const double zx = xz.empty() ? 0 : L.info(xz).constant->to_doubles().at(0);
         const std::vector<double> wv = w.constant->to_doubles();
         const std::vector<double> bv = b.empty() ? std::vector<double>(static_cast<size_t>(cout), 0) : L.info(b).constant->to_doubles();
-        Halide::Buffer<int32_t> folded = constant_buffer(Halide::Int(32), {static_cast<int>(cout)});
+        // Zero beyond the channels, as far as the packed weights go (StageFacts::padded_channels).
+        Halide::Buffer<int32_t> folded = constant_buffer(Halide::Int(32), {Lowerer::dot_padded_channels(cout)});
         for (int64_t c = 0; c < cout; ++c) {
             double sum = 0;
             for (int64_t k = 0; k < per_channel; ++k) sum += wv[static_cast<size_t>(c * per_channel + k)];
             folded(static_cast<int>(c)) = static_cast<int32_t>(bv[static_cast<size_t>(c)] - zx * sum);
         }
-        return tensor_from_buffer(L.func_name(L.stage(n) + "_bias"), folded, {static_cast<int>(cout)});
+        return ByteConvBias{tensor_from_buffer(L.func_name(L.stage(n) + "_bias"), folded, {static_cast<int>(cout)}), true};
     }
     Tensor wt = L.operand_in_layout(n.input(3), kConvWeightLayout);  // (co, ci, kx, ky)
     Halide::RDom r(0, wt.dim(1), 0, wt.dim(2), 0, wt.dim(3));
@@ -161,7 +174,7 @@ std::optional<Tensor> byte_conv_bias(Lowerer &L, const Node &n) {
     Expr zx = Halide::cast<int32_t>(L.qparam(xz, {}, 0, Expr(0)));
     Expr bias = b.empty() ? Expr(0) : L.operand_in_layout(b, plain_layout(1))({c});
     folded(c) = bias - zx * wsum(c);
-    return Tensor{folded, {static_cast<int>(cout)}, Halide::Int(32)};
+    return ByteConvBias{Tensor{folded, {static_cast<int>(cout)}, Halide::Int(32)}, false};
 }
 
 // The output stage of a 1-D convolution computed by the 2-D layers: Lowerer::epilogue's stage
@@ -236,11 +249,11 @@ void lower_integer_conv(Lowerer &L, const Node &n, bool qlinear) {
     const std::string xz = n.input(qlinear ? 2 : 2), wz = n.input(qlinear ? 5 : 3);
     Expr x_zp = L.qparam(xz, {}, 0, Expr(0));
     Tensor acc;
-    if (std::optional<Tensor> bias = qlinear ? byte_conv_bias(L, n) : std::nullopt) {
+    if (std::optional<ByteConvBias> bias = qlinear ? byte_conv_bias(L, n) : std::nullopt) {
         // uint8 x int8 with symmetric weights: the products of the raw bytes accumulate in
         // int32 (a VNNI dot product), the input's zero point leaves through the bias, and
         // padding reads the zero point, as (x - zx) = 0 there.
-        acc = conv_accumulation(L, n, 0, 3, 8, {}, {}, Halide::Int(32), x_zp, bias);
+        acc = conv_accumulation(L, n, 0, 3, 8, {}, {}, Halide::Int(32), x_zp, bias->bias, bias->padded);
     } else {
         auto x_map = [=](Expr v) { return Halide::cast<int32_t>(v) - Halide::cast<int32_t>(x_zp); };
         auto w_map = [&, wz](Expr v, Expr co) {

@@ -127,6 +127,31 @@ bool lower_fixed_point_add(Lowerer &L, const Node &n) {
     return true;
 }
 
+// Requantize in integers only, for the fixed_point mode: y = zy + round((x - zx) sx / sy) with
+// sx / sy as a fixed-point multiplier (within one step of the float form, as a convolution's
+// requantization). Needs constant per-tensor parameters; returns false (the float form is
+// used) otherwise.
+bool lower_fixed_point_requantize(Lowerer &L, const Node &n) {
+    double p[4];
+    for (size_t i = 1; i <= 4; ++i) {
+        const std::string &v = n.input(i);
+        if (v.empty() || !L.info(v).constant) return false;
+        const std::vector<double> d = L.info(v).constant->to_doubles();
+        if (d.size() != 1) return false;
+        p[i - 1] = d[0];
+    }
+    const double sx = p[0], zx = p[1], sy = p[2], zy = p[3];
+    const layers::FixedPointMultiplier m = layers::fixed_point_multiplier(sx / sy, n.label());
+    const Lowered x = L.get(n.input(0));
+    std::vector<Var> vars = make_vars(x.rank());
+    Func f(L.stage(n));
+    const Halide::Type type = halide_type(L.info(n.outputs[0]).dtype);
+    f(vars) = layers::requantize_fixed_point(Halide::cast<int32_t>(x.t(as_exprs(vars))) - static_cast<int>(zx), m.multiplier,
+                                             m.shift, static_cast<int>(zy), type);
+    L.define(n, Tensor{f, x.t.shape, type}, x.dim_of_axis);
+    return true;
+}
+
 // dequantize, the float op, quantize (by the output scale's reciprocal)
 void lower_requantizing(Lowerer &L, const Node &n) {
     const std::string &op = n.op;
@@ -146,8 +171,9 @@ void lower_requantizing(Lowerer &L, const Node &n) {
                                                                 L.qparam(n.input(i + 2), {}, 0, Expr(0))));
         return Lowered{Tensor{f, x.t.shape, Halide::Float(32)}, x.dim_of_axis};
     };
-    if (add && L.options_.requantization == layers::Requantization::FixedPoint) {
-        if (lower_fixed_point_add(L, n)) return;
+    if (L.options_.requantization == layers::Requantization::FixedPoint) {
+        if (add && lower_fixed_point_add(L, n)) return;
+        if (op == "Requantize" && lower_fixed_point_requantize(L, n)) return;
     }
     Lowered real;
     if (add) {

@@ -17,6 +17,7 @@ std::vector<RewriteRule> default_rules() {
         {"fold_batchnorm", rules::fold_batchnorm},
         {"fuse_bias_activation", rules::fuse_bias_activation},
         {"fold_qdq", rules::fold_qdq},
+        {"quantized_relu", rules::quantized_relu},
         {"fold_requantize", rules::fold_requantize},
     };
 }

@@ -1,6 +1,7 @@
 // The megakernel planner (see include/megalide/schedule/megakernel.h for the strategy).
 #include "megalide/schedule/megakernel.h"
 #include "megalide/target/machine.h"
+#include "megalide/schedule/target_fit.h"
 
 #include <algorithm>
 #include <cmath>
@@ -356,6 +357,14 @@ private:
             f.materialized = true;  // read many times by a reduction: compute once, pack
             return;
         }
+        if (!target_.float_vectors && !is_relabel && reads_only_buffers(f.name) && computes_float(f.func)) {
+            // A conversion of a graph input (a float input quantized): inlined, its float
+            // arithmetic would make every reader scalar code (target_fit.h) and run again for
+            // each read and halo row.
+            f.materialized = true;
+            f.root_reason = "computes in float, scalar code on this target: once, so that its readers stay vector code";
+            return;
+        }
         f.inline_reason = !is_relabel ? "pointwise, recomputed where it is read (read once per element)"
                           : broadcast ? "relabeling, folded into the index of its readers (an accumulation broadcasts it)"
                                       : "relabeling, folded into the index of its readers";
@@ -695,6 +704,7 @@ private:
             t.parallel = target_.threads > 1;
             t.panel_outer = c.rows >= 2 * accumulation_rows();
             t.byte_dot = lowered_.facts_of(info_.at(f.acc).func).byte_dot;
+            t.padded_channels = lowered_.facts_of(info_.at(f.acc).func).padded_channels;
             loops = strategies::schedule_accumulation_tiles(p.schedule, f.func, info_.at(f.acc).func, shape_of(f), target_, t);
             place_accumulator_owner_parts(p, f);
         } else {
@@ -765,6 +775,7 @@ private:
             t.parallel = false;
             t.panel_outer = !sliding && tile.count(f.name) && tile.at(f.name).extent(1) >= 2 * accumulation_rows();
             t.byte_dot = lowered_.facts_of(info_.at(f.acc).func).byte_dot;
+            t.padded_channels = lowered_.facts_of(info_.at(f.acc).func).padded_channels;
             loops_[f.name] = strategies::schedule_accumulation_tiles(p.schedule, f.func, info_.at(f.acc).func, shape_of(f), target_, t);
             place_accumulator_owner_parts(p, f);
             for (FuncSchedule &fs : p.schedule.funcs) {

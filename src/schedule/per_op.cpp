@@ -38,6 +38,7 @@ void schedule_accumulation(Schedule &s, const Halide::Func &epilogue, const Hali
                            const Shape &shape, const TargetSpec &target) {
     AccumulationTiling tiling;
     tiling.byte_dot = facts.byte_dot;
+    tiling.padded_channels = facts.padded_channels;
     schedule_accumulation_tiles(s, epilogue, acc, shape, target, tiling);
 }
 

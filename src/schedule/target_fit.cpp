@@ -55,6 +55,12 @@ private:
 
 }  // namespace
 
+bool computes_float(const Halide::Func &f) {
+    const std::map<std::string, Halide::Func> none;
+    const std::set<std::string> materialized;
+    return FloatFinder(none, materialized).computes_float(f.function());
+}
+
 std::vector<std::string> fit_schedule_to_target(Schedule &schedule, const LoweredGraph &lowered, const TargetSpec &target) {
     std::vector<std::string> scalar;
     if (target.float_vectors || !schedule.autoscheduler.empty()) return scalar;

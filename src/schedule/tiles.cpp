@@ -237,14 +237,23 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     // load then starts on a multiple of the vector width, which a panel-packed weight layout
     // (c % L, ..., c / L) needs to stay one dense load instead of a gather.
     const int acc_lanes = target.lanes(acc.type());
-    std::string acc_vector = av[0];
+    std::string acc_vector = av[0], vectors_loop;  // vectors_loop: several vectors of a tile, unrolled
     std::vector<std::string> order;
-    if (!dot && cw > acc_lanes && cw % acc_lanes == 0) {
+    // A target without narrower vector forms (HVX) computes a tile narrower than a vector
+    // (24 channels) as one whole vector where the operands are padded that far: 8 lanes of
+    // products of zero weights, instead of a vector assembled lane by lane.
+    const int whole_lanes = (cw + acc_lanes - 1) / acc_lanes * acc_lanes;
+    if (!target.partial_vectors && cw == c_extent && cw % acc_lanes != 0 && cw >= 4 && tiling.padded_channels >= whole_lanes) {
+        const std::string v = av[0] + "_v", o = av[0] + "_w";
+        for (StageSchedule *st : {&pure, &update}) st->steps.push_back(step(LoopStep::Kind::Split, {av[0], o, v}, acc_lanes, "round_up"));
+        acc_vector = v;
+        order = {v, o};
+    } else if ((!dot || !target.partial_vectors) && cw > acc_lanes && cw % acc_lanes == 0) {
         const std::string v = av[0] + "_v", o = av[0] + "_u";
         // The tile is a whole number of vectors: no tail (an update admits no shifted one).
         for (StageSchedule *st : {&pure, &update}) st->steps.push_back(step(LoopStep::Kind::Split, {av[0], o, v}, acc_lanes, "guard_with_if"));
         pure.steps.push_back(step(LoopStep::Kind::Unroll, {o}));
-        acc_vector = v;
+        acc_vector = v, vectors_loop = o;
         order = {v, o};
     } else {
         order = {av[0]};
@@ -263,7 +272,7 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
     update.steps.push_back(step(LoopStep::Kind::Reorder, order));
     if (dot) update.steps.push_back(step(LoopStep::Kind::VectorizeReduction, {order[0]}));
     if (cw >= 4) update.steps.push_back(step(LoopStep::Kind::Vectorize, {acc_vector}));
-    if (acc_vector != av[0]) update.steps.push_back(step(LoopStep::Kind::Unroll, {av[0] + "_u"}));
+    if (!vectors_loop.empty()) update.steps.push_back(step(LoopStep::Kind::Unroll, {vectors_loop}));
     if (av.size() > 1) update.steps.push_back(step(LoopStep::Kind::Unroll, {av[1]}));
     // A short window (a depthwise kernel's width) unrolled with the rows: neighbouring rows
     // read the same input at different taps, and the unrolled loads are shared.

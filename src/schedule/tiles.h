@@ -63,6 +63,7 @@ struct AccumulationTiling {
     bool parallel = true;      ///< parallel over row tiles (or the outermost dimension)
     bool panel_outer = false;  ///< channel panels outside the row blocks: a weight panel is reused across rows
     bool byte_dot = false;     ///< the accumulator's recorded fact (StageFacts::byte_dot): 4 products per lane
+    int padded_channels = 0;   ///< the accumulator's recorded fact (StageFacts::padded_channels)
 };
 
 /// The loops of a scheduled Func that others are computed at: `tile` (one row tile; empty

@@ -44,8 +44,9 @@ TargetSpec hexagon_spec(const Halide::Target &target) {
     // Accumulators one HVX vector wide: a 64-lane int32 accumulator (two vectors; the digits
     // CNN's 512 -> 64 int8 MatMul under per_op) computed wrong results under qemu-hexagon,
     // every build, while 32 lanes were bit-exact (Halide 21.0.0).
-    t.max_tile_vectors = 1;
+    t.max_tile_vectors = 2;
     t.float_vectors = v68;
+    t.partial_vectors = false;
     t.fp32_macs_per_cycle = v68 ? 32 : 1;
     t.int8_macs_per_cycle = 128;
     t.int16_macs_per_cycle = 64;

@@ -361,6 +361,32 @@ TEST(Rewrite, FoldRequantizeChains) {
     EXPECT_EQ(count_ops(after, "QuantizeLinear"), 1);
 }
 
+TEST(Rewrite, QuantizedReluIsExactAndLeavesNoFloatBetweenQuantizedOps) {
+    Graph g;
+    g.add_input("x", DType::Float32, {2, 16});
+    add_qparams(g, "p1", 0.02f, 128);
+    add_qparams(g, "p2", 0.01f, 0);
+    add_qparams(g, "s1", 0.03f, -5, DType::Int8);
+    g.add_node("QuantizeLinear", {"x", "p1_s", "p1_z"}, {"q1"});
+    g.add_node("DequantizeLinear", {"q1", "p1_s", "p1_z"}, {"d1"});
+    g.add_node("Relu", {"d1"}, {"r1"});
+    g.add_node("QuantizeLinear", {"r1", "p2_s", "p2_z"}, {"y"});  // B2's tail: Relu between DQ and Q
+    g.add_node("QuantizeLinear", {"x", "s1_s", "s1_z"}, {"q2"});
+    g.add_node("DequantizeLinear", {"q2", "s1_s", "s1_z"}, {"d2"});
+    g.add_node("Relu", {"d2"}, {"r2"});  // int8, read as float: the rewrite must be exact
+    g.add_output("y");
+    g.add_output("r2");
+    finish(g);
+    Graph after = check_rule("quantized_relu", rules::quantized_relu, g, 0, 0);
+    EXPECT_EQ(count_ops(after, "Relu"), 0);
+    EXPECT_EQ(count_ops(after, "Clip"), 2);
+    // With the default rules, y's chain is integer from q1 on: Clip, then Requantize.
+    Graph folded = g;
+    rewrite_to_fixpoint(folded, default_rules());
+    EXPECT_EQ(count_ops(folded, "Requantize"), 1) << folded.dump();
+    EXPECT_EQ(count_ops(folded, "Relu"), 0) << folded.dump();
+}
+
 TEST(Rewrite, DefaultRulesReachAFixpointOnACombinedGraph) {
     std::mt19937 rng(6);
     Graph g;

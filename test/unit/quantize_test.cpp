@@ -165,6 +165,17 @@ TEST(Quantize, ClampedAccumulatorEqualsOnnxMode) {
 namespace megalide::test {
 namespace {
 
+// `g` lowered in fixed_point mode (the HVX v66 form), checked to hold no float stage.
+LoweredGraph lower_integer_only(const Graph &g) {
+    LowerOptions options;
+    options.requantization = layers::Requantization::FixedPoint;
+    LoweredGraph lowered = lower(g, options);
+    for (const auto &[name, f] : pipeline_funcs(lowered)) {
+        for (const Halide::Type &t : f.types()) EXPECT_FALSE(t.is_float()) << "stage " << name << " computes in float";
+    }
+    return lowered;
+}
+
 // QLinearAdd in fixed_point mode is integer only (the HVX v66 form): the folded graph's
 // pipeline holds no float stage, and every output is within one step of the exact result
 // round((sa (a - za) + sb (b - zb)) / sy) + zy, saturated, computed here in double.
@@ -185,12 +196,7 @@ TEST(QLinearAddFixedPoint, IntegerOnlyAndWithinOneStep) {
     g.infer_shapes();
     rewrite_to_fixpoint(g, default_rules());
     ASSERT_TRUE(std::any_of(g.nodes.begin(), g.nodes.end(), [](const Node &n) { return n.op == "QLinearAdd"; })) << g.dump();
-    LowerOptions options;
-    options.requantization = layers::Requantization::FixedPoint;
-    LoweredGraph lowered = lower(g, options);
-    for (const auto &[name, f] : pipeline_funcs(lowered)) {
-        for (const Halide::Type &t : f.types()) EXPECT_FALSE(t.is_float()) << "stage " << name << " computes in float";
-    }
+    LoweredGraph lowered = lower_integer_only(g);
     Seeded s;
     MEGALIDE_SEED_TRACE(s);
     std::vector<HostArray> inputs;
@@ -210,6 +216,37 @@ TEST(QLinearAddFixedPoint, IntegerOnlyAndWithinOneStep) {
     }
     // One-step differences only at near-ties (each of the three roundings is at most half a
     // unit of 2^-20 of the output scale): rare.
+    EXPECT_GE(exact, static_cast<int>(y.size()) * 95 / 100);
+}
+
+// Requantize in fixed_point mode (and a Relu between its DequantizeLinear and QuantizeLinear,
+// which quantized_relu moves into the integers) is integer only, and every output is within
+// one step of round(max(x - zx, 0) sx / sy) + zy, saturated, computed here in double.
+TEST(RequantizeFixedPoint, IntegerOnlyWithReluAndWithinOneStep) {
+    const float sx = 0.0394605f, sy = 0.0203389f;
+    const int zx = 124, zy = 3;
+    Graph g;
+    g.add_input("x", DType::UInt8, {1, 16, 6, 6});
+    auto scalar = [&](const std::string &name, DType t, double v) { g.add_constant(name, HostArray::from_doubles(t, {}, {v})); };
+    scalar("sx", DType::Float32, sx), scalar("zx", DType::UInt8, zx), scalar("sy", DType::Float32, sy), scalar("zy", DType::UInt8, zy);
+    g.add_node("DequantizeLinear", {"x", "sx", "zx"}, {"dx"});
+    g.add_node("Relu", {"dx"}, {"r"});
+    g.add_node("QuantizeLinear", {"r", "sy", "zy"}, {"y"});
+    g.add_output("y");
+    g.infer_shapes();
+    rewrite_to_fixpoint(g, default_rules());
+    ASSERT_TRUE(std::any_of(g.nodes.begin(), g.nodes.end(), [](const Node &n) { return n.op == "Requantize"; })) << g.dump();
+    LoweredGraph lowered = lower_integer_only(g);
+    std::vector<double> v(16 * 6 * 6);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i % 256);  // every byte value
+    const HostArray input = HostArray::from_doubles(DType::UInt8, {1, 16, 6, 6}, v);
+    const std::vector<double> y = run(lowered, {input}).at(0).to_doubles();
+    int exact = 0;
+    for (size_t i = 0; i < y.size(); ++i) {
+        const double want = std::min(255.0, std::max(0.0, std::nearbyint(std::max(v[i] - zx, 0.0) * sx / sy) + zy));
+        ASSERT_LE(std::abs(y[i] - want), 1.0) << "element " << i << ": x " << v[i];
+        exact += y[i] == want;
+    }
     EXPECT_GE(exact, static_cast<int>(y.size()) * 95 / 100);
 }
 

@@ -70,4 +70,10 @@ namespace megalide::rules {
 /// parameters -> x itself; different ones -> Requantize. After fold_qdq.
 [[nodiscard]] bool fold_requantize(Graph &graph);
 
+/// Relu(DequantizeLinear(x)) on 8-bit x with a constant per-tensor positive scale ->
+/// DequantizeLinear(Clip(x, zero_point)): exact, as dequantization keeps order and maps the
+/// zero point to 0. A QuantizeLinear after it then folds into Requantize, so a Relu between
+/// quantized ops that fold_qdq left in float (B2's residual add, then Relu) stays integer.
+[[nodiscard]] bool quantized_relu(Graph &graph);
+
 }  // namespace megalide::rules

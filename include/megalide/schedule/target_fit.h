@@ -15,4 +15,7 @@ namespace megalide {
 /// the canonical names of the stages made scalar. Autoscheduler schedules are left as they are.
 std::vector<std::string> fit_schedule_to_target(Schedule &schedule, const LoweredGraph &lowered, const TargetSpec &target);
 
+/// Whether `f`'s own definition does float arithmetic (the Funcs it reads not followed).
+bool computes_float(const Halide::Func &f);
+
 }  // namespace megalide

@@ -63,6 +63,11 @@ struct TargetSpec {
     /// requantize in fixed point (layers::Requantization::FixedPoint) and fp32 ops run as
     /// scalar code.
     bool float_vectors = true;
+    /// Whether a vector narrower than the native one compiles to a shorter instruction (x86:
+    /// AVX-512 has 128- and 256-bit forms). HVX has none: 24 int32 lanes of its 32 were
+    /// assembled lane by lane, 24 vinserts per use, 68% of B1 int8's packets. Where false,
+    /// accumulators over channel-padded operands (StageFacts::padded_channels) compute whole vectors.
+    bool partial_vectors = true;
 
     /// For targets that run here: the machine whose facts filled in the caches and rates
     /// (MachineFacts::key(), "host-..."); empty for the nominal facts of other machines.

@@ -169,6 +169,11 @@ public:
             }
         }
         p.notes = notes_;
+        for (size_t i = 0; i < lowered_.input_shapes.size(); ++i) {
+            int64_t b = static_cast<int64_t>(item_size(lowered_.input_dtypes[i]));
+            for (const int64_t e : lowered_.input_shapes[i]) b *= e;
+            p.input_bytes.push_back(b);
+        }
         return p;
     }
 
@@ -689,7 +694,16 @@ private:
 
     StageDecision decision(const Info &f, const std::string &placement, const std::string &reason, double rho,
                            int64_t tile_bytes) const {
-        return {f.canon, placement, reason, f.full.volume() * bytes(f), tile_bytes, rho, cache_level(tile_bytes, target_)};
+        StageDecision d{f.canon, placement, reason, f.full.volume() * bytes(f), tile_bytes, rho, cache_level(tile_bytes, target_)};
+        // Memory beyond L2 (DDR): a stored Func larger than L2 is written once and read back by
+        // each consumer; an output is written once; a tile that fits its cache moves nothing.
+        const int64_t readers = f.role == Role::Output ? 0 : static_cast<int64_t>(graph_.consumers(f.name).size());
+        // (An accumulator lives in its epilogue's register tiles under every strategy.)
+        const int64_t spilled = f.role != Role::Accumulator && d.root_bytes > target_.l2_bytes ? d.root_bytes * (1 + readers) : 0;
+        d.memory_bytes_at_root = f.role == Role::Output ? d.root_bytes : spilled;
+        const bool stored = placement == "root";
+        d.memory_bytes = stored || f.role == Role::Output ? d.memory_bytes_at_root : d.cache == "memory" ? spilled : 0;
+        return d;
     }
 
     void place_root(MegakernelPlan &p, const Info &f, const Section &s, const std::string &consumer_section) {
@@ -919,8 +933,15 @@ std::string explain(const MegakernelPlan &plan, const TargetSpec &target) {
         o << "  " << d.func << ": " << d.placement << "\n      " << d.reason;
         if (d.placement != "inline" && d.root_bytes) o << "\n      at root: " << bytes_text(d.root_bytes);
         if (d.tile_bytes) o << "; per tile: " << bytes_text(d.tile_bytes) << " (" << d.cache << ")";
+        if (d.memory_bytes) o << "\n      memory beyond L2 (estimate): " << bytes_text(d.memory_bytes);
         o << "\n";
     }
+    int64_t fused = 0, by_op = 0, inputs = 0;
+    for (const StageDecision &d : plan.stages) fused += d.memory_bytes, by_op += d.memory_bytes_at_root;
+    for (const int64_t b : plan.input_bytes) inputs += b;
+    o << "\nmemory beyond L2 (estimate; DDR on Hexagon): " << bytes_text(fused + inputs) << " with this plan, "
+      << bytes_text(by_op + inputs) << " with every stage it stores or tiles stored whole (op by op); the inputs' "
+      << bytes_text(inputs) << " read once in both\n";
     if (!plan.candidates.empty()) {
         o << "\nmain section candidates (cost model, cheapest first):\n";
         for (size_t i = 0; i < plan.candidates.size() && i < 8; ++i) {

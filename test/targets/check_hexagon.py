@@ -23,6 +23,7 @@ Exit status 0 when all hold, 1 otherwise.
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -119,6 +120,18 @@ def main():
             if not np.array_equal(np.load(out / "output.npy"), want):
                 fail(f"{block} int8 {strategy} on {TARGET}: written outputs differ from the host's")
             print(f"{block} int8 {strategy}: bit-exact with the host")
+
+    # 2c. explain's memory estimate (DDR on Hexagon): per stage and in total, for the plan and
+    # op by op; B5's intermediates (1.2 MB) exceed the 512 KB L2, so fusing them must save.
+    r = megalide(cli, "explain", work / "B5_int8.onnx", "--target", TARGET)
+    m = re.search(r"memory beyond L2 \(estimate; DDR on Hexagon\): ([0-9.]+) (B|KB|MB) with this plan, ([0-9.]+) (B|KB|MB) with", r.stdout)
+    if r.returncode != 0 or not m or "memory beyond L2 (estimate): " not in r.stdout:
+        fail(f"explain --target {TARGET} B5: no memory estimate (exit {r.returncode}):\n{r.stdout[-2000:]}{r.stderr}")
+    unit = {"B": 1, "KB": 1024, "MB": 1024 ** 2}
+    plan, by_op = float(m.group(1)) * unit[m.group(2)], float(m.group(3)) * unit[m.group(4)]
+    if not plan < by_op:
+        fail(f"explain B5: the plan's memory estimate {plan:.0f} B is not below op by op's {by_op:.0f} B")
+    print(f"explain B5: memory beyond L2 {plan / 2**20:.2f} MB with the plan, {by_op / 2**20:.2f} MB op by op")
 
     # 3. megalide compile: a checked library (run under QEMU against the host before it is
     # written) whose assembly holds HVX dot products (vrmpy: the int8 convolutions' byte dot

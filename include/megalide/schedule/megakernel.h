@@ -36,6 +36,12 @@ struct StageDecision {
     int64_t tile_bytes = 0;  ///< what one tile keeps live (folded storage for sliding windows)
     double recompute = 1.0;  ///< elements computed / elements in the Func (halo recompute)
     std::string cache;       ///< where tile_bytes fits: "L1", "L2", "memory"
+    /// Estimated bytes this stage moves to and from memory beyond L2 (DDR on Hexagon): stored
+    /// whole and larger than L2, written once and read once per consumer (a graph output:
+    /// written once); a tile that spills L2, the same for its Func's extent; else 0.
+    int64_t memory_bytes = 0;
+    /// The same estimate were it stored whole (op by op): what fusing it saves.
+    int64_t memory_bytes_at_root = 0;
 };
 
 /// One way to tile a section: its root, the root's row dimension and tile height.
@@ -56,6 +62,7 @@ struct MegakernelPlan {
     std::vector<SectionCandidate> candidates;
     size_t chosen = 0;
     std::vector<std::string> notes;  ///< fallbacks and other remarks, one line each
+    std::vector<int64_t> input_bytes;  ///< each graph input's size: read once from memory
 };
 
 /// Plans the megakernel schedule; `candidate` picks the main section's tiling by rank

@@ -249,6 +249,8 @@ TileLoops schedule_accumulation_tiles(Schedule &s, const Halide::Func &epilogue,
         acc_vector = v;
         order = {v, o};
     } else if ((!dot || !target.partial_vectors) && cw > acc_lanes && cw % acc_lanes == 0) {
+        // (Byte dot products too where narrower forms are missing: on HVX one 64-lane int32
+        // statement was miscompiled, two 32-lane ones are bit-exact; x86 keeps VNNI's form.)
         const std::string v = av[0] + "_v", o = av[0] + "_u";
         // The tile is a whole number of vectors: no tail (an update admits no shifted one).
         for (StageSchedule *st : {&pure, &update}) st->steps.push_back(step(LoopStep::Kind::Split, {av[0], o, v}, acc_lanes, "guard_with_if"));

@@ -179,7 +179,7 @@ const std::vector<OptionRow> &option_table() {
         {"--ops", "info", "--ops", "info: list the supported ops (domain, attributes, targets) instead of a model",
          [](Options &o, const std::string &) { o.list_ops = true; }, true},
         {"--count-packets", "run", "--count-packets",
-         "run on a Hexagon target: also count the dynamic packets executed\n(QEMU's execution log; slower) and print them with the heap high-water mark",
+         "run on a Hexagon target: also count the dynamic packets executed\n(QEMU's execution log; slower) and print them with the HVX instructions\namong them and the heap high-water mark",
          [](Options &o, const std::string &) { o.count_packets = true; }, true},
         {"--quiet", "run info compile quantize explain", "--quiet", "no progress output",
          [](Options &o, const std::string &) { o.quiet = true; }, true},
@@ -220,6 +220,7 @@ std::string usage() {
         "       megalide calibrate\n"
         "       megalide bench [--blocks B1,...] [--strategies ...] [--peers ...] [--threads 1,2] [--runs N]\n"
         "                      [--csv FILE] [--markdown FILE] [--chart FILE.png]   (see megalide bench --help)\n"
+        "       megalide bench --target hexagon-hvx-v66 [--blocks digits-int8,Q1,B2-int8,B5-int8] [--strategies ...]\n"
         "\n"
         "run    imports the model, rewrites it, compiles it into one Halide pipeline (JIT) and runs\n"
         "       it; every graph output is written as DIR/<output name>.npy ('/' and other\n"
@@ -265,6 +266,10 @@ std::string usage() {
 void exec_bench(char **args, size_t count) {
     const std::string python_path = std::string(MEGALIDE_PYTHON_DIR) + (std::getenv("PYTHONPATH") ? std::string(":") + std::getenv("PYTHONPATH") : "");
     setenv("PYTHONPATH", python_path.c_str(), 1);
+    // --target hexagon-hvx-v66 runs every candidate through this CLI (`megalide run ... --count-packets`).
+    std::error_code ec;
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (!ec) setenv("MEGALIDE_CLI", self.c_str(), 1);
     // The project environment's python (the one CMake was configured with) has the peers.
     std::vector<char *> argv = {const_cast<char *>(MEGALIDE_PYTHON), const_cast<char *>(MEGALIDE_BENCH_SCRIPT)};
     argv.insert(argv.end(), args, args + count);
@@ -631,7 +636,8 @@ int run_command(const Options &o) {
                            "the " + target.name + " build of " + o.model);
         outputs = std::move(r.outputs);
         if (o.count_packets) {
-            emulation_report = "dynamic packets: " + std::to_string(r.packets) + "; heap high-water mark: " +
+            emulation_report = "dynamic packets: " + std::to_string(r.packets) + "; HVX instructions: " +
+                               std::to_string(r.hvx_instructions) + "; heap high-water mark: " +
                                std::to_string(r.heap_peak_bytes) + " bytes\n";
         }
     } else {

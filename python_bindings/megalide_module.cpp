@@ -262,12 +262,16 @@ TargetSpec runnable_target(const std::string &target, int threads) {
 
 py::dict plan_dict(const MegakernelPlan &plan, const TargetSpec &target) {
     py::list stages, candidates;
+    int64_t plan_bytes = 0, by_op_bytes = 0;  // beyond L2, as explain() totals them
     for (const StageDecision &d : plan.stages) {
         py::dict s;
         s["func"] = d.func, s["placement"] = d.placement, s["reason"] = d.reason;
         s["root_bytes"] = d.root_bytes, s["tile_bytes"] = d.tile_bytes, s["recompute"] = d.recompute, s["cache"] = d.cache;
+        s["memory_bytes"] = d.memory_bytes, s["memory_bytes_at_root"] = d.memory_bytes_at_root;
         stages.append(s);
+        plan_bytes += d.memory_bytes, by_op_bytes += d.memory_bytes_at_root;
     }
+    for (int64_t b : plan.input_bytes) plan_bytes += b, by_op_bytes += b;
     for (const SectionCandidate &c : plan.candidates) {
         py::dict s;
         s["root"] = c.root, s["dim"] = c.dim, s["rows"] = c.rows, s["sliding"] = c.sliding, s["alone"] = c.alone;
@@ -278,6 +282,7 @@ py::dict plan_dict(const MegakernelPlan &plan, const TargetSpec &target) {
     d["target"] = target.name, d["threads"] = target.threads;
     d["stages"] = stages, d["candidates"] = candidates, d["chosen"] = plan.chosen, d["notes"] = plan.notes;
     d["schedule_json"] = plan.schedule.to_json();
+    d["memory_bytes"] = plan_bytes, d["memory_bytes_by_op"] = by_op_bytes;
     d["text"] = explain(plan, target);
     return d;
 }

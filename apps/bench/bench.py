@@ -5,6 +5,8 @@ thread count, interleaved timing, outputs checked first.
   megalide bench [--blocks B1,B3] [--strategies per_op,adams2019,...]
                  [--peers onnxruntime,torch_eager,torch_compile] [--threads 1,2]
                  [--runs N] [--csv FILE] [--markdown FILE] [--chart FILE.png]
+  megalide bench --target hexagon-hvx-v66 [--blocks digits-int8,Q1,...] [--strategies ...]
+                 [--csv FILE] [--markdown FILE]    (counted under QEMU: see hexagon_bench.py)
 
 Per thread count a child process (HL_NUM_THREADS, torch and ONNX Runtime set to that count)
 loads every block, compiles each megalide strategy and prepares each peer on the SAME ONNX
@@ -55,8 +57,11 @@ def parse_list(text, known, what):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="megalide bench", description=__doc__.split("\n")[0])
-    p.add_argument("--blocks", default=",".join(ALL_BLOCKS))
+    p.add_argument("--blocks", help=f"default {','.join(ALL_BLOCKS)}; on Hexagon digits-int8,Q1,B2-int8,B5-int8")
     p.add_argument("--strategies", default="per_op,megakernel,adams2019,mullapudi2016,li2018")
+    p.add_argument("--target", default="host",
+                   help="host (timed here, with the peers) or hexagon-hvx-v66 (the int8 blocks under qemu-hexagon: "
+                        "packets, HVX instructions, MACs per packet, DDR estimate, heap; see hexagon_bench.py)")
     p.add_argument("--peers", default=",".join(PEERS))
     p.add_argument("--threads", default="1,2")
     p.add_argument("--runs", type=int, default=20)
@@ -74,8 +79,16 @@ def parse_args(argv):
     p.add_argument("--probe", nargs=2, metavar=("MODEL", "STRATEGY"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     import blocks
+    hexagon = args.target.startswith("hexagon")
+    if args.target not in ("host", "hexagon-hvx-v66"):
+        fail(f"--target '{args.target}': the bench runs on host (timed) or hexagon-hvx-v66 (counted under QEMU)" +
+             ("; hexagon-hvx-v68 is compile-only here (QEMU 7.2 runs v65-v67 programs)" if hexagon else ""))
     known = list(blocks.BLOCKS) + ["Q1"] + [b + "-int8" for b in blocks.BLOCKS]
-    args.blocks = parse_list(args.blocks, known, "block")
+    if hexagon:
+        import hexagon_bench
+        known = ["digits-int8", "Q1"] + [b + "-int8" for b in blocks.BLOCKS]
+        args.blocks = args.blocks or ",".join(hexagon_bench.DEFAULT_BLOCKS)
+    args.blocks = parse_list(args.blocks or ",".join(ALL_BLOCKS), known, "block" + (" (int8 only on Hexagon)" if hexagon else ""))
     args.strategies = parse_list(args.strategies, STRATEGIES, "strategy")
     args.peers = parse_list(args.peers, PEERS, "peer")
     try:
@@ -388,7 +401,8 @@ def main(argv):
     global QUIET
     QUIET = args.quiet
     missing = []
-    for module in ["numpy", "torch", "onnx", "megalide"] + (["onnxruntime"] if "onnxruntime" in args.peers else []):
+    peers = [] if args.target != "host" else ["onnxruntime"] if "onnxruntime" in args.peers else []
+    for module in ["numpy", "torch", "onnx", "megalide"] + peers:
         try:
             __import__(module)
         except ImportError:
@@ -396,7 +410,10 @@ def main(argv):
     if missing:
         fail("missing Python modules: " + ", ".join(missing) +
              " (run `bash scripts/bootstrap.sh --bench`; megalide's module is in build/python)")
-    if args.probe:
+    if args.target != "host":
+        import hexagon_bench
+        hexagon_bench.main(args)
+    elif args.probe:
         probe(args)
     elif args.child:
         child(args)

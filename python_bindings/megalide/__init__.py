@@ -68,6 +68,9 @@ class PlannedStage:
     tile_bytes: int
     recompute: float
     cache: str
+    #: estimated bytes moved beyond L2 (DDR on Hexagon) with the plan, and were it stored whole
+    memory_bytes: int = 0
+    memory_bytes_at_root: int = 0
 
 
 @dataclass
@@ -95,6 +98,9 @@ class Plan:
     notes: List[str]
     schedule: Schedule
     text: str
+    #: estimated bytes moved beyond L2 in all (stages and inputs), with the plan and op by op
+    memory_bytes: int = 0
+    memory_bytes_by_op: int = 0
 
     def __str__(self) -> str:
         return self.text
@@ -282,7 +288,8 @@ def explain(pipeline: Pipeline, target: str = "host", threads: int = 1, candidat
     d = pipeline._model.plan(threads, target, candidate)
     return Plan(target=d["target"], threads=d["threads"], stages=[PlannedStage(**s) for s in d["stages"]],
                 candidates=[Candidate(**c) for c in d["candidates"]], chosen=d["chosen"], notes=list(d["notes"]),
-                schedule=Schedule.from_json(d["schedule_json"], pipeline), text=d["text"])
+                schedule=Schedule.from_json(d["schedule_json"], pipeline), text=d["text"],
+                memory_bytes=d["memory_bytes"], memory_bytes_by_op=d["memory_bytes_by_op"])
 
 
 def compile(pipeline: Pipeline, schedule: Union[str, Schedule] = "megakernel", target: str = "host",

@@ -309,6 +309,12 @@ def test_explain_as_data(pipeline):
     assert plan.text == pipeline._model.explain(2, "host", 0) and str(plan) == plan.text
     other = megalide.explain(pipeline, target="x86-64-avx2")
     assert other.target == "x86-64-avx2"
+    # The memory estimate: the totals are the stages' plus the input read once; fusing never
+    # moves more than storing every stage whole, and the input alone is its 4-byte elements.
+    input_bytes = 4 * int(np.prod(pipeline.shapes[pipeline.inputs[0]]))
+    assert plan.memory_bytes == sum(s.memory_bytes for s in plan.stages) + input_bytes
+    assert plan.memory_bytes_by_op == sum(s.memory_bytes_at_root for s in plan.stages) + input_bytes
+    assert input_bytes <= plan.memory_bytes <= plan.memory_bytes_by_op
     with pytest.raises(megalide.Error, match="unknown target"):
         megalide.explain(pipeline, target="nosuch")
 

@@ -213,8 +213,8 @@ std::string check_hexagon_library(LoweredGraph &lowered, const Graph &graph, con
     r << "check:    ran under qemu-hexagon-static on seeded random inputs: "
       << (quantized ? "bit-exact with" : "within 1e-4 of the output range of") << " the host JIT of the same pipeline (max |error| "
       << worst << ")\n"
-      << "packets:  " << got.packets << " dynamic packets (QEMU's execution log); heap high-water mark " << got.heap_peak_bytes
-      << " bytes\n";
+      << "packets:  " << got.packets << " dynamic packets, " << got.hvx_instructions
+      << " HVX instructions (QEMU's execution log); heap high-water mark " << got.heap_peak_bytes << " bytes\n";
     return r.str();
 }
 

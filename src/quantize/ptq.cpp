@@ -133,6 +133,12 @@ private:
         return false;
     }
 
+    // The value `v` is a copy of: exporters route a shared constant through Identity nodes.
+    static std::string through_identities(const Graph &g, std::string v) {
+        for (const Node *p = g.producer(v); p && p->op == "Identity"; p = g.producer(v)) v = p->input(0);
+        return v;
+    }
+
     void choose_tensors(const Graph &g) {
         auto fused_away = [&](const std::string &v) {
             const std::vector<size_t> users = g.consumers(v);
@@ -156,7 +162,10 @@ private:
             if (accumulating(n) && g.is_constant(n.input(1)) && g.value(n.input(1)).shape.size() == 2 + 2 * (n.op == "Conv")) {
                 const int64_t axis = n.op == "Conv" ? 0 : n.op == "Gemm" && n.get_int("transB", 0) ? 0 : 1;
                 weights_[n.input(1)] = axis;
-                if (n.op != "MatMul" && !n.input(2).empty() && g.is_constant(n.input(2))) biases_[n.input(2)] = {n.input(0), n.input(1)};
+                if (n.op != "MatMul" && !n.input(2).empty()) {
+                    const std::string bias = through_identities(g, n.input(2));
+                    if (g.is_constant(bias)) biases_[bias].push_back({n.input(0), n.input(1)});
+                }
             }
         }
     }
@@ -293,23 +302,30 @@ private:
             ++report_.weights;
         }
         // Biases: int32 at input scale x weight scale.
-        for (const auto &[name, operands] : biases_) {
-            if (!init_index.count(name) || !params_.count(operands.first) || !weight_scales.count(operands.second)) continue;
+        // A bias shared by ops whose scales differ stays float: each op's int8 form (the
+        // fold_qdq rewrite) quantizes it at its own scale. One int32 tensor at one op's scale
+        // would be read by the others at theirs, and they would fall back to float.
+        for (const auto &[name, users] : biases_) {
+            auto scales_of = [&](const std::pair<std::string, std::string> &operands) {
+                std::vector<float> scale;
+                if (!params_.count(operands.first) || !weight_scales.count(operands.second)) return scale;
+                for (float w : weight_scales.at(operands.second)) scale.push_back(params_.at(operands.first).scale * w);
+                return scale;
+            };
+            const std::vector<float> scale = scales_of(users[0]);
+            if (!init_index.count(name) || scale.empty()) continue;
+            if (std::any_of(users.begin(), users.end(), [&](const auto &u) { return scales_of(u) != scale; })) continue;
             const HostArray b = host_of(g->initializer(init_index.at(name)));
-            const float sx = params_.at(operands.first).scale;
-            const std::vector<float> &sw = weight_scales.at(operands.second);
-            if (b.element_count() != static_cast<int64_t>(sw.size())) continue;
-            std::vector<float> scale(sw.size());
-            std::vector<int32_t> q(sw.size());
-            for (size_t c = 0; c < sw.size(); ++c) {
-                scale[c] = sx * sw[c];
+            if (b.element_count() != static_cast<int64_t>(scale.size())) continue;
+            std::vector<int32_t> q(scale.size());
+            for (size_t c = 0; c < scale.size(); ++c) {
                 q[c] = static_cast<int32_t>(std::nearbyint(static_cast<double>(b.as<float>()[c]) / scale[c]));
             }
             const std::string qn = fresh(name + "_quantized"), sn = fresh(name + "_scale"), zn = fresh(name + "_zero_point");
-            const int64_t n = static_cast<int64_t>(sw.size());
+            const int64_t n = static_cast<int64_t>(scale.size());
             *g->add_initializer() = tensor(qn, onnx::TensorProto::INT32, {n}, raw_of(q));
             *g->add_initializer() = tensor(sn, onnx::TensorProto::FLOAT, {n}, raw_of(scale));
-            *g->add_initializer() = tensor(zn, onnx::TensorProto::INT32, {n}, raw_of(std::vector<int32_t>(sw.size(), 0)));
+            *g->add_initializer() = tensor(zn, onnx::TensorProto::INT32, {n}, raw_of(std::vector<int32_t>(scale.size(), 0)));
             add_node(g, "DequantizeLinear", {qn, sn, zn}, name, fresh(name + "_DequantizeLinear"), 0);
             drop.insert(name);
             ++report_.biases;
@@ -429,7 +445,9 @@ private:
     QuantizeOptions options_;
     std::vector<std::string> tensors_;  // activations to quantize, in graph order
     std::map<std::string, int64_t> weights_;  // constant weight -> its output-channel axis
-    std::map<std::string, std::pair<std::string, std::string>> biases_;  // bias -> (input, weights)
+    // bias -> (input, weights) of every op adding it: exporters share one constant among ops
+    // (torch.onnx gives every all-zero bias of a BN-folded MobileNetV2 the same initializer).
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>> biases_;
     std::map<std::string, Range> ranges_;
     std::map<std::string, ActivationParams> params_;
     std::set<std::string> used_;

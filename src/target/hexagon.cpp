@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "hexagon_sources.h"
@@ -100,35 +101,51 @@ std::string buffer_argument(char kind, DType dtype, const std::vector<int64_t> &
     return s + ":" + path;
 }
 
-// Dynamic packets from QEMU's `-d in_asm,exec,nochain` log: in_asm prints each translation
-// block once ("IN:" then one line per packet, a packet's line holding '{'), and every execution
-// of a block prints a "Trace ...: [... / <pc> / ...]" line; packets = sum over blocks of
-// executions x the block's packets.
-int64_t count_packets(const std::string &log_path) {
+// Whether one instruction of QEMU's disassembly is an HVX one: it names a vector register
+// (V0-V31, pairs V1:0), a vector predicate (Q0-Q3), a new-value vector store operand (O0) or
+// vector memory (vmem). Scalar code names R, P, C and M registers only ("vaddh(R1:0,R3:2)" is
+// the scalar unit's 64-bit SIMD, not HVX).
+bool is_hvx_instruction(const std::string &text) {
+    static const std::regex hvx(R"(\b(V[0-9]+|Q[0-3]|O[0-9])\b|vmem)");
+    return std::regex_search(text, hvx);
+}
+
+}  // namespace
+
+// Dynamic packets and HVX instructions from QEMU's `-d in_asm,exec,nochain` log: in_asm prints
+// each translation block once ("IN:" then one line per instruction, a packet opening with '{'
+// and closing with '}'), and every execution of a block prints a "Trace ...: [... / <pc> / ...]"
+// line; a count = sum over blocks of executions x the block's count.
+ExecutionCounts count_executions(const std::string &log_path) {
     std::ifstream log(log_path);
     if (!log) throw Error("cannot read QEMU's execution log '" + log_path + "'");
-    std::map<std::string, int64_t> packets_in_block, executions;
+    std::map<std::string, ExecutionCounts> in_block;
+    std::map<std::string, int64_t> executions;
     std::string line, block;
-    bool in_block = false;
+    bool in_listing = false;
     while (std::getline(log, line)) {
         if (line.rfind("IN:", 0) == 0) {
-            in_block = true;
+            in_listing = true;
             block.clear();
             continue;
         }
-        if (in_block) {
+        if (in_listing) {
             if (line.empty()) {
-                in_block = false;
+                in_listing = false;
                 continue;
             }
+            // "0x0002b8c0:  0xbfe077c2\t{\tR2 = add(R0,#0xffffffbe)": address, encoding, text.
             const size_t colon = line.find(':');
-            if (line.find('{') != std::string::npos && colon != std::string::npos) {
-                if (block.empty()) {
-                    block = line.substr(0, colon);
-                    packets_in_block[block] = 0;  // a block translated again counts once
-                }
-                ++packets_in_block[block];
+            if (colon == std::string::npos || line.rfind("0x", 0) != 0) continue;
+            const size_t tab = line.find('\t', colon);
+            const std::string text = tab == std::string::npos ? "" : line.substr(tab + 1);
+            if (block.empty()) {
+                block = line.substr(0, colon);
+                in_block[block] = ExecutionCounts{};  // a block translated again counts once
             }
+            ExecutionCounts &c = in_block[block];
+            if (text.find('{') != std::string::npos) ++c.packets;
+            if (is_hvx_instruction(text)) ++c.hvx_instructions;
             continue;
         }
         if (line.rfind("Trace ", 0) == 0) {
@@ -141,17 +158,17 @@ int64_t count_packets(const std::string &log_path) {
         }
     }
     // in_asm prints addresses as 0x000xxxxx; the Trace lines print 8 hex digits.
-    std::map<uint64_t, int64_t> by_pc;
-    for (const auto &[pc, n] : packets_in_block) by_pc[std::stoull(pc, nullptr, 16)] = n;
-    int64_t total = 0;
+    std::map<uint64_t, ExecutionCounts> by_pc;
+    for (const auto &[pc, c] : in_block) by_pc[std::stoull(pc, nullptr, 16)] = c;
+    ExecutionCounts total;
     for (const auto &[pc, n] : executions) {
         const auto it = by_pc.find(std::stoull(pc, nullptr, 16));
-        if (it != by_pc.end()) total += n * it->second;
+        if (it == by_pc.end()) continue;
+        total.packets += n * it->second.packets;
+        total.hvx_instructions += n * it->second.hvx_instructions;
     }
     return total;
 }
-
-}  // namespace
 
 void HexagonTools::require(bool run) const {
     std::string missing;
@@ -270,7 +287,11 @@ EmulatedRun run_hexagon_program(const HexagonProgram &program, const LoweredGrap
         }
         r.outputs.push_back(std::move(out));
     }
-    if (count) r.packets = count_packets(log);
+    if (count) {
+        const ExecutionCounts c = count_executions(log);
+        r.packets = c.packets;
+        r.hvx_instructions = c.hvx_instructions;
+    }
     return r;
 }
 

@@ -18,6 +18,8 @@ usage: check_hexagon.py MEGALIDE_CLI MEGALIDE_PYTHON_DIR REPO_ROOT WORK_DIR
 4. Bad input, each with a message naming the problem, exit status 1 and no output file:
    a schedule with parallel() for a Hexagon target; a run on hexagon-hvx-v68 (compile-only:
    QEMU 7.2 runs v65-v67 programs only); a machine without qemu-hexagon-static (PATH without it).
+5. `megalide bench --target hexagon-hvx-v66` reports, for the digits CNN's megakernel, the
+   packets and HVX instructions that `megalide run --count-packets` counts; v68 is refused.
 Exit status 0 when all hold, 1 otherwise.
 """
 import json
@@ -185,6 +187,33 @@ def main():
         if out.exists() and any(out.iterdir()):
             fail(f"megalide {' '.join(map(str, args))} wrote {list(out.iterdir())}")
         print(f"refused as expected: {message}")
+
+    # 5. megalide bench --target: its counts are those of `megalide run --count-packets` for the
+    # same model, input and schedule (one build, deterministic); a packet holds at most four
+    # instructions; vrmpy is in the digits CNN's code, so some instructions are HVX.
+    r = megalide(cli, "run", int8, images[0], "--output", work / "counted", "--quiet", "--target", TARGET,
+                 "--schedule", "megakernel", "--count-packets")
+    counted = re.search(r"dynamic packets: (\d+); HVX instructions: (\d+)", r.stdout)
+    if r.returncode != 0 or not counted:
+        fail(f"megalide run --count-packets: exit {r.returncode}\n{r.stdout}{r.stderr}")
+    packets, hvx = int(counted.group(1)), int(counted.group(2))
+    if not 0 < hvx < 4 * packets:
+        fail(f"{hvx} HVX instructions in {packets} packets")
+    csv = work / "bench.csv"
+    r = megalide(cli, "bench", "--target", TARGET, "--blocks", "digits-int8", "--strategies", "megakernel",
+                 "--work", work / "bench", "--csv", csv, "--quiet")
+    if r.returncode != 0:
+        fail(f"megalide bench --target {TARGET}: exit {r.returncode}\n{r.stderr}")
+    header, row = csv.read_text().splitlines()[:2]
+    row = dict(zip(header.split(","), row.split(",")))
+    if (int(row["packets"]), int(row["hvx_instructions"])) != (packets, hvx):
+        fail(f"bench counted {row['packets']} packets, {row['hvx_instructions']} HVX; run --count-packets {packets}, {hvx}")
+    if "bit-exact" not in row["status"] or not int(row["ddr_bytes"]) > 0:
+        fail(f"bench row {row}")
+    r = megalide(cli, "bench", "--target", "hexagon-hvx-v68", "--work", work / "bench")
+    if r.returncode != 2 or "compile-only" not in r.stderr:
+        fail(f"megalide bench --target hexagon-hvx-v68: exit {r.returncode}, expected 2 with 'compile-only':\n{r.stderr}")
+    print(f"bench --target {TARGET}: {packets:,} packets, {hvx:,} HVX instructions, as run --count-packets counts them")
     print("all Hexagon checks hold")
 
 

@@ -128,6 +128,72 @@ TEST(Ptq, RangesComeFromTheExecutor) {
     fs::remove(out);
 }
 
+// x (1x4x6x6) -> Conv(w1, b) -> Relu -> Conv(w2, Identity(b)) -> y: one bias initializer
+// shared by two convolutions through an Identity, as torch.onnx exports the all-zero biases of
+// a freshly initialized MobileNetV2. The weights differ, so the convolutions' int32 bias scales
+// (input scale x weight scale) differ too.
+std::string shared_bias_model(const std::string &file) {
+    onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(17);
+    onnx::GraphProto *g = m.mutable_graph();
+    g->set_name("shared_bias");
+    auto value = [](onnx::ValueInfoProto *vi, const std::string &name) {
+        vi->set_name(name);
+        auto *tt = vi->mutable_type()->mutable_tensor_type();
+        tt->set_elem_type(onnx::TensorProto::FLOAT);
+        for (int64_t d : {1, 4, 6, 6}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+    };
+    value(g->add_input(), "x");
+    value(g->add_output(), "y");
+    auto constant = [&](const std::string &name, std::vector<int64_t> dims, float first, float step) {
+        onnx::TensorProto *t = g->add_initializer();
+        t->set_name(name);
+        t->set_data_type(onnx::TensorProto::FLOAT);
+        int64_t n = 1;
+        for (int64_t d : dims) t->add_dims(d), n *= d;
+        for (int64_t i = 0; i < n; ++i) t->add_float_data(first + step * static_cast<float>((i * 7) % 11 - 5));
+    };
+    constant("w1", {4, 4, 1, 1}, 0.0f, 0.1f);
+    constant("w2", {4, 4, 1, 1}, 0.0f, 0.37f);
+    constant("b", {4}, 0.0f, 0.0f);
+    auto node = [&](const std::string &op, std::vector<std::string> in, const std::string &out) {
+        onnx::NodeProto *n = g->add_node();
+        n->set_op_type(op);
+        n->set_name(out + "_node");
+        for (const std::string &i : in) n->add_input(i);
+        n->add_output(out);
+    };
+    node("Conv", {"x", "w1", "b"}, "c1");
+    node("Relu", {"c1"}, "r1");
+    node("Identity", {"b"}, "b2");
+    node("Conv", {"r1", "w2", "b2"}, "y");
+    std::ofstream f(file, std::ios::binary);
+    m.SerializeToOstream(&f);
+    return file;
+}
+
+TEST(Ptq, ABiasSharedByConvolutionsWithDifferentScalesLeavesBothInt8) {
+    const std::string model = shared_bias_model(temp_path("shared_bias_in.onnx")), out = temp_path("shared_bias.onnx");
+    std::mt19937 rng(9);
+    std::vector<HostArray> calib;
+    for (int i = 0; i < 4; ++i) calib.push_back(test::random_host_array(rng, {1, 4, 6, 6}, -1.0f, 1.0f));
+    RecordingExecutor executor;
+    quantize_model(model, calib, out, {}, executor);
+    ASSERT_EQ(executor.graphs.size(), 3u);
+    // One int32 tensor at the first convolution's scale would be read by the second at its
+    // own: the rewrites would refuse it, and that convolution would stay a float op.
+    const Graph &int8 = executor.graphs[2];
+    int int8_convs = 0;
+    for (const Node &n : int8.nodes) {
+        EXPECT_TRUE(n.op != "Conv" && n.op != "FusedConv") << "a float convolution is left:\n" << int8.dump();
+        int8_convs += n.op == "QLinearConv" || n.op == "FusedQLinearConv";
+    }
+    EXPECT_EQ(int8_convs, 2) << int8.dump();
+    fs::remove(model);
+    fs::remove(out);
+}
+
 TEST(Ptq, AnExecutorErrorReachesTheCaller) {
     class Refusing : public GraphExecutor {
     public:

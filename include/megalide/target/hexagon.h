@@ -49,7 +49,19 @@ struct EmulatedRun {
     std::vector<HostArray> outputs;  ///< graph order
     int64_t heap_peak_bytes = 0;     ///< the allocator's high-water mark in the program
     int64_t packets = -1;            ///< dynamic packets executed, where counted
+    int64_t hvx_instructions = -1;   ///< of which, dynamic HVX (vector) instructions, where counted
 };
+
+/// What a run executed, from QEMU's `-d in_asm,exec,nochain` log.
+struct ExecutionCounts {
+    int64_t packets = 0;           ///< dynamic packets
+    int64_t hvx_instructions = 0;  ///< dynamic HVX instructions (naming V, Q or O registers, or vmem)
+};
+
+/// Counts the dynamic packets and HVX instructions in the QEMU log at `log_path`: per
+/// translation block (listed once after "IN:"), its packets and HVX instructions times its
+/// executions ("Trace" lines). Throws Error if the file cannot be read.
+ExecutionCounts count_executions(const std::string &log_path);
 
 /// Runs `program` under qemu-hexagon-static on `inputs` (graph order; types and shapes checked
 /// as by run()), files in `dir`. `count_packets`: also count the dynamic packets from QEMU's

@@ -164,7 +164,7 @@ private:
                 weights_[n.input(1)] = axis;
                 if (n.op != "MatMul" && !n.input(2).empty()) {
                     const std::string bias = through_identities(g, n.input(2));
-                    if (g.is_constant(bias)) biases_[bias].push_back({n.input(0), n.input(1)});
+                    if (g.is_constant(bias)) biases_[bias].push_back({n.input(0), n.input(1), n.outputs[0]});
                 }
             }
         }
@@ -302,33 +302,45 @@ private:
             ++report_.weights;
         }
         // Biases: int32 at input scale x weight scale.
-        // A bias shared by ops whose scales differ stays float: each op's int8 form (the
-        // fold_qdq rewrite) quantizes it at its own scale. One int32 tensor at one op's scale
-        // would be read by the others at theirs, and they would fall back to float.
+        // Biases: int32 at input scale x weight scale. A bias shared by ops whose scales differ
+        // gets one int32 copy per op, which that op then reads directly (past any Identity):
+        // one tensor at one op's scale, read by the others at theirs, would leave them float.
+        std::map<std::string, onnx::NodeProto *> node_of_output;
+        for (onnx::NodeProto &n : *g->mutable_node()) {
+            if (n.output_size()) node_of_output[n.output(0)] = &n;
+        }
         for (const auto &[name, users] : biases_) {
-            auto scales_of = [&](const std::pair<std::string, std::string> &operands) {
+            auto scales_of = [&](const BiasUser &u) {
                 std::vector<float> scale;
-                if (!params_.count(operands.first) || !weight_scales.count(operands.second)) return scale;
-                for (float w : weight_scales.at(operands.second)) scale.push_back(params_.at(operands.first).scale * w);
+                if (!params_.count(u.input) || !weight_scales.count(u.weights)) return scale;
+                for (float w : weight_scales.at(u.weights)) scale.push_back(params_.at(u.input).scale * w);
                 return scale;
             };
-            const std::vector<float> scale = scales_of(users[0]);
-            if (!init_index.count(name) || scale.empty()) continue;
-            if (std::any_of(users.begin(), users.end(), [&](const auto &u) { return scales_of(u) != scale; })) continue;
+            if (!init_index.count(name)) continue;
             const HostArray b = host_of(g->initializer(init_index.at(name)));
-            if (b.element_count() != static_cast<int64_t>(scale.size())) continue;
-            std::vector<int32_t> q(scale.size());
-            for (size_t c = 0; c < scale.size(); ++c) {
-                q[c] = static_cast<int32_t>(std::nearbyint(static_cast<double>(b.as<float>()[c]) / scale[c]));
+            const bool shared = std::any_of(users.begin(), users.end(), [&](const BiasUser &u) { return scales_of(u) != scales_of(users[0]); });
+            for (const BiasUser &user : users) {
+                const std::vector<float> scale = scales_of(user);
+                onnx::NodeProto *op = node_of_output.count(user.output) ? node_of_output.at(user.output) : nullptr;
+                if (scale.empty() || b.element_count() != static_cast<int64_t>(scale.size()) || (shared && (!op || op->input_size() < 3))) continue;
+                std::vector<int32_t> q(scale.size());
+                for (size_t c = 0; c < scale.size(); ++c) {
+                    q[c] = static_cast<int32_t>(std::nearbyint(static_cast<double>(b.as<float>()[c]) / scale[c]));
+                }
+                const std::string qn = fresh(name + "_quantized"), sn = fresh(name + "_scale"), zn = fresh(name + "_zero_point");
+                const int64_t n = static_cast<int64_t>(scale.size());
+                *g->add_initializer() = tensor(qn, onnx::TensorProto::INT32, {n}, raw_of(q));
+                *g->add_initializer() = tensor(sn, onnx::TensorProto::FLOAT, {n}, raw_of(scale));
+                *g->add_initializer() = tensor(zn, onnx::TensorProto::INT32, {n}, raw_of(std::vector<int32_t>(scale.size(), 0)));
+                const std::string out = shared ? fresh(name + "_dequantized") : name;
+                add_node(g, "DequantizeLinear", {qn, sn, zn}, out, fresh(name + "_DequantizeLinear"), 0);
+                if (shared) op->set_input(2, out);
+                ++report_.biases;
+                if (!shared) {
+                    drop.insert(name);
+                    break;  // every user reads the one tensor
+                }
             }
-            const std::string qn = fresh(name + "_quantized"), sn = fresh(name + "_scale"), zn = fresh(name + "_zero_point");
-            const int64_t n = static_cast<int64_t>(scale.size());
-            *g->add_initializer() = tensor(qn, onnx::TensorProto::INT32, {n}, raw_of(q));
-            *g->add_initializer() = tensor(sn, onnx::TensorProto::FLOAT, {n}, raw_of(scale));
-            *g->add_initializer() = tensor(zn, onnx::TensorProto::INT32, {n}, raw_of(std::vector<int32_t>(scale.size(), 0)));
-            add_node(g, "DequantizeLinear", {qn, sn, zn}, name, fresh(name + "_DequantizeLinear"), 0);
-            drop.insert(name);
-            ++report_.biases;
         }
         // Activations: QuantizeLinear -> DequantizeLinear, consumers read the dequantized value.
         std::set<std::string> outputs;
@@ -447,7 +459,10 @@ private:
     std::map<std::string, int64_t> weights_;  // constant weight -> its output-channel axis
     // bias -> (input, weights) of every op adding it: exporters share one constant among ops
     // (torch.onnx gives every all-zero bias of a BN-folded MobileNetV2 the same initializer).
-    std::map<std::string, std::vector<std::pair<std::string, std::string>>> biases_;
+    struct BiasUser {
+        std::string input, weights, output;  ///< the op's activation input, weights and output
+    };
+    std::map<std::string, std::vector<BiasUser>> biases_;
     std::map<std::string, Range> ranges_;
     std::map<std::string, ActivationParams> params_;
     std::set<std::string> used_;

@@ -190,6 +190,26 @@ TEST(Ptq, ABiasSharedByConvolutionsWithDifferentScalesLeavesBothInt8) {
         int8_convs += n.op == "QLinearConv" || n.op == "FusedQLinearConv";
     }
     EXPECT_EQ(int8_convs, 2) << int8.dump();
+    // The file itself is the QDQ form other runtimes fuse: each Conv reads its bias from a
+    // DequantizeLinear of its own int32 tensor.
+    onnx::ModelProto m;
+    std::ifstream in(out, std::ios::binary);
+    ASSERT_TRUE(m.ParseFromIstream(&in));
+    std::map<std::string, const onnx::NodeProto *> producer;
+    for (const auto &n : m.graph().node()) producer[n.output(0)] = &n;
+    std::map<std::string, int> int32_inits;
+    for (const auto &t : m.graph().initializer()) int32_inits[t.name()] = t.data_type() == onnx::TensorProto::INT32;
+    std::set<std::string> bias_tensors;
+    for (const auto &n : m.graph().node()) {
+        if (n.op_type() != "Conv") continue;
+        ASSERT_EQ(n.input_size(), 3);
+        ASSERT_TRUE(producer.count(n.input(2))) << n.name();
+        const onnx::NodeProto &dq = *producer.at(n.input(2));
+        EXPECT_EQ(dq.op_type(), "DequantizeLinear") << n.name();
+        EXPECT_EQ(int32_inits[dq.input(0)], 1) << n.name() << " reads bias " << dq.input(0);
+        bias_tensors.insert(dq.input(0));
+    }
+    EXPECT_EQ(bias_tensors.size(), 2u) << "one int32 bias per convolution";
     fs::remove(model);
     fs::remove(out);
 }

@@ -260,6 +260,17 @@ std::string usage() {
     return s;
 }
 
+// The first non-empty line of a Halide message, without its "Error: " tag, at most 200 characters.
+std::string first_line(const std::string &message) {
+    std::istringstream in(message);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("Error: ", 0) == 0) line = line.substr(7);
+        if (line.find_first_not_of(" \t") != std::string::npos) return line.substr(0, 200);
+    }
+    return "no message";
+}
+
 // `megalide bench` runs the Python driver (apps/bench/bench.py) with the megalide module on
 // its path: the peers (ONNX Runtime, PyTorch) live in Python, and every candidate is timed in
 // one process per thread count. `args` (`count` of them) go to it unchanged.
@@ -626,7 +637,16 @@ int run_command(const Options &o) {
     if (is_hexagon(target)) {
         const ScratchDir scratch;
         progress.step("compiling for " + target.halide().to_string() + " and linking (clang-19, ld.lld-19)");
-        const HexagonProgram program = build_hexagon_program(lowered, target, scratch.path());
+        HexagonProgram program;
+        try {
+            program = build_hexagon_program(lowered, target, scratch.path());
+        } catch (const Halide::InternalError &e) {
+            // Halide's autoschedulers plan for generic SIMD: on HVX v66 they vectorize float
+            // (no float vectors) and shapes its backend cannot lower. Their limit, not megalide's.
+            if (schedule.autoscheduler.empty()) throw;
+            throw Error("Halide's " + schedule.autoscheduler + " schedule does not build for " + target.name +
+                        " (Halide's Hexagon backend: " + first_line(e.what()) + "); use --schedule megakernel or per_op");
+        }
         progress.step(std::string("running under qemu-hexagon-static") + (o.count_packets ? ", counting packets" : ""));
         EmulatedRun r = run_hexagon_program(program, lowered, target, inputs, scratch.path(), o.count_packets);
         // Never trust a Hexagon build that was not checked: the host JIT of the same pipeline

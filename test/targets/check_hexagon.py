@@ -16,7 +16,8 @@ usage: check_hexagon.py MEGALIDE_CLI MEGALIDE_PYTHON_DIR REPO_ROOT WORK_DIR
    QEMU against the host (its report says so), and its assembly holds HVX byte dot products
    (vrmpy); hexagon-hvx-v68 is built and its report says it was not run.
 4. Bad input, each with a message naming the problem, exit status 1 and no output file:
-   a schedule with parallel() for a Hexagon target; a run on hexagon-hvx-v68 (compile-only:
+   a schedule with parallel() for a Hexagon target; an autoscheduler's schedule Halide cannot
+   build for HVX (li2018); a run on hexagon-hvx-v68 (compile-only:
    QEMU 7.2 runs v65-v67 programs only); a machine without qemu-hexagon-static (PATH without it).
 5. `megalide bench --target hexagon-hvx-v66` reports, for the digits CNN's megakernel, the
    packets and HVX instructions that `megalide run --count-packets` counts; v68 is refused.
@@ -169,6 +170,8 @@ def main():
     checks = [
         (["run", int8, images[0], "--target", TARGET, "--schedule", bad], "is not allowed on target", None),
         (["run", int8, images[0], "--target", "hexagon-hvx-v68"], "compile-only", None),
+        # Halide's li2018 vectorizes float, which HVX v66 lacks: its limit, said as such.
+        (["run", int8, images[0], "--target", TARGET, "--schedule", "li2018"], "schedule does not build for hexagon-hvx-v66", None),
     ]
     # No emulator on PATH: only the compiler and linker are reachable.
     bare = work / "bare_path"

@@ -301,7 +301,6 @@ private:
             weight_scales[name] = scale;
             ++report_.weights;
         }
-        // Biases: int32 at input scale x weight scale.
         // Biases: int32 at input scale x weight scale. A bias shared by ops whose scales differ
         // gets one int32 copy per op, which that op then reads directly (past any Identity):
         // one tensor at one op's scale, read by the others at theirs, would leave them float.

@@ -49,10 +49,12 @@ struct RegisterTile {
     int channels = 1, rows = 1;
 };
 
-/// The register tile for an accumulation over `channel_extent` output channels: up to two
-/// vectors of channels, and as many rows as the register file holds next to the weight
-/// vectors and a broadcast input (AVX-512: 2 x 16 channels x 6 rows = 12 of 32 zmm).
-RegisterTile register_tile(const TargetSpec &target, int channel_extent);
+/// The register tile for an accumulation over `channel_extent` output channels: up to three
+/// vectors of channels, and up to as many rows as the register file holds next to the weight
+/// vectors and a broadcast input (AVX2: 2 x 8 channels x 6 rows = 12 of 16 ymm). Given the
+/// `row_extent` the tiles step through (0: unknown), the rows that waste least on a last
+/// tile shifted inwards (7 pixels: 4 rows, not 6).
+RegisterTile register_tile(const TargetSpec &target, int channel_extent, int row_extent = 0);
 
 /// Where and how an accumulation tile runs.
 struct AccumulationTiling {

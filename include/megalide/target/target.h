@@ -42,6 +42,9 @@ struct TargetSpec {
     double fp32_macs_per_cycle = 32;
     double int8_macs_per_cycle = 128;
     double int16_macs_per_cycle = 64;
+    /// Independent accumulators the multiply-add pipes need to stay busy (pipes x latency:
+    /// two FMA pipes of 4-cycle latency on every x86 core seen, Zen 2 to Zen 5 and Skylake).
+    int accumulators_in_flight = 8;
     /// Sustained bytes per cycle beyond L2 (L3 and DRAM together): on the 2-core Zen 5 VM
     /// the 0.5 ms of B1's op-by-op intermediates (3 x 1.8 MB written and read back) agree
     /// with 16.

@@ -451,9 +451,10 @@ private:
         std::set<std::string> members;
         if (c.alone) return members;
         const auto tile = tile_regions(c);
-        // Regions for one and two root rows, where the tiles may slide (several image rows).
+        // Regions for one and two root rows, where the tiles may slide (several rows per tile;
+        // an accumulation tiled along dimension 1 computes one row of strips at a time).
         std::map<std::string, Region> one_row, two_rows;
-        if (c.dim > 1 && c.rows > 1) {
+        if (c.rows > 1 && (!has_accumulation(c.root) || c.dim > 1)) {
             SectionCandidate one = c, two = c;
             one.rows = 1;
             two.rows = 2;

@@ -237,6 +237,41 @@ TEST(Schedule, MegakernelKeepsWeightHeavyLayersOutOfRowWindows) {
     }
 }
 
+// Three 3x3 depthwise convolutions in a row, each output larger than half of any L2 seen:
+// the last one's rows may slide over the second's (3 rows held per row added), not over the
+// first's (5 per 1; MobileNetV2's stem and blocks 1-2 under block 3 ran 1.8x slower so).
+TEST(Schedule, MegakernelSlidesOverOneWindowAtATime) {
+    std::mt19937 rng(41);
+    Graph g;
+    g.add_input("x", DType::Float32, {1, 32, 96, 96});
+    const std::map<std::string, Attribute> dw = {{"group", Attribute::of(int64_t{32})}, {"pads", Attribute::of(Ints{1, 1, 1, 1})}};
+    std::string in = "x";
+    for (const std::string name : {"a", "b", "c"}) {
+        g.add_constant("w" + name, random_array(rng, {32, 1, 3, 3}));
+        g.add_node("Conv", {in, "w" + name}, {name}, dw);
+        g.add_node("Relu", {name}, {name + "r"});
+        in = name + "r";
+    }
+    g.add_output(in);
+    g.sort();
+    g.infer_shapes();
+    rewrite_to_fixpoint(g, default_rules());
+    const std::vector<HostArray> inputs = {random_array(rng, {1, 32, 96, 96})};
+    Schedule planned;
+    const std::vector<double> unfused = run_with(g, "per_op", inputs, nullptr, 1)[0].to_doubles();
+    const std::vector<double> got = run_with(g, "megakernel", inputs, &planned, 1)[0].to_doubles();
+    ASSERT_EQ(got.size(), unfused.size());
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], unfused[i], 1e-4 * (1 + std::abs(unfused[i]))) << i;
+    // (the rewrites fold each ReLU into its convolution: the layer outputs are a, b and cr)
+    std::map<std::string, std::string> slides_in;  // layer output -> the Func whose tiles store it
+    for (const FuncSchedule &f : planned.funcs) {
+        if (f.func == "a" || f.func == "b") slides_in[f.func] = f.store_at.func;
+    }
+    ASSERT_EQ(slides_in.size(), 2u) << planned.to_cpp();
+    EXPECT_FALSE(slides_in["b"].empty()) << "b should slide in the last convolution's rows\n" << planned.to_cpp();
+    EXPECT_NE(slides_in["a"], slides_in["b"]) << "a slides behind two windows\n" << planned.to_cpp();
+}
+
 // A 3x3 convolution on a 7x7 image (ResNet-18's layer4 shape, fewer channels).
 Graph small_image_conv() {
     std::mt19937 rng(17);

@@ -457,15 +457,10 @@ private:
         if (lowered_.facts_of(info_.at(c.root).func).role == StageRole::Padding) return members;
         const auto tile = tile_regions(c);
         // Regions for one and two root rows, where the tiles may slide (several rows per tile;
-        // an accumulation tiled along dimension 1 computes one row of strips at a time).
+        // an accumulation tiled along dimension 1 computes one row of strips at a time),
+        // inferred when a member with a halo first needs them.
         std::map<std::string, Region> one_row, two_rows;
-        if (c.rows > 1 && (!has_accumulation(c.root) || c.dim > 1)) {
-            SectionCandidate one = c, two = c;
-            one.rows = 1;
-            two.rows = 2;
-            one_row = tile_regions(one);
-            two_rows = tile_regions(two);
-        }
+        const bool may_slide = c.rows > 1 && (!has_accumulation(c.root) || c.dim > 1);
         const std::vector<std::string> &order = graph_.order();
         std::set<std::string> inside = {c.root};
         for (auto it = order.rbegin(); it != order.rend(); ++it) {
@@ -485,7 +480,16 @@ private:
             if (f.role == Role::Statistic) continue;  // a root of its own (place_fallback)
             const double rho = recompute(f, tile.at(f.name), c);
             if (rho > kMaxRecompute || !worth_joining(f, rho, c)) continue;
-            if (sliding_depth(f, one_row, two_rows) > kMaxSlidingDepth) continue;
+            if (may_slide && rho > 1.0 + 1e-9) {
+                if (one_row.empty()) {
+                    SectionCandidate one = c, two = c;
+                    one.rows = 1;
+                    two.rows = 2;
+                    one_row = tile_regions(one);
+                    two_rows = tile_regions(two);
+                }
+                if (sliding_depth(f, one_row, two_rows) > kMaxSlidingDepth) continue;
+            }
             inside.insert(f.name);
             members.insert(f.name);
         }

@@ -751,6 +751,7 @@ private:
         placed_.insert(f.name);
         section_of_[f.name] = f.name;
         const SectionCandidate &c = s.tiling;
+        SectionCandidate shown = c;  // the tiling as scheduled, for explain
         strategies::TileLoops loops;
         if (has_accumulation(f.name)) {
             strategies::AccumulationTiling t;
@@ -770,6 +771,7 @@ private:
             const int d = strategies::outer_dim(shape, 2, -1);
             const int rows = (shape[static_cast<size_t>(d)] + target_.threads - 1) / target_.threads;
             loops = strategies::schedule_row_tiles(p.schedule, f.func, shape, target_, d, rows, target_.threads > 1);
+            shown.dim = d, shown.rows = rows;
         } else {
             loops = strategies::schedule_row_tiles(p.schedule, f.func, shape_of(f), target_, c.dim, c.rows, target_.threads > 1);
         }
@@ -780,7 +782,7 @@ private:
         if (f.role == Role::Output) why = "pipeline output";
         else if (consumer_section.empty()) why = "read by several sections";
         else why = "every tile of " + info_.at(consumer_section).canon + " needs all of it";
-        why += "; " + c.describe() + ", cost model " + std::to_string(static_cast<int64_t>(c.cost)) + " cycles";
+        why += "; " + shown.describe() + ", cost model " + std::to_string(static_cast<int64_t>(c.cost)) + " cycles";
         p.stages.push_back(decision(f, "root", why, 1.0, 0));
     }
 

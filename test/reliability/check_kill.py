@@ -38,15 +38,34 @@ def run(cmd, env=None):
         fail(" ".join(map(str, cmd)) + "\n" + p.stdout + p.stderr)
 
 
-def complete_json(path):
+def complete_json(path, reference):
     try:
         return bool(json.loads(path.read_text()))
     except (ValueError, UnicodeDecodeError):
         return False
 
 
-def complete_report(path):
-    return path.read_text(errors="replace").rstrip().endswith(")")  # the last line: "... (min X, max Y)"
+def report_without_timings(path):
+    """The lines of a compile report that are the same on every run: all but the measured
+    times ("compile:", "time:" and the line continuing it)."""
+    lines = path.read_text(errors="replace").splitlines(keepends=True)
+    kept, skip_next = [], False
+    for line in lines:
+        if skip_next:
+            skip_next = False
+            continue
+        if line.startswith("time:"):
+            skip_next = line.rstrip().endswith("and")  # its sentence goes on on the next line
+            continue
+        if not line.startswith("compile:"):
+            kept.append(line)
+    return kept
+
+
+def complete_report(path, reference):
+    """Whether `path` is the whole new report: every line of the reference run's report but
+    its timings, in order, and the file ends as the reference does (a cut report lacks lines)."""
+    return report_without_timings(path) == report_without_timings(reference)
 
 
 class Case:
@@ -54,7 +73,8 @@ class Case:
 
     old_cmd(dir) and new_cmd(dir) give the command lines writing into dir; env(dir), if given,
     its environment. outputs maps each path to None (the new file is always the same bytes) or
-    to a function telling whether a file is a complete new one (for files with timings in them).
+    to a function (the file, the reference run's new file) telling whether a file is a complete
+    new one (for files with timings in them).
     """
 
     def __init__(self, name, old_cmd, new_cmd, outputs, env=None):
@@ -75,7 +95,7 @@ def check_case(case, work, kills, rng):
             fail(f"{case.name}: the command did not write {rel}")
         if filecmp.cmp(old / rel, new / rel, shallow=False):
             fail(f"{case.name}: the old and new {rel} are identical, so the test could not tell them apart")
-        if case.outputs[rel] and not case.outputs[rel](new / rel):
+        if case.outputs[rel] and not case.outputs[rel](new / rel, new / rel):
             fail(f"{case.name}: the complete new {rel} does not pass its own completeness check")
     outcomes = {"old": 0, "new": 0}
     leftovers = 0
@@ -95,7 +115,7 @@ def check_case(case, work, kills, rng):
                 fail(f"{case.name}, kill {k} after {delay:.3f} s: {rel} is gone (neither old nor new)")
             if filecmp.cmp(path, old / rel, shallow=False):
                 versions.add("old")
-            elif filecmp.cmp(path, new / rel, shallow=False) or (case.outputs[rel] and case.outputs[rel](path)):
+            elif filecmp.cmp(path, new / rel, shallow=False) or (case.outputs[rel] and case.outputs[rel](path, new / rel)):
                 versions.add("new")
             else:
                 fail(f"{case.name}, kill {k} after {delay:.3f} s: {rel} is neither the old nor the new file "

@@ -277,7 +277,10 @@ def test_benchmark_reports_time_rate_and_peak(pipeline, x, block_path):
     macs = sum(12 * 12 * weights[n.input[1]][0] * int(np.prod(weights[n.input[1]][1:])) for n in model.graph.node if n.op_type == "Conv")
     assert b.flops == 2 * macs
     assert b.gflops == pytest.approx(b.flops / (b.median_ms * 1e-3) * 1e-9)
-    assert b.peak_gflops == pytest.approx(megalide.machine()["fma_gflops"])
+    # The peak is the cached one or, where the clock rose since it was cached, the one measured
+    # again right after the runs: never below the cached one, and not far above it.
+    cached_peak = megalide.machine()["fma_gflops"]
+    assert cached_peak <= b.peak_gflops <= 1.5 * cached_peak
     assert b.peak_fraction == pytest.approx(b.gflops / b.peak_gflops)
     assert "GFLOP/s" in str(b)
     with pytest.raises(megalide.Error, match="runs must be >= 1"):

@@ -48,6 +48,7 @@
 #include "megalide/target/hexagon.h"
 #include "megalide/target/machine.h"
 #include "megalide/runtime/timer.h"
+#include "megalide/runtime/worker_pool.h"
 
 using namespace megalide;
 
@@ -661,8 +662,9 @@ int run_command(const Options &o) {
                                std::to_string(r.heap_peak_bytes) + " bytes\n";
         }
     } else {
-        progress.step("compiling (Halide JIT) and running");
-        outputs = run(lowered, inputs);
+        progress.step("compiling (Halide JIT) and running on " + std::to_string(target.threads) + " thread(s)");
+        WorkerPool pool(target.threads);
+        outputs = run(lowered, inputs, &pool);
     }
     progress.step("writing " + std::to_string(outputs.size()) + " outputs to " + o.output_dir);
     std::vector<std::string> written;
@@ -689,8 +691,6 @@ int run_command(const Options &o) {
 int main(int argc, char **argv) {
     try {
         const Options options = parse(argc, argv);
-        // Halide's thread pool reads HL_NUM_THREADS when it starts, at the first run.
-        if (options.threads) setenv("HL_NUM_THREADS", std::to_string(options.threads).c_str(), 1);
         return run_command(options);
     } catch (const CLI::Success &) {
         std::fprintf(stderr, "%s", usage().c_str());

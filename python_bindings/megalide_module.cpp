@@ -27,6 +27,7 @@
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/runtime/run.h"
 #include "megalide/runtime/timer.h"
+#include "megalide/runtime/worker_pool.h"
 #include "megalide/schedule/megakernel.h"
 #include "megalide/schedule/strategy.h"
 #include "megalide/target/machine.h"
@@ -142,15 +143,14 @@ double multiply_accumulates(const LoweredGraph &lowered) {
     return macs;
 }
 
-// Halide's JIT thread pool is one per process: each compiled model sets its own thread count
-// before it runs (the pool grows or idles workers to match).
-void use_threads(int threads) { Halide::Internal::JITSharedRuntime::set_num_threads(threads); }
-
 struct Compiled {
     Graph graph;
     LoweredGraph lowered;
     Schedule schedule;
     int threads = 1;
+    // Its own workers, `threads` in all: compiled models with different thread counts run side
+    // by side in one process, each on its own count (Halide's JIT pool is one per process).
+    std::shared_ptr<WorkerPool> pool;
     double schedule_ms = 0, compile_ms = 0;
 
     struct Views {
@@ -200,8 +200,7 @@ struct Compiled {
         {
             py::gil_scoped_release release;
             guarded("running the compiled model", [&] {
-                use_threads(threads);
-                run_buffers(lowered, v.in, v.out);
+                run_buffers(lowered, v.in, v.out, pool.get());
             });
         }
         return v.result;
@@ -218,9 +217,8 @@ struct Compiled {
         {
             py::gil_scoped_release release;
             guarded("timing the compiled model", [&] {
-                use_threads(threads);
-                for (int w = 0; w < warmup; ++w) run_buffers(lowered, v.in, v.out);
-                t = time_calls(runs, [&] { run_buffers(lowered, v.in, v.out); });
+                for (int w = 0; w < warmup; ++w) run_buffers(lowered, v.in, v.out, pool.get());
+                t = time_calls(runs, [&] { run_buffers(lowered, v.in, v.out, pool.get()); });
             });
             // The peak is measured again right after the runs, at the clock they ran at: on a
             // virtual machine whose clock moves, the cached one alone can put a run above 100%.
@@ -310,6 +308,7 @@ struct Model {
             Compiled c;
             c.graph = graph;
             c.threads = threads;
+            c.pool = std::make_shared<WorkerPool>(threads);
             c.lowered = lower(graph);
             Stopwatch watch;
             c.schedule = Schedule::from_json(schedule_json, "schedule");
@@ -361,6 +360,7 @@ struct Model {
 
     py::list stages() {
         const LoweredGraph &lowered = lowered_for_checks();
+        const auto footprints = output_footprints(lowered);
         std::map<std::string, std::string> node_of_acc;
         py::list out;
         for (const Halide::Func &f : funcs_in_order(lowered)) {
@@ -378,12 +378,22 @@ struct Model {
                 updates.append(rvars);
             }
             d["reduction_loops"] = updates;  // per update stage, innermost first
+            // The shape lowering recorded, else the extents of the region the outputs read.
             const auto shape = lowered.shapes.find(f.name());
-            std::vector<int> extents;
+            const auto footprint = footprints.find(f.name());
+            std::vector<int64_t> extents;
+            py::list region;
+            if (footprint != footprints.end()) {
+                for (const auto &[min, extent] : footprint->second) {
+                    region.append(py::make_tuple(min, extent));
+                    extents.push_back(extent);
+                }
+            }
             if (shape != lowered.shapes.end()) extents.assign(shape->second.begin(), shape->second.end());
-            d["shape"] = extents;  // Halide order (innermost first); empty where lowering recorded none
+            d["shape"] = extents;  // Halide order (innermost first)
+            d["footprint"] = region;
             int64_t bytes = f.types()[0].bytes();
-            for (int e : extents) bytes *= e;
+            for (int64_t e : extents) bytes *= e;
             d["bytes"] = extents.empty() ? py::object(py::none()) : py::object(py::int_(bytes));
             d["output"] = std::find_if(lowered.outputs.begin(), lowered.outputs.end(), [&](const Halide::Func &o) {
                               return o.name() == f.name();
@@ -430,6 +440,7 @@ private:
         Compiled c;
         c.graph = graph;
         c.threads = threads;
+        c.pool = std::make_shared<WorkerPool>(threads);
         c.lowered = lower(graph);
         Stopwatch watch;
         if (candidate < 0) throw Error("candidate must be >= 0, got " + std::to_string(candidate));

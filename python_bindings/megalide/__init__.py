@@ -40,9 +40,12 @@ class Stage:
     type: str                        #: element type, e.g. "float32", "int32"
     loops: Tuple[str, ...]           #: pure loop variables, innermost first
     reduction_loops: Tuple[Tuple[str, ...], ...]  #: per update stage, its reduction variables
-    shape: Tuple[int, ...]           #: extents in Halide order (innermost first); () if not recorded
+    shape: Tuple[int, ...]           #: extents in Halide order (innermost first); () if unknown
     bytes: Optional[int]             #: the whole extent in bytes: what compute_root stores
     output: bool                     #: a graph output
+    #: (min, extent) per dimension, innermost first, of the region the graph outputs read
+    #: (Halide's bounds inference): a padding stage's includes its border; () if unknown
+    footprint: Tuple[Tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ class Pipeline:
         if self._stages is None:
             self._stages = [Stage(d["name"], d["role"], d["node"], d["type"], tuple(d["loops"]),
                                   tuple(tuple(r) for r in d["reduction_loops"]), tuple(d["shape"]), d["bytes"],
-                                  d["output"]) for d in self._model.stages()]
+                                  d["output"], tuple(tuple(r) for r in d["footprint"])) for d in self._model.stages()]
         return list(self._stages)
 
     def stage(self, name: str) -> Stage:
@@ -215,7 +218,8 @@ class Pipeline:
 
 
 class Compiled:
-    """A pipeline JIT-compiled with one schedule for this machine, run with `threads` threads."""
+    """A pipeline JIT-compiled with one schedule for this machine, run with `threads` threads:
+    its own threads - 1 workers and the caller (no pool shared with other Compiled objects)."""
 
     def __init__(self, pipeline: Pipeline, compiled: "_megalide.Compiled", schedule: Schedule):
         self.pipeline = pipeline

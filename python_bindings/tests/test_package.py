@@ -6,6 +6,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import onnx
@@ -61,7 +62,7 @@ def test_load_reports_graph_ops_and_shapes(pipeline, block_path):
             assert pipeline.shapes[vi.name] == tuple(d.dim_value for d in vi.type.tensor_type.shape.dim), vi.name
 
 
-def test_stages_list_roles_loops_types_and_bytes(pipeline):
+def test_stages_list_roles_loops_types_and_bytes(pipeline, block_path):
     stages = pipeline.stages()
     names = [s.name for s in stages]
     assert len(names) == len(set(names))
@@ -73,6 +74,19 @@ def test_stages_list_roles_loops_types_and_bytes(pipeline):
     out = [s for s in stages if s.output]
     assert len(out) == 1 and out[0].name == stages[-1].name  # producers first: the output is last
     assert out[0].shape == (12, 12, 8, 1)  # Halide order: the ONNX shape reversed
+    # Every stage has a shape and a footprint, found by bounds inference: the input's is its ONNX
+    # shape reversed, and the padded depthwise input reaches one pixel beyond the image on each
+    # side (the file's pads attribute).
+    assert all(s.shape and s.footprint for s in stages), [s.name for s in stages if not (s.shape and s.footprint)]
+    assert all(s.bytes is not None for s in stages)
+    image = next(s for s in stages if s.role == "input")
+    assert image.footprint == ((0, 12), (0, 12), (0, 8), (0, 1)) and image.shape == (12, 12, 8, 1)
+    model = onnx.load(block_path)
+    dw = next(n for n in model.graph.node if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute))
+    top, left, bottom, right = next(list(a.ints) for a in dw.attribute if a.name == "pads")
+    hidden = next(i.dims[0] for i in model.graph.initializer if i.name == dw.input[1])
+    pad = next(s for s in stages if s.role == "padding")
+    assert pad.footprint == ((0, hidden), (-left, 12 + left + right), (-top, 12 + top + bottom), (0, 1))
     position = {n: i for i, n in enumerate(names)}
     for a in accs:  # an accumulation comes before the stage it is the reduction of
         assert position[a.name] < position[a.node]
@@ -246,6 +260,37 @@ def test_compile_and_run_match_onnx_runtime(pipeline, x, strategy, threads):
     assert max_err(y, expected) < TOL
     assert max_err(c.run({"x": x})[0], expected) < TOL
     assert max_err(c.run(x)[0], expected) < TOL
+
+
+def native_threads():
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_each_compiled_model_runs_on_its_own_threads(pipeline, x):
+    # Per-call thread counts: a compiled model owns threads - 1 workers beside its caller, so
+    # models compiled for different counts run side by side in one process without sharing or
+    # resizing one pool, and its workers go with it.
+    before = native_threads()
+    three = megalide.compile(pipeline, "megakernel", threads=3)
+    assert native_threads() == before + 2
+    one = megalide.compile(pipeline, "megakernel", threads=1)
+    assert native_threads() == before + 2
+    expected = ort_run(pipeline.path, [x])[0]
+    errors = []
+
+    def use(c):
+        for _ in range(20):
+            errors.append(max_err(c.run([x])[0], expected))
+
+    callers = [threading.Thread(target=use, args=(c,)) for c in (three, one, three)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert len(errors) == 60 and max(errors) < TOL
+    assert native_threads() == before + 2  # no other pool (Halide's own) was started by the runs
+    del three
+    assert native_threads() == before
 
 
 def test_run_refuses_wrong_inputs(pipeline, x):

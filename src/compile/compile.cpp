@@ -23,6 +23,7 @@
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/runtime/run.h"
 #include "megalide/runtime/timer.h"
+#include "megalide/runtime/worker_pool.h"
 #include "megalide/schedule/strategy.h"
 #include "megalide/target/hexagon.h"
 
@@ -288,8 +289,9 @@ CompiledLibrary compile_model(const std::string &model_path, const std::string &
         step("timing " + std::to_string(options.timing_runs) + " runs on this machine");
         const std::vector<Halide::Buffer<>> inputs = random_input_buffers(lowered);
         std::vector<Halide::Buffer<>> outputs = output_buffers(lowered);
-        run_buffers(lowered, inputs, outputs);  // JIT compile and warm up
-        const Timings t = time_calls(options.timing_runs, [&] { run_buffers(lowered, inputs, outputs); });
+        WorkerPool pool(target.threads);  // the thread count the schedule was planned for
+        run_buffers(lowered, inputs, outputs, &pool);  // JIT compile and warm up
+        const Timings t = time_calls(options.timing_runs, [&] { run_buffers(lowered, inputs, outputs, &pool); });
         lib.median_ms = t.median_ms, lib.min_ms = t.min_ms, lib.max_ms = t.max_ms;
     }
 
@@ -305,8 +307,8 @@ CompiledLibrary compile_model(const std::string &model_path, const std::string &
     if (lib.median_ms >= 0) {
         std::snprintf(line, sizeof line,
                       "time:     median %.3f ms (min %.3f, max %.3f) over %d runs on this machine: the same pipeline and\n"
-                      "          schedule JIT-compiled, random inputs, Halide's thread pool (HL_NUM_THREADS or one per core)\n",
-                      lib.median_ms, lib.min_ms, lib.max_ms, options.timing_runs);
+                      "          schedule JIT-compiled, random inputs, %d thread(s)\n",
+                      lib.median_ms, lib.min_ms, lib.max_ms, options.timing_runs, target.threads);
         r << line;
     } else {
         r << "time:     not measured (" << (target.runs_here() ? "timing disabled" : "this machine cannot run the target's code") << ")\n";

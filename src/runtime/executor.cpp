@@ -4,6 +4,7 @@
 
 #include "megalide/lower/lower.h"
 #include "megalide/runtime/run.h"
+#include "megalide/runtime/worker_pool.h"
 #include "megalide/schedule/strategy.h"
 #include "megalide/target/target.h"
 
@@ -14,7 +15,8 @@ GraphExecutor::Run HostExecutor::prepare(const Graph &g) const {
     const TargetSpec target = host_target_spec(threads_);
     apply(make_schedule("per_op", g, *lowered, target), g, *lowered, target);
     compile_jit(*lowered);
-    return [lowered](const std::vector<HostArray> &inputs) { return megalide::run(*lowered, inputs); };
+    auto pool = std::make_shared<WorkerPool>(threads_);
+    return [lowered, pool](const std::vector<HostArray> &inputs) { return megalide::run(*lowered, inputs, pool.get()); };
 }
 
 }  // namespace megalide

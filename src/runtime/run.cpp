@@ -6,6 +6,7 @@
 #include <random>
 
 #include "megalide/error.h"
+#include "megalide/runtime/worker_pool.h"
 #include "../lower/lowerer.h"
 
 namespace megalide {
@@ -25,17 +26,30 @@ void check_buffer(const std::string &what, const Halide::Buffer<> &b, DType dtyp
     }
 }
 
+// A call's context when it brings its own pool: Halide passes it to every parallel loop.
+struct PoolContext : Halide::JITUserContext {
+    WorkerPool *pool = nullptr;
+};
+
+int do_par_for_in_pool(Halide::JITUserContext *context, WorkerPool::Task task, int min, int extent, uint8_t *closure) {
+    return static_cast<PoolContext *>(context)->pool->parallel_for(context, task, min, extent, closure);
+}
+
 }  // namespace
 
 void run_buffers(LoweredGraph &lowered, const std::vector<Halide::Buffer<>> &inputs,
-                 std::vector<Halide::Buffer<>> &outputs) {
+                 std::vector<Halide::Buffer<>> &outputs, WorkerPool *pool) {
     if (inputs.size() != lowered.inputs.size() || outputs.size() != lowered.outputs.size()) {
         throw Error("the graph has " + std::to_string(lowered.inputs.size()) + " inputs and " +
                     std::to_string(lowered.outputs.size()) + " outputs; got " + std::to_string(inputs.size()) +
                     " and " + std::to_string(outputs.size()));
     }
     // The calling convention of an AOT library: a user context, the inputs, the outputs.
-    Halide::JITUserContext context;
+    PoolContext context;
+    if (pool) {
+        context.pool = pool;
+        context.handlers.custom_do_par_for = do_par_for_in_pool;
+    }
     Halide::JITUserContext *context_ptr = &context;
     std::vector<const void *> argv = {&context_ptr};
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -62,7 +76,7 @@ void compile_jit(LoweredGraph &lowered) {
         lowered.pipeline.compile_to_callable(arguments, Halide::get_jit_target_from_environment()));
 }
 
-std::vector<HostArray> run(LoweredGraph &lowered, const std::vector<HostArray> &inputs) {
+std::vector<HostArray> run(LoweredGraph &lowered, const std::vector<HostArray> &inputs, WorkerPool *pool) {
     if (inputs.size() != lowered.inputs.size()) {
         throw Error("the graph has " + std::to_string(lowered.inputs.size()) + " inputs, " +
                     std::to_string(inputs.size()) + " were given");
@@ -87,7 +101,7 @@ std::vector<HostArray> run(LoweredGraph &lowered, const std::vector<HostArray> &
         r.bytes.resize(static_cast<size_t>(r.element_count()) * item_size(r.dtype));
         outs.emplace_back(halide_type(r.dtype), r.bytes.data(), halide_shape(r.shape, plain_layout(static_cast<int>(r.shape.size()))));
     }
-    run_buffers(lowered, in_buffers, outs);
+    run_buffers(lowered, in_buffers, outs, pool);
     return results;
 }
 

@@ -1,5 +1,7 @@
 #include "footprint.h"
 
+#include "megalide/lower/lower.h"
+
 #include <algorithm>
 #include <limits>
 #include <set>
@@ -13,9 +15,6 @@ using Halide::Internal::Interval;
 using Halide::Internal::Scope;
 
 namespace {
-
-constexpr int64_t kUnknownMin = std::numeric_limits<int64_t>::min() / 4;
-constexpr int64_t kUnknownMax = std::numeric_limits<int64_t>::max() / 4;
 
 int64_t constant_or(const Halide::Expr &e, int64_t fallback) {
     if (!e.defined()) return fallback;
@@ -135,3 +134,35 @@ std::map<std::string, Region> CallGraph::required(const std::string &func, const
 }
 
 }  // namespace megalide::strategies
+
+namespace megalide {
+
+std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> output_footprints(const LoweredGraph &lowered) {
+    const strategies::CallGraph graph(lowered.outputs);
+    std::map<std::string, strategies::Region> hull;
+    for (size_t o = 0; o < lowered.outputs.size(); ++o) {
+        strategies::Region whole;
+        const std::vector<int64_t> &shape = lowered.output_shapes[o];
+        for (size_t d = shape.size(); d-- > 0;) whole.min.push_back(0), whole.max.push_back(shape[d] - 1);
+        for (const auto &[name, region] : graph.required(lowered.outputs[o].name(), whole)) {
+            auto [at, inserted] = hull.emplace(name, region);
+            for (size_t d = 0; !inserted && d < region.min.size() && d < at->second.min.size(); ++d) {
+                at->second.min[d] = std::min(at->second.min[d], region.min[d]);
+                at->second.max[d] = std::max(at->second.max[d], region.max[d]);
+            }
+        }
+    }
+    std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> out;
+    for (const auto &[name, region] : hull) {
+        std::vector<std::pair<int64_t, int64_t>> dims;
+        bool known = !region.empty();
+        for (size_t d = 0; known && d < region.min.size(); ++d) {
+            known = region.min[d] > strategies::kUnknownMin && region.max[d] < strategies::kUnknownMax;
+            dims.emplace_back(region.min[d], region.extent(d));
+        }
+        if (known) out.emplace(name, std::move(dims));
+    }
+    return out;
+}
+
+}  // namespace megalide

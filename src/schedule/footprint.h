@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -12,6 +13,10 @@
 #include "Halide.h"
 
 namespace megalide::strategies {
+
+/// A bound bounds inference could not make a constant (a Func read at data-dependent indices).
+constexpr int64_t kUnknownMin = std::numeric_limits<int64_t>::min() / 4;
+constexpr int64_t kUnknownMax = std::numeric_limits<int64_t>::max() / 4;
 
 /// One closed interval per dimension, innermost first.
 struct Region {

@@ -11,6 +11,7 @@
 
 #include "megalide/io/atomic_file.h"
 #include "megalide/runtime/timer.h"
+#include "megalide/runtime/worker_pool.h"
 #include "megalide/target/machine.h"
 
 namespace megalide {
@@ -22,17 +23,17 @@ namespace {
 // inputs come from memory as they do when a block runs inside a whole model. With hot caches
 // the tuner preferred short tiles that stream B3's 8 MB of weights from L3 once per tile,
 // which then ran 1.3x slower than the cost model's pick inside the interleaved bench.
-double median_ms(LoweredGraph &lowered) {
+double median_ms(LoweredGraph &lowered, WorkerPool &pool) {
     const std::vector<Halide::Buffer<>> inputs = random_input_buffers(lowered);
     std::vector<Halide::Buffer<>> outputs = output_buffers(lowered);
     std::vector<char> scratch(64u << 20);
-    for (int i = 0; i < 3; ++i) run_buffers(lowered, inputs, outputs);
+    for (int i = 0; i < 3; ++i) run_buffers(lowered, inputs, outputs, &pool);
     std::vector<double> times;
     double total = 0;
     while ((times.size() < 10 || total < 200.0) && times.size() < 200) {
         std::memset(scratch.data(), static_cast<int>(times.size()), scratch.size());
         const Stopwatch watch;
-        run_buffers(lowered, inputs, outputs);
+        run_buffers(lowered, inputs, outputs, &pool);
         times.push_back(watch.ms());
         total += times.back();
     }
@@ -82,6 +83,7 @@ TuneResult tune_megakernel(const Graph &graph, const TargetSpec &target, int top
     TuneResult result;
     double best = 0;
     std::vector<std::string> failures;
+    WorkerPool pool(target.threads);  // candidates are timed on the thread count they were planned for
     for (size_t rank = 0; rank < static_cast<size_t>(top_n); ++rank) {
         LoweredGraph lowered = lower(graph);
         MegakernelPlan plan = plan_megakernel(lowered, target, rank);
@@ -94,7 +96,7 @@ TuneResult tune_megakernel(const Graph &graph, const TargetSpec &target, int top
         try {
             apply_schedule(plan.schedule, lowered);
             compile_jit(lowered);
-            ms = median_ms(lowered);
+            ms = median_ms(lowered, pool);
         } catch (const Halide::Error &e) {
             failure = e.what();
         } catch (const Error &e) {

@@ -64,6 +64,13 @@ struct LowerOptions {
 /// No schedule is applied.
 LoweredGraph lower(const Graph &graph, const LowerOptions &options = {});
 
+/// The region of every Func and input that computing the whole of every graph output reads, by
+/// Halide name: per dimension, innermost first, {min, extent}. Found by Halide's bounds
+/// inference over the definitions (src/schedule/footprint.h), so a padding stage's region
+/// includes its border and a constant's is what is read of it. A Func read at data-dependent
+/// indices (Gather) is absent.
+std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> output_footprints(const LoweredGraph &lowered);
+
 /// Halide's type for a DType (Bool is stored as uint8).
 Halide::Type halide_type(DType dtype);
 

@@ -3,7 +3,9 @@
 // this class declares one Input<Buffer<>> per graph input and one Output<Buffer<>> per graph
 // output (graph order, names made C identifiers, dense C-order layout as in lower/lower.h),
 // lowers the graph onto them and applies the schedule named by the `schedule`
-// GeneratorParam for the Generator's `target`.
+// GeneratorParam for the Generator's `target`: the host, another x86 feature set, or Hexagon
+// HVX (hexagon-32-noos-hvx-hvx_128-hvx_v66 or _v68: no parallel loops, int8 requantized in
+// fixed point; generators/CMakeLists.txt builds Q1 that way).
 //
 //   schedule  megakernel (default) | per_op | root | adams2019 | mullapudi2016 | li2018 |
 //             a path to a saved schedule .json
@@ -73,9 +75,14 @@ private:
     }
 
     void lower_and_schedule() {
-        // The algorithm: the graph lowered onto the Generator's inputs.
+        const int n = threads > 0 ? static_cast<int>(threads) : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+        const TargetSpec target = target_spec_for(this->get_target(), n);
+
+        // The algorithm: the graph lowered onto the Generator's inputs. Without float vectors
+        // (HVX v66) int8 layers requantize in fixed point, as `megalide run --target` does.
         LowerOptions options;
         for (auto *in : inputs_) options.inputs.push_back(Halide::ImageParam(*in));
+        options.requantization = target.float_vectors ? layers::Requantization::Onnx : layers::Requantization::FixedPoint;
         LoweredGraph lowered = lower(graph_, options);
         for (size_t i = 0; i < outputs_.size(); ++i) *outputs_[i] = lowered.outputs[i];
 
@@ -84,8 +91,6 @@ private:
         for (size_t i = 0; i < outputs_.size(); ++i) outputs_[i]->set_estimates(region(lowered.output_shapes[i]));
 
         // The schedule: made (or loaded) as data for this target, then applied.
-        const int n = threads > 0 ? static_cast<int>(threads) : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-        const TargetSpec target = target_spec_for(this->get_target(), n);
         const Schedule s = load_or_make_schedule(schedule, graph_, lowered, target);
         apply(s, graph_, lowered, target);
     }

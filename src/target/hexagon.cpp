@@ -201,7 +201,7 @@ ScratchDir::~ScratchDir() {
 }
 
 HexagonProgram link_hexagon_program(const std::string &object, const std::string &entry, const TargetSpec &target,
-                                    const std::string &dir) {
+                                    const std::string &dir, const std::vector<std::string> &libraries) {
     if (!is_hexagon(target)) throw Error("target '" + target.name + "' is not a Hexagon target");
     const HexagonTools tools = find_hexagon_tools();
     tools.require(false);
@@ -223,6 +223,7 @@ HexagonProgram link_hexagon_program(const std::string &object, const std::string
     }
     std::vector<std::string> link = {tools.lld, "-static", "-e", "_start", "--gc-sections", "-o", p.elf};
     link.insert(link.end(), objects.begin(), objects.end());
+    link.insert(link.end(), libraries.begin(), libraries.end());
     run_step("linking the Hexagon program", link);
     return p;
 }

@@ -40,10 +40,12 @@ struct HexagonProgram {
 /// fails (the tool's output in the message).
 HexagonProgram build_hexagon_program(LoweredGraph &lowered, const TargetSpec &target, const std::string &dir);
 
-/// Links `object` (a Halide object for `target` whose entry function is `entry`, with its
-/// `entry`_argv) with the freestanding runtime and driver into `dir`/`entry`.elf.
+/// Links `object` (a Halide object or static library for `target` whose entry function is
+/// `entry`, with its `entry`_argv) and any further `libraries` (e.g. the Halide runtime of a
+/// library built with -no_runtime, as a Generator's CMake rule makes for a non-host target) with
+/// the freestanding runtime and driver into `dir`/`entry`.elf.
 HexagonProgram link_hexagon_program(const std::string &object, const std::string &entry, const TargetSpec &target,
-                                    const std::string &dir);
+                                    const std::string &dir, const std::vector<std::string> &libraries = {});
 
 struct EmulatedRun {
     std::vector<HostArray> outputs;  ///< graph order

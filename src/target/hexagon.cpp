@@ -200,6 +200,18 @@ ScratchDir::~ScratchDir() {
     fs::remove_all(path_, ec);
 }
 
+std::vector<std::string> undefined_symbols(const std::string &linker_output) {
+    static const std::string marker = "undefined symbol: ";
+    std::vector<std::string> names;
+    for (size_t at = linker_output.find(marker); at != std::string::npos; at = linker_output.find(marker, at + 1)) {
+        const size_t begin = at + marker.size();
+        const size_t end = linker_output.find_first_of(" \n\r\t", begin);
+        const std::string name = linker_output.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+        if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+    return names;
+}
+
 HexagonProgram link_hexagon_program(const std::string &object, const std::string &entry, const TargetSpec &target,
                                     const std::string &dir, const std::vector<std::string> &libraries) {
     if (!is_hexagon(target)) throw Error("target '" + target.name + "' is not a Hexagon target");
@@ -213,7 +225,7 @@ HexagonProgram link_hexagon_program(const std::string &object, const std::string
     const int version = ht.has_feature(Halide::Target::HVX_v68) ? 68 : ht.has_feature(Halide::Target::HVX_v66) ? 66 : 65;
     HexagonProgram p{object, (root / (entry + ".elf")).string()};
     std::vector<std::string> objects = {object};
-    for (const char *c : {"runtime_shim.c", "driver.c"}) {
+    for (const char *c : {"runtime_shim.c", "driver.c", "float_math.c"}) {
         const std::string out = (root / (std::string(c) + ".o")).string();
         run_step("compiling the Hexagon runtime (" + std::string(c) + ")",
                  {tools.clang, "--target=hexagon", "-mv" + std::to_string(version), "-mhvx", "-mhvx-length=128B", "-O2", "-G0",
@@ -224,7 +236,18 @@ HexagonProgram link_hexagon_program(const std::string &object, const std::string
     std::vector<std::string> link = {tools.lld, "-static", "-e", "_start", "--gc-sections", "-o", p.elf};
     link.insert(link.end(), objects.begin(), objects.end());
     link.insert(link.end(), libraries.begin(), libraries.end());
-    run_step("linking the Hexagon program", link);
+    try {
+        run_step("linking the Hexagon program", link);
+    } catch (const Error &e) {
+        const std::vector<std::string> missing = undefined_symbols(e.what());
+        if (missing.empty()) throw;
+        std::string names;
+        for (const std::string &m : missing) names += (names.empty() ? "" : ", ") + m;
+        throw Error("the Hexagon program calls functions that megalide's freestanding runtime does not provide: " + names +
+                    ". Halide's code for float ops calls C math on this target (v66 HVX has no float vectors, so "
+                    "float stages run as scalar code); src/target/hexagon/float_math.c provides floorf, tanhf and "
+                    "sqrtf. Quantize the model to int8 (megalide quantize) to run it on HVX, or use a host target");
+    }
     return p;
 }
 

@@ -11,7 +11,10 @@ usage: check_hexagon.py MEGALIDE_CLI MEGALIDE_PYTHON_DIR REPO_ROOT WORK_DIR
    B1 and B5 of the bench in int8 (megalide.quantize on 4 seeded inputs): megakernel bit-exact;
    per_op bit-exact or refused by `megalide run`'s host check with nothing written.
 2. The fp32 digits CNN runs too (HVX v66 has no float vectors: its float stages are scalar
-   code) and agrees with the host within 1e-4 of the logits' range (float reassociation only).
+   code) and agrees with the host within 1e-4 of the logits' range (float reassociation only);
+   Sigmoid, Tanh, Softmax, Sqrt and LayerNormalization in fp32, whose scalar code calls C math
+   that megalide's freestanding runtime provides, agree with ONNX Runtime within 4 ulp (the
+   layer norm, whose sums run in another order, within 1e-5).
 3. `megalide compile --target hexagon-hvx-v66` writes the library only after running it under
    QEMU against the host (its report says so), and its assembly holds HVX byte dot products
    (vrmpy); hexagon-hvx-v68 is built and its report says it was not run.
@@ -87,6 +90,43 @@ def main():
     if np.abs(got - want).max() > tolerance:
         fail(f"fp32 on {TARGET}: max |error| {np.abs(got - want).max()} > {tolerance}")
     print(f"fp32 megakernel: within {tolerance:.2g} of the host")
+
+    # 2a. fp32 ops whose scalar code calls C math (floorf in Halide's exp: Sigmoid, Softmax;
+    # tanhf: Tanh; the compiler's sqrt routine: Sqrt, LayerNormalization), which megalide's
+    # freestanding runtime provides (src/target/hexagon/float_math.c): one model, every
+    # output against ONNX Runtime on inputs in [-12, 12] (saturation, both signs).
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+    shape = [1, 4, 6, 8]
+    value = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+    nodes = [helper.make_node("Sigmoid", ["x"], ["sigmoid"]), helper.make_node("Tanh", ["x"], ["tanh"]),
+             helper.make_node("Softmax", ["x"], ["softmax"], axis=-1), helper.make_node("Mul", ["x", "x"], ["square"]),
+             helper.make_node("Sqrt", ["square"], ["sqrt"]),
+             helper.make_node("LayerNormalization", ["x", "gamma", "beta"], ["layernorm"], axis=-1, epsilon=1e-5)]
+    init = [helper.make_tensor("gamma", TensorProto.FLOAT, [8], np.linspace(0.5, 1.5, 8)),
+            helper.make_tensor("beta", TensorProto.FLOAT, [8], np.linspace(-0.2, 0.2, 8))]
+    outputs = ["sigmoid", "tanh", "softmax", "sqrt", "layernorm"]
+    graph = helper.make_graph(nodes, "float_math", [value("x")], [value(o) for o in outputs], initializer=init)
+    math_model = work / "float_math.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), math_model)
+    x = np.random.default_rng(5).uniform(-12, 12, shape).astype(np.float32)
+    x.flat[:4] = [0.0, -0.0, 1e-3, -1e-3]
+    np.save(work / "float_math_x.npy", x)
+    r = megalide(cli, "run", math_model, work / "float_math_x.npy", "--output", work / "hexagon_math", "--quiet",
+                 "--target", TARGET)
+    if r.returncode != 0:
+        fail(f"fp32 ops with C math on {TARGET} exited {r.returncode}:\n{r.stderr}")
+    expected = onnxruntime.InferenceSession(str(math_model)).run(None, {"x": x})
+    for name, want in zip(outputs, expected):
+        got = np.load(work / "hexagon_math" / f"{name}.npy")
+        # Float32 results of a few roundings each: within 4 units in the last place; the
+        # layer norm's mean and variance sum 8 terms in another order than ONNX Runtime's:
+        # 1e-5, 40 ulp of its outputs (|y| < 3).
+        tolerance = 4 * np.spacing(np.abs(want).astype(np.float32)) + (1e-5 if name == "layernorm" else 1e-7)
+        if not np.all(np.abs(got - want) <= tolerance):
+            fail(f"fp32 {name} on {TARGET}: max |error| {np.abs(got - want).max()} against ONNX Runtime")
+        print(f"fp32 {name} (scalar C math): max |error| {np.abs(got - want).max():.2g} against ONNX Runtime")
 
     # 2b. int8 MobileNetV2 blocks (B1, B5 of the bench, quantized by megalide.quantize on 4
     # seeded inputs): megakernel bit-exact; per_op bit-exact or refused (never silently wrong:

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "megalide/error.h"
 #include "megalide/target/hexagon.h"
@@ -68,6 +69,19 @@ TEST(HexagonLog, MissingLogIsAnError) {
     } catch (const Error &e) {
         EXPECT_NE(std::string(e.what()).find("no_such_qemu.log"), std::string::npos) << e.what();
     }
+}
+
+// ld.lld-19's report of a link that lacks C math (the form it printed for an fp32 Tanh before
+// megalide provided tanhf): each missing function once, in order.
+TEST(HexagonLink, UndefinedSymbolsAreNamedOnceEach) {
+    const std::string output =
+        "ld.lld-19: error: undefined symbol: tanhf\n"
+        ">>> referenced by force_include_types.cpp\n"
+        ">>>               /tmp/megalide-hexagon-x/pipeline.o:(megalide_pipeline)\n"
+        "ld.lld-19: error: undefined symbol: tanhf\n"
+        "ld.lld-19: error: undefined symbol: __hexagon_divdf3\n";
+    EXPECT_EQ(undefined_symbols(output), (std::vector<std::string>{"tanhf", "__hexagon_divdf3"}));
+    EXPECT_TRUE(undefined_symbols("ld.lld-19: error: cannot open pipeline.o").empty());
 }
 
 }  // namespace

@@ -40,6 +40,11 @@ struct HexagonProgram {
 /// fails (the tool's output in the message).
 HexagonProgram build_hexagon_program(LoweredGraph &lowered, const TargetSpec &target, const std::string &dir);
 
+/// The functions a failed link names as undefined (ld.lld's "undefined symbol: NAME" lines),
+/// each once, in the order first named. link_hexagon_program() turns them into an error that
+/// says which C library functions the model's code needs and what to do.
+std::vector<std::string> undefined_symbols(const std::string &linker_output);
+
 /// Links `object` (a Halide object or static library for `target` whose entry function is
 /// `entry`, with its `entry`_argv) and any further `libraries` (e.g. the Halide runtime of a
 /// library built with -no_runtime, as a Generator's CMake rule makes for a non-host target) with

@@ -80,8 +80,8 @@ def parse_args(argv):
     args = p.parse_args(argv)
     import blocks
     hexagon = args.target.startswith("hexagon")
-    if args.target not in ("host", "hexagon-hvx-v66"):
-        fail(f"--target '{args.target}': the bench runs on host (timed) or hexagon-hvx-v66 (counted under QEMU)" +
+    if args.target not in ("host", "hexagon-hvx-v66", "hexagon-hvx-v66-vtcm"):
+        fail(f"--target '{args.target}': the bench runs on host (timed) or hexagon-hvx-v66[-vtcm] (counted under QEMU)" +
              ("; hexagon-hvx-v68 is compile-only here (QEMU 7.2 runs v65-v67 programs)" if hexagon else ""))
     known = list(blocks.BLOCKS) + ["Q1"] + [b + "-int8" for b in blocks.BLOCKS]
     if hexagon:

@@ -104,6 +104,8 @@ class FuncSchedule:
     store_at: Optional[LoopRef] = None
     fold_var: str = ""
     fold_factor: int = 0
+    #: "" (Halide's choice) or "vtcm": Hexagon's vector memory, allocated once per call
+    store_in: str = ""
     stages: List[StageSchedule] = field(default_factory=list)
 
     def stage(self, index: int) -> StageSchedule:
@@ -123,6 +125,8 @@ class FuncSchedule:
              "stages": [{"stage": st.stage, "steps": [s.to_dict() for s in st.steps]} for st in self.stages]}
         if self.fold_factor:
             d["fold_storage"] = {"var": self.fold_var, "factor": self.fold_factor}
+        if self.store_in:
+            d["store_in"] = self.store_in
         return d
 
     @staticmethod
@@ -131,7 +135,7 @@ class FuncSchedule:
         fold = d.get("fold_storage") or {}
         return FuncSchedule(func=d["func"], placement=d["placement"], compute_at=ref(d.get("compute_at")),
                             store_at=ref(d.get("store_at")), fold_var=fold.get("var", ""),
-                            fold_factor=fold.get("factor", 0),
+                            fold_factor=fold.get("factor", 0), store_in=d.get("store_in", ""),
                             stages=[StageSchedule(sj["stage"], [LoopStep.from_dict(x) for x in sj["steps"]])
                                     for sj in d["stages"]])
 
@@ -144,6 +148,8 @@ class FuncSchedule:
             text += f" (store_at {self.store_at})"
         if self.fold_factor:
             text += f" (fold {self.fold_var} % {self.fold_factor})"
+        if self.store_in:
+            text += " in " + ("VTCM" if self.store_in == "vtcm" else self.store_in)
         return text
 
 
@@ -340,7 +346,7 @@ class FuncHandle:
 
     def compute_inline(self) -> "FuncHandle":
         def change(f: FuncSchedule) -> None:
-            f.placement, f.compute_at, f.store_at, f.fold_var, f.fold_factor = "inline", None, None, "", 0
+            f.placement, f.compute_at, f.store_at, f.fold_var, f.fold_factor, f.store_in = "inline", None, None, "", 0, ""
         return self._set(change)
 
     def compute_at(self, func: str, var: str) -> "FuncHandle":
@@ -358,6 +364,14 @@ class FuncHandle:
         """Keeps dimension `var` modulo `factor` (0 removes the fold)."""
         def change(f: FuncSchedule) -> None:
             f.fold_var, f.fold_factor = (var, factor) if factor else ("", 0)
+        return self._set(change)
+
+    def store_in(self, memory: Optional[str]) -> "FuncHandle":
+        """Puts the Func's buffer in `memory`: "vtcm" (Hexagon's vector memory, one allocation
+        per call; compiling for a target without VTCM, or beyond its size, is refused);
+        None: Halide's choice."""
+        def change(f: FuncSchedule) -> None:
+            f.store_in = memory or ""
         return self._set(change)
 
     def stage(self, index: int = 0) -> "StageHandle":

@@ -171,6 +171,31 @@ def test_edit_loop_steps(pipeline, x):
     assert max_err(y, ort_run(pipeline.path, [x])[0]) < TOL
 
 
+def test_store_in_vtcm_is_checked_and_kept(pipeline, tmp):
+    s = megalide.schedule(pipeline, "root")
+    out = [st.name for st in pipeline.stages() if st.output][0]
+    layer = next(st.name for st in pipeline.stages() if st.role == "layer")
+    s.func(layer).store_in("vtcm")
+    assert s.find(layer).store_in == "vtcm" and s.find(layer).describe() == "root in VTCM"
+    assert f"{layer}.store_in(MemoryType::VTCM).hoist_storage_root();" in s.to_cpp()
+    s.save(tmp / "vtcm.json")
+    saved = {f["func"]: f for f in json.loads((tmp / "vtcm.json").read_text())["funcs"]}
+    assert saved[layer]["store_in"] == "vtcm"
+    assert megalide.Schedule.load(tmp / "vtcm.json", pipeline) == s
+    # Refused, with the schedule as it was: an output's buffer, an unknown memory; and
+    # compiling for this machine, which has no VTCM.
+    before = s.copy()
+    with pytest.raises(megalide.ScheduleError, match=f"Func '{out}': store_in vtcm: a graph output's buffer is the caller's"):
+        s.func(out).store_in("vtcm")
+    with pytest.raises(megalide.ScheduleError, match="store_in: unknown memory 'sram'"):
+        s.func(layer).store_in("sram")
+    assert s == before
+    with pytest.raises(megalide.ScheduleError, match=f"Func '{layer}': store_in vtcm: target 'host' has no VTCM"):
+        megalide.compile(pipeline, s)
+    s.func(layer).store_in(None)
+    assert s.find(layer).store_in == ""
+
+
 def test_unknown_stage_is_refused_and_nothing_changes(pipeline):
     s = megalide.schedule(pipeline, "megakernel")
     before = s.to_json()

@@ -274,7 +274,8 @@ CompiledLibrary compile_model(const std::string &model_path, const std::string &
         scratch.emplace();
         files[Halide::OutputFileType::object] = scratch->path() + "/" + n + ".o";  // the code the check runs
     }
-    lowered.pipeline.compile_to(files, args, n, target.halide());
+    if (hexagon) compile_for_hexagon(lowered, target, n, files);  // VTCM checked first
+    else lowered.pipeline.compile_to(files, args, n, target.halide());
     const double codegen_ms = watch.ms();
     const std::string emulated_check = hexagon ? check_hexagon_library(lowered, graph, target, n, files.at(Halide::OutputFileType::object),
                                                                        scratch->path(), step)

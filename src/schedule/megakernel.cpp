@@ -175,6 +175,7 @@ public:
                 p.stages.push_back({f.canon, "inline", f.inline_reason, f.full.volume() * bytes(f), 0, 1.0, ""});
             }
         }
+        if (target_.tiles_in_vtcm && target_.vtcm_bytes) place_in_vtcm(p);
         p.notes = notes_;
         for (size_t i = 0; i < lowered_.input_shapes.size(); ++i) {
             int64_t b = static_cast<int64_t>(item_size(lowered_.input_dtypes[i]));
@@ -861,6 +862,26 @@ private:
         if (rho > 1.0 + 1e-9) why << "; halo recompute " << rho << "x";
         if (fold) why << "; storage folded to " << fold << " along " << fold_var;
         p.stages.push_back(decision(f, sliding ? "sliding in " + root_canon : "tile of " + root_canon, why.str(), rho, live));
+    }
+
+    // Hexagon: the buffers sections keep per tile (members computed per tile or sliding) go
+    // to VTCM while they fit, in plan order. Their storage is hoisted out of every loop (one
+    // allocation per call at one tile's size), so all of them are live at once: they share
+    // half the VTCM, the rest left for what Halide rounds up (vector-aligned rows, padded
+    // channels) beyond the planner's tile estimate; compile_for_hexagon checks the real sizes.
+    void place_in_vtcm(MegakernelPlan &p) {
+        const int64_t budget = target_.vtcm_bytes / 2;
+        int64_t used = 0;
+        for (StageDecision &d : p.stages) {
+            const bool per_tile = d.placement.rfind("tile of ", 0) == 0 || d.placement.rfind("sliding in ", 0) == 0;
+            if (!per_tile || d.tile_bytes <= 0 || used + d.tile_bytes > budget) continue;
+            const auto fs = std::find_if(p.schedule.funcs.begin(), p.schedule.funcs.end(),
+                                         [&](const FuncSchedule &s) { return s.func == d.func; });
+            if (fs == p.schedule.funcs.end() || fs->placement == Placement::Inline) continue;
+            fs->store_in = "vtcm";
+            used += d.tile_bytes;
+            d.reason += "; in VTCM, allocated once per call";
+        }
     }
 
     // A stored relabeling (a packing) of a graph input or of a value stored whole at root.

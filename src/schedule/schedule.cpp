@@ -420,6 +420,7 @@ std::string Schedule::placements() const {
         if (!f.store_at.empty()) out << " (store_at " << f.store_at.func << "." << f.store_at.var;
         if (f.fold_factor) out << (f.store_at.empty() ? " (" : ", ") << "fold " << f.fold_var << " % " << f.fold_factor;
         if (!f.store_at.empty() || f.fold_factor) out << ")";
+        if (!f.store_in.empty()) out << " in " << (f.store_in == "vtcm" ? "VTCM" : f.store_in);
         out << "\n";
     }
     return out.str();
@@ -445,6 +446,7 @@ std::string Schedule::to_json() const {
                    {"store_at", loop_ref_json(f.store_at)},
                    {"stages", stages_json}};
         if (f.fold_factor) fj["fold_storage"] = {{"var", f.fold_var}, {"factor", f.fold_factor}};
+        if (!f.store_in.empty()) fj["store_in"] = f.store_in;
         funcs_json.push_back(fj);
     }
     Json j = {{"format", "megalide-schedule-1"}, {"strategy", strategy}, {"graph", graph}, {"funcs", funcs_json}};
@@ -486,6 +488,7 @@ Schedule Schedule::from_json(const std::string &text, const std::string &source)
             f.fold_var = field<std::string>(fj["fold_storage"], "var", where + ": fold_storage");
             f.fold_factor = field<int>(fj["fold_storage"], "factor", where + ": fold_storage");
         }
+        if (fj.contains("store_in")) f.store_in = field<std::string>(fj, "store_in", where);
         for (const Json &sj : field<Json>(fj, "stages", where)) {
             StageSchedule st;
             st.index = field<int>(sj, "stage", where);
@@ -523,6 +526,7 @@ std::string Schedule::to_cpp() const {
         if (f.placement == Placement::At) out << f.func << ".compute_at(" << f.compute_at.func << ", " << f.compute_at.var << ");\n";
         if (!f.store_at.empty()) out << f.func << ".store_at(" << f.store_at.func << ", " << f.store_at.var << ");\n";
         if (f.fold_factor) out << f.func << ".fold_storage(" << f.fold_var << ", " << f.fold_factor << ");\n";
+        if (f.store_in == "vtcm") out << f.func << ".store_in(MemoryType::VTCM).hoist_storage_root();\n";
         for (const StageSchedule &s : f.stages) {
             if (s.steps.empty()) continue;
             out << stage_label(f.func, s.index);
@@ -585,6 +589,7 @@ public:
             if (!f.store_at.empty()) check_loop_exists(f.func, "store_at", f.store_at);
             if (f.placement == Placement::At) check_enclosed(f);
             if (f.fold_factor) check_fold(f);
+            if (!f.store_in.empty()) check_store_in(f);
         }
     }
 
@@ -676,6 +681,12 @@ private:
         if (f.store_at.empty()) fail(f.func, "fold_storage needs store_at above its compute_at (a sliding window)");
     }
 
+    void check_store_in(const FuncSchedule &f) {
+        if (f.store_in != "vtcm") fail(f.func, "store_in: unknown memory '" + f.store_in + "' (vtcm, or none for Halide's choice)");
+        if (outputs_.count(f.func)) fail(f.func, "store_in vtcm: a graph output's buffer is the caller's");
+        if (f.placement == Placement::Inline) fail(f.func, "store_in vtcm: an inlined Func has no buffer (compute it at root or at a loop)");
+    }
+
     // The position of loop `var` in `func`'s last stage, innermost first.
     size_t loop_depth(const std::string &func, const std::string &var) {
         const Halide::Func &target = funcs_.at(func);
@@ -716,6 +727,7 @@ void apply_schedule(const Schedule &schedule, LoweredGraph &lowered) {
         if (fs.placement == Placement::At) f.compute_at(funcs.at(fs.compute_at.func), Halide::Var(fs.compute_at.var));
         if (!fs.store_at.empty()) f.store_at(funcs.at(fs.store_at.func), Halide::Var(fs.store_at.var));
         if (fs.fold_factor) f.fold_storage(Halide::Var(fs.fold_var), fs.fold_factor);
+        if (fs.store_in == "vtcm") f.store_in(Halide::MemoryType::VTCM).hoist_storage_root();
         for (const StageSchedule &st : fs.stages) {
             Halide::Stage stage = st.index == 0 ? Halide::Stage(f) : f.update(st.index - 1);
             for (const LoopStep &step : st.steps) step_kind(step.kind).apply(step, {f, stage, fs.func});

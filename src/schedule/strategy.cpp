@@ -188,6 +188,13 @@ void apply(const Schedule &schedule, const Graph &graph, LoweredGraph &lowered, 
             }
         }
     }
+    if (!target.vtcm_bytes) {
+        for (const FuncSchedule &f : schedule.funcs) {
+            if (f.store_in.empty()) continue;
+            throw ScheduleError("schedule '" + schedule.strategy + "', Func '" + f.func + "': store_in " + f.store_in +
+                                ": target '" + target.name + "' has no VTCM (Hexagon HVX targets have: hexagon-hvx-v66)");
+        }
+    }
     if (schedule.autoscheduler.empty()) {
         apply_schedule(schedule, lowered);
         return;

@@ -17,6 +17,7 @@
 #include "hexagon_sources.h"
 #include "megalide/error.h"
 #include "megalide/io/atomic_file.h"
+#include "megalide/schedule/schedule.h"
 
 namespace megalide {
 
@@ -251,12 +252,68 @@ HexagonProgram link_hexagon_program(const std::string &object, const std::string
     return p;
 }
 
+namespace {
+
+std::string kilobytes(int64_t bytes) { return std::to_string((bytes + 1023) / 1024) + " KB"; }
+
+// The VTCM buffers of lowered code and the most of them live at once: along every path into
+// the IR, the sizes of the VTCM allocations that enclose it, summed.
+class VtcmUse : public Halide::Internal::IRVisitor {
+public:
+    int64_t peak = 0;
+    std::vector<std::string> buffers;  // "name (size)", or "name (size unknown)"
+    bool unknown = false;
+
+private:
+    using IRVisitor::visit;
+    int64_t live_ = 0;
+
+    void visit(const Halide::Internal::Allocate *op) override {
+        if (op->memory_type != Halide::MemoryType::VTCM) return IRVisitor::visit(op);
+        int64_t size = op->type.bytes();
+        bool known = true;
+        for (const Halide::Expr &e : op->extents) {
+            const auto v = Halide::Internal::as_const_int(Halide::Internal::simplify(e));
+            known = known && v;
+            if (v) size *= *v;
+        }
+        buffers.push_back(canonical_func_name(op->name) + " (" + (known ? kilobytes(size) : "size unknown") + ")");
+        unknown = unknown || !known;
+        live_ += known ? size : 0;
+        peak = std::max(peak, live_);
+        IRVisitor::visit(op);
+        live_ -= known ? size : 0;
+    }
+};
+
+}  // namespace
+
+void compile_for_hexagon(LoweredGraph &lowered, const TargetSpec &target, const std::string &function_name,
+                         const std::map<Halide::OutputFileType, std::string> &files) {
+    if (!is_hexagon(target)) throw Error("target '" + target.name + "' is not a Hexagon target");
+    const std::vector<Halide::Argument> args(lowered.inputs.begin(), lowered.inputs.end());
+    const Halide::Module module = lowered.pipeline.compile_to_module(args, function_name, target.halide());
+    VtcmUse vtcm;
+    for (const Halide::Internal::LoweredFunc &f : module.functions()) f.body.accept(&vtcm);
+    std::string listed;
+    for (const std::string &b : vtcm.buffers) listed += (listed.empty() ? "" : ", ") + b;
+    if (vtcm.unknown) {
+        throw Error("a VTCM buffer's size is not known when the pipeline is compiled: " + listed + "; VTCM is reserved " +
+                    "up front (HAP_request_VTCM), so its buffers need sizes fixed by the schedule's tiles");
+    }
+    if (vtcm.peak > target.vtcm_bytes) {
+        throw Error("the schedule's VTCM buffers need " + kilobytes(vtcm.peak) + " at once, more than the " +
+                    kilobytes(target.vtcm_bytes) + " of VTCM on " + target.name + ": " + listed +
+                    "; use smaller tiles, or keep some of them out of VTCM (drop their store_in)");
+    }
+    module.compile(files);
+}
+
 HexagonProgram build_hexagon_program(LoweredGraph &lowered, const TargetSpec &target, const std::string &dir) {
     if (!is_hexagon(target)) throw Error("target '" + target.name + "' is not a Hexagon target");
     find_hexagon_tools().require(false);
     const std::string object = (fs::path(dir) / "pipeline.o").string();
-    std::vector<Halide::Argument> args(lowered.inputs.begin(), lowered.inputs.end());
-    lowered.pipeline.compile_to({{Halide::OutputFileType::object, object}}, args, "megalide_pipeline", target.halide());
+    compile_for_hexagon(lowered, target, "megalide_pipeline", {{Halide::OutputFileType::object, object}});
     return link_hexagon_program(object, "megalide_pipeline", target, dir);
 }
 

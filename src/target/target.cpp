@@ -133,6 +133,7 @@ namespace {
 // and the facts target_spec_for cannot read from the features).
 struct NamedTarget {
     const char *name, *halide_target;
+    bool tiles_in_vtcm = false;
 };
 
 const NamedTarget kTargets[] = {
@@ -144,6 +145,9 @@ const NamedTarget kTargets[] = {
     // here under qemu-hexagon-static; v68 is compile-only (QEMU 7.2 refuses v68 programs).
     {"hexagon-hvx-v66", "hexagon-32-noos-hvx-hvx_128-hvx_v66"},
     {"hexagon-hvx-v68", "hexagon-32-noos-hvx-hvx_128-hvx_v68"},
+    // The same DSPs with the megakernel's per-tile buffers in VTCM (TargetSpec::tiles_in_vtcm).
+    {"hexagon-hvx-v66-vtcm", "hexagon-32-noos-hvx-hvx_128-hvx_v66", true},
+    {"hexagon-hvx-v68-vtcm", "hexagon-32-noos-hvx-hvx_128-hvx_v68", true},
 };
 
 }  // namespace
@@ -160,6 +164,7 @@ TargetSpec target_spec(const std::string &name, int threads) {
         if (name != n.name) continue;
         TargetSpec t = target_spec_for(Halide::Target(n.halide_target), threads);
         t.name = n.name;
+        t.tiles_in_vtcm = n.tiles_in_vtcm;
         return t;
     }
     // Any Halide target string ("x86-64-linux-avx2-fma", ...) names itself.

@@ -21,7 +21,9 @@ usage: check_hexagon.py MEGALIDE_CLI MEGALIDE_PYTHON_DIR REPO_ROOT WORK_DIR
 4. Bad input, each with a message naming the problem, exit status 1 and no output file:
    a schedule with parallel() for a Hexagon target; an autoscheduler's schedule Halide cannot
    build for HVX (li2018); a run on hexagon-hvx-v68 (compile-only:
-   QEMU 7.2 runs v65-v67 programs only); a machine without qemu-hexagon-static (PATH without it).
+   QEMU 7.2 runs v65-v67 programs only); a machine without qemu-hexagon-static (PATH without it);
+   a schedule whose VTCM buffers exceed the target's 256 KB, and one asking VTCM of the host.
+   hexagon-hvx-v66-vtcm (the megakernel's per-tile buffers in VTCM) runs bit-exact too.
 5. `megalide bench --target hexagon-hvx-v66` reports, for the digits CNN's megakernel, the
    packets and HVX instructions that `megalide run --count-packets` counts; v68 is refused.
 Exit status 0 when all hold, 1 otherwise.
@@ -213,6 +215,25 @@ def main():
         # Halide's li2018 vectorizes float, which HVX v66 lacks: its limit, said as such.
         (["run", int8, images[0], "--target", TARGET, "--schedule", "li2018"], "schedule does not build for hexagon-hvx-v66", None),
     ]
+    # A schedule whose VTCM buffers do not fit the target's 256 KB: a 1 MB float stage (4 x 256
+    # x 256) put in VTCM by hand; refused before anything is compiled, naming it and its size.
+    big = work / "big_stage.onnx"
+    big_shape = [1, 4, 256, 256]
+    onnx.save(helper.make_model(helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sigmoid", ["r"], ["y"])], "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, big_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, big_shape)]), opset_imports=[helper.make_opsetid("", 17)]), big)
+    np.save(work / "big_x.npy", np.zeros(big_shape, np.float32))
+    big_pipeline = megalide_py.load(str(big))
+    vtcm_schedule = megalide_py.schedule(big_pipeline, "per_op", target=TARGET)
+    relu = next(st.name for st in big_pipeline.stages() if st.node == "r" and st.role == "layer")
+    vtcm_schedule.func(relu).store_in("vtcm")
+    vtcm_schedule.save(work / "too_big_for_vtcm.json")
+    checks.append((["run", big, work / "big_x.npy", "--target", TARGET, "--schedule", work / "too_big_for_vtcm.json"],
+                   f"the schedule's VTCM buffers need 1024 KB at once, more than the 256 KB of VTCM on {TARGET}: {relu} (1024 KB)",
+                   None))
+    checks.append((["run", big, work / "big_x.npy", "--schedule", work / "too_big_for_vtcm.json"],
+                   f"Func '{relu}': store_in vtcm: target 'host' has no VTCM", None))
     # No emulator on PATH: only the compiler and linker are reachable.
     bare = work / "bare_path"
     bare.mkdir()
@@ -230,6 +251,18 @@ def main():
         if out.exists() and any(out.iterdir()):
             fail(f"megalide {' '.join(map(str, args))} wrote {list(out.iterdir())}")
         print(f"refused as expected: {message}")
+
+    # 4b. hexagon-hvx-v66-vtcm: the megakernel's per-tile buffers in VTCM (explain says which),
+    # still bit-exact with the host.
+    r = megalide(cli, "explain", int8, "--target", "hexagon-hvx-v66-vtcm", "--quiet")
+    in_vtcm = r.stdout.count("in VTCM, allocated once per call")
+    if r.returncode != 0 or in_vtcm == 0:
+        fail(f"megalide explain --target hexagon-hvx-v66-vtcm: exit {r.returncode}, {in_vtcm} stages in VTCM\n{r.stderr}")
+    want = run_logits(cli, int8, images[0], work / "host_vtcm", "--requantize", "fixed_point")
+    got = run_logits(cli, int8, images[0], work / "vtcm", "--target", "hexagon-hvx-v66-vtcm", "--schedule", "megakernel")
+    if not np.array_equal(got, want):
+        fail(f"int8 megakernel on hexagon-hvx-v66-vtcm: logits {got} differ from the host's {want}")
+    print(f"int8 megakernel with {in_vtcm} per-tile buffers in VTCM: bit-exact with the host")
 
     # 5. megalide bench --target: its counts are those of `megalide run --count-packets` for the
     # same model, input and schedule (one build, deterministic); a packet holds at most four

@@ -322,6 +322,40 @@ void expect_schedule_error(F f, const std::string &fragment) {
     expect_throws_with<ScheduleError>(f, {fragment});
 }
 
+// VTCM placement as schedule data: kept through JSON and C++, refused for an output, for an
+// inlined Func and on a target without VTCM; the planner uses it only where the target says.
+TEST(Schedule, StoreInVtcmIsDataCheckedPerTarget) {
+    const Graph g = inverted_residual();
+    LoweredGraph lowered = lower(g);
+    const TargetSpec hvx = target_spec("hexagon-hvx-v66", 1), hvx_vtcm = target_spec("hexagon-hvx-v66-vtcm", 1);
+    auto in_vtcm = [](const Schedule &s) {
+        std::vector<std::string> funcs;
+        for (const FuncSchedule &f : s.funcs) {
+            if (f.store_in == "vtcm") funcs.push_back(f.func);
+        }
+        return funcs;
+    };
+    EXPECT_TRUE(in_vtcm(make_schedule("megakernel", g, lowered, hvx)).empty());
+    const Schedule planned = make_schedule("megakernel", g, lowered, hvx_vtcm);
+    const std::vector<std::string> placed = in_vtcm(planned);
+    ASSERT_FALSE(placed.empty()) << planned.placements();
+    const Schedule back = Schedule::from_json(planned.to_json(), "round trip");
+    EXPECT_EQ(in_vtcm(back), placed);
+    EXPECT_NE(planned.to_cpp().find(placed[0] + ".store_in(MemoryType::VTCM).hoist_storage_root();"), std::string::npos);
+    EXPECT_NE(planned.placements().find(" in VTCM"), std::string::npos);
+    check_schedule(planned, lowered);
+    expect_schedule_error([&] { apply(planned, g, lowered, host_target_spec(1)); },
+                          "Func '" + placed[0] + "': store_in vtcm: target 'host' has no VTCM");
+    Schedule bad = planned;
+    for (FuncSchedule &f : bad.funcs) {
+        if (f.func == canonical_func_name(lowered.outputs[0].name())) f.store_in = "vtcm";
+    }
+    expect_schedule_error([&] { check_schedule(bad, lowered); }, "store_in vtcm: a graph output's buffer is the caller's");
+    bad = planned;
+    bad.funcs[0].store_in = "sram";
+    expect_schedule_error([&] { check_schedule(bad, lowered); }, "store_in: unknown memory 'sram'");
+}
+
 TEST(Schedule, IllegalSchedulesAreRejectedBeforeHalide) {
     const Graph g = small_network();
     LoweredGraph lowered = lower(g);

@@ -72,6 +72,11 @@ struct FuncSchedule {
     /// `factor`, for a sliding window that needs only the last few rows. 0: none.
     std::string fold_var;
     int fold_factor = 0;
+    /// Where the Func's buffer lives: "" (Halide's choice: heap or stack) or "vtcm", Hexagon's
+    /// tightly coupled vector memory (store_in(MemoryType::VTCM)), allocated once per call
+    /// outside all loops (hoist_storage_root) at the size one iteration of its store level
+    /// needs. Only on targets that have VTCM (TargetSpec::vtcm_bytes), never for an output.
+    std::string store_in;
     std::vector<StageSchedule> stages;
 };
 

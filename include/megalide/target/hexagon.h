@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,13 @@ HexagonTools find_hexagon_tools();
 struct HexagonProgram {
     std::string object, elf;
 };
+
+/// Compiles `lowered` (scheduled for `target`, a Hexagon TargetSpec) to `files` with entry
+/// function `function_name`, after checking that the VTCM buffers the schedule asks for
+/// (store_in vtcm) fit the target's VTCM all at once: throws Error naming them and their sizes
+/// if they do not, or if a size is not a compile-time constant. Nothing is written then.
+void compile_for_hexagon(LoweredGraph &lowered, const TargetSpec &target, const std::string &function_name,
+                         const std::map<Halide::OutputFileType, std::string> &files);
 
 /// Compiles `lowered` (scheduled for `target`, a Hexagon TargetSpec) to `dir`/pipeline.o and
 /// links a program around it (dir must exist). Throws Error if the tools are missing or a step

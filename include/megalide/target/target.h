@@ -71,6 +71,12 @@ struct TargetSpec {
     /// assembled lane by lane, 24 vinserts per use, 68% of B1 int8's packets. Where false,
     /// accumulators over channel-padded operands (StageFacts::padded_channels) compute whole vectors.
     bool partial_vectors = true;
+    /// Whether the megakernel planner puts the buffers sections keep per tile in VTCM
+    /// (store_in vtcm, one allocation per call; only where vtcm_bytes). Off on the plain
+    /// Hexagon rows: under QEMU, which models no memory latency, VTCM tiles only cost packets
+    /// (the int8 digits CNN: 68,442 against 62,427; Halide's code for VTCM buffers differs),
+    /// so its benefit, HVX loads without L2 latency, is a device measurement.
+    bool tiles_in_vtcm = false;
 
     /// For targets that run here: the machine whose facts filled in the caches and rates
     /// (MachineFacts::key(), "host-..."); empty for the nominal facts of other machines.

@@ -297,6 +297,18 @@ private:
         }
     }
 
+    // Multiply-accumulates of an accumulation: its points times its reduction's extent.
+    static double products(const Info &acc) {
+        double n = static_cast<double>(acc.full.volume());
+        for (const Halide::Internal::Definition &u : acc.func.function().updates()) {
+            for (const auto &rv : u.schedule().rvars()) {
+                const auto e = Halide::Internal::as_const_int(Halide::Internal::simplify(rv.extent));
+                n *= e ? static_cast<double>(*e) : 1.0;
+            }
+        }
+        return n;
+    }
+
     void decide_materialization(Info &f) {
         switch (f.role) {
         case Role::Output:
@@ -321,10 +333,19 @@ private:
         // An accumulation reads its operands many times: a computed operand (a padding's
         // select) is computed once and stored; a relabeled one is packed when it is loaded as
         // vectors across its layout, and read in place when it is contiguous or broadcast.
-        bool read_by_accumulation = false, broadcast = false;
+        bool read_by_accumulation = false, broadcast = false, read_once = false;
         for (const std::string &c : graph_.consumers(f.name)) {
             const Info &reader = info_.at(c);
             if (reader.role != Role::Accumulator) continue;
+            // An operand whose every element one product reads (a batch-1 MatMul's weights:
+            // M = 1) is computed where it is read: stored, it would be computed, written and
+            // read back once each (the int8 digits CNN's 512x64 weights widened per call: 62,427
+            // HVX packets against op by op's 51,225, 44,104 computed where read). Relabelings
+            // keep their rules; byte dot products still pack (4-way layout).
+            if (!is_relabel && !lowered_.facts_of(reader.func).byte_dot && products(reader) <= static_cast<double>(f.full.volume())) {
+                read_once = true;
+                continue;
+            }
             // A byte dot product loads 4 consecutive reduction elements of every operand, so a
             // scattered one is packed even where it is broadcast across the lanes.
             const bool vectors = !is_relabel || reads_vectors_of(reader.func.function(), f.name) ||
@@ -358,7 +379,7 @@ private:
             }
             return true;
         };
-        if (!is_relabel && !read_by_accumulation && reads_only_buffers(f.name) && reaches_accumulation(f.name)) {
+        if (!is_relabel && !read_by_accumulation && !read_once && reads_only_buffers(f.name) && reaches_accumulation(f.name)) {
             read_by_accumulation = true;
             f.root_reason = "computed once: an accumulation reads it through relabelings, every element many times";
         } else if (!is_relabel && read_by_accumulation && reads_only_buffers(f.name) && graph_.consumers(f.name).size() > 1) {
@@ -378,7 +399,8 @@ private:
             f.root_reason = "computes in float, scalar code on this target: once, so that its readers stay vector code";
             return;
         }
-        f.inline_reason = !is_relabel ? "pointwise, recomputed where it is read (read once per element)"
+        f.inline_reason = read_once   ? "computed where the accumulation reads it: every element is read once"
+                          : !is_relabel ? "pointwise, recomputed where it is read (read once per element)"
                           : broadcast ? "relabeling, folded into the index of its readers (an accumulation broadcasts it)"
                                       : "relabeling, folded into the index of its readers";
     }

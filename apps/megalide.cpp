@@ -99,7 +99,7 @@ struct Options {
 // no float vectors (HVX v66), ONNX's float multiplier elsewhere.
 layers::Requantization requantization_for(const Options &o, const TargetSpec &target) {
     if (o.requantization_given) return o.requantization;
-    return target.float_vectors ? layers::Requantization::Onnx : layers::Requantization::FixedPoint;
+    return default_requantization(target);
 }
 
 // A malformed command line is a CLI::ParseError, whether CLI11 or a check here finds it: main

@@ -82,7 +82,7 @@ private:
         // (HVX v66) int8 layers requantize in fixed point, as `megalide run --target` does.
         LowerOptions options;
         for (auto *in : inputs_) options.inputs.push_back(Halide::ImageParam(*in));
-        options.requantization = target.float_vectors ? layers::Requantization::Onnx : layers::Requantization::FixedPoint;
+        options.requantization = default_requantization(target);
         LoweredGraph lowered = lower(graph_, options);
         for (size_t i = 0; i < outputs_.size(); ++i) *outputs_[i] = lowered.outputs[i];
 

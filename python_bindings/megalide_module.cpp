@@ -285,6 +285,13 @@ py::dict plan_dict(const MegakernelPlan &plan, const TargetSpec &target) {
     return d;
 }
 
+// Lowered as `megalide run --target` lowers for `target` (int8 requantization included).
+LoweredGraph lower_for(const Graph &graph, const TargetSpec &target) {
+    LowerOptions options;
+    options.requantization = default_requantization(target);
+    return lower(graph, options);
+}
+
 struct Model {
     Graph graph;
     std::string path;
@@ -309,7 +316,7 @@ struct Model {
             c.graph = graph;
             c.threads = threads;
             c.pool = std::make_shared<WorkerPool>(threads);
-            c.lowered = lower(graph);
+            c.lowered = lower_for(graph, t);
             Stopwatch watch;
             c.schedule = Schedule::from_json(schedule_json, "schedule");
             apply(c.schedule, graph, c.lowered, t);
@@ -327,8 +334,8 @@ struct Model {
             if (threads < 1) throw Error("threads must be >= 1, got " + std::to_string(threads));
             if (candidate < 0) throw Error("candidate must be >= 0, got " + std::to_string(candidate));
             if (candidate > 0 && strategy != "megakernel") throw Error("candidate applies to the megakernel strategy only");
-            LoweredGraph lowered = lower(graph);
             const TargetSpec t = target == "host" ? host_target_spec(threads) : target_spec(target, threads);
+            LoweredGraph lowered = lower_for(graph, t);
             Schedule s;
             if (candidate > 0) {
                 const MegakernelPlan plan = plan_megakernel(lowered, t, static_cast<size_t>(candidate));
@@ -441,7 +448,7 @@ private:
         c.graph = graph;
         c.threads = threads;
         c.pool = std::make_shared<WorkerPool>(threads);
-        c.lowered = lower(graph);
+        c.lowered = lower_for(graph, target);
         Stopwatch watch;
         if (candidate < 0) throw Error("candidate must be >= 0, got " + std::to_string(candidate));
         if (candidate > 0 && strategy != "megakernel") throw Error("candidate applies to the megakernel strategy only");
@@ -524,8 +531,8 @@ PYBIND11_MODULE(_megalide, m) {
              "Lowers, schedules with `strategy` (a name or a saved .json schedule) and JIT-compiles. The "
              "thread count shapes the schedule and is the worker count of every run. `candidate` > 0 plans megakernel with the cost model's k-th ranked tiling.")
         .def("explain", [](const Model &m, int threads, const std::string &target, int candidate) {
-                 LoweredGraph lowered = lower(m.graph);
                  const TargetSpec t = target_spec(target, threads);
+                 LoweredGraph lowered = lower_for(m.graph, t);
                  MegakernelPlan plan = plan_megakernel(lowered, t, static_cast<size_t>(std::max(0, candidate)));
                  return explain(plan, t);
              },
@@ -534,8 +541,8 @@ PYBIND11_MODULE(_megalide, m) {
         .def("plan", [](const Model &m, int threads, const std::string &target, int candidate) {
                  return guarded("planning " + m.path, [&] {
                      if (threads < 1) throw Error("threads must be >= 1, got " + std::to_string(threads));
-                     LoweredGraph lowered = lower(m.graph);
                      const TargetSpec t = target == "host" ? host_target_spec(threads) : target_spec(target, threads);
+                     LoweredGraph lowered = lower_for(m.graph, t);
                      MegakernelPlan plan = plan_megakernel(lowered, t, static_cast<size_t>(std::max(0, candidate)));
                      plan.schedule.graph = graph_fingerprint(m.graph);  // as make_schedule() marks it
                      return plan_dict(plan, t);
@@ -597,6 +604,7 @@ PYBIND11_MODULE(_megalide, m) {
               options.timing_runs = timing_runs;
               py::gil_scoped_release release;
               const CompiledLibrary lib = guarded("compiling " + model + " ahead of time", [&] {
+                  options.requantization = default_requantization(target_spec(target, 1));  // as `megalide compile --target`
                   return compile_model(model, outdir, options);
               });
               py::gil_scoped_acquire acquire;

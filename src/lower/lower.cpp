@@ -39,6 +39,10 @@ void Lowerer::lower_node(const Node &n) {
     op->lower(*this, n);
 }
 
+layers::Requantization default_requantization(const TargetSpec &target) {
+    return target.float_vectors ? layers::Requantization::Onnx : layers::Requantization::FixedPoint;
+}
+
 LoweredGraph lower(const Graph &graph, const LowerOptions &options) { return Lowerer(graph, options).run(); }
 
 const StageFacts &LoweredGraph::facts_of(const std::string &func_name) const {

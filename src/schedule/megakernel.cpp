@@ -1002,7 +1002,11 @@ std::string SectionCandidate::describe() const {
 }
 
 MegakernelPlan plan_megakernel(const LoweredGraph &lowered, const TargetSpec &target, size_t candidate) {
-    return Planner(lowered, target).plan(candidate);
+    MegakernelPlan plan = Planner(lowered, target).plan(candidate);
+    // Every candidate as the target can build it (make_schedule does the same for the chosen one;
+    // a k-th candidate from explain, Python or the tuner is scheduled here only).
+    fit_schedule_to_target(plan.schedule, lowered, target);
+    return plan;
 }
 
 std::string explain(const MegakernelPlan &plan, const TargetSpec &target) {

@@ -188,6 +188,21 @@ void apply(const Schedule &schedule, const Graph &graph, LoweredGraph &lowered, 
             }
         }
     }
+    if (!target.float_vectors && schedule.autoscheduler.empty()) {
+        // Halide has no HVX float arithmetic: a vectorized float stage stops its backend with
+        // an internal error. Strategies make such stages scalar (target_fit.h); a schedule from
+        // elsewhere (a .json, Python) is told which.
+        Schedule fitted = schedule;
+        const std::vector<std::string> scalar = fit_schedule_to_target(fitted, lowered, target);
+        if (!scalar.empty()) {
+            std::string names;
+            for (const std::string &n : scalar) names += (names.empty() ? "'" : ", '") + n + "'";
+            throw ScheduleError("schedule '" + schedule.strategy + "': " + names + (scalar.size() == 1 ? " computes" : " compute") +
+                                " in float and " + (scalar.size() == 1 ? "is" : "are") + " vectorized, but target '" + target.name +
+                                "' has no float vectors (HVX before v68): drop those vectorize steps (float stages run as "
+                                "scalar code there), or plan the schedule for this target");
+        }
+    }
     if (!target.vtcm_bytes) {
         for (const FuncSchedule &f : schedule.funcs) {
             if (f.store_in.empty()) continue;

@@ -133,7 +133,7 @@ RegisterTile register_tile(const TargetSpec &target, int channel_extent, int row
             const double row_waste = row_extent > 0 ? std::ceil(static_cast<double>(row_extent) / rows) * rows / row_extent : 1.0;
             const double fmas = vectors * rows, loads = vectors + rows;
             const double latency = std::max(1.0, target.accumulators_in_flight / fmas);
-            const double cost = waste * row_waste * latency * (std::max(fmas, loads) / 2 + 1) / fmas;
+            const double cost = waste * row_waste * latency * (std::max(fmas, loads) / 2 + target.reduction_step_cycles) / fmas;
             if (cost < best_cost - 1e-9) best = {width, rows}, best_cost = cost;
         }
     }

@@ -45,6 +45,7 @@ TargetSpec hexagon_spec(const Halide::Target &target) {
     // CNN's 512 -> 64 int8 MatMul under per_op) computed wrong results under qemu-hexagon,
     // every build, while 32 lanes were bit-exact (Halide 21.0.0).
     t.max_tile_vectors = 2;
+    t.reduction_step_cycles = 0;  // VLIW: the loop's scalar arithmetic shares the HVX packets
     t.float_vectors = v68;
     t.partial_vectors = false;
     t.fp32_macs_per_cycle = v68 ? 32 : 1;

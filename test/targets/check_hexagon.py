@@ -22,7 +22,8 @@ usage: check_hexagon.py MEGALIDE_CLI MEGALIDE_PYTHON_DIR REPO_ROOT WORK_DIR
    a schedule with parallel() for a Hexagon target; an autoscheduler's schedule Halide cannot
    build for HVX (li2018); a run on hexagon-hvx-v68 (compile-only:
    QEMU 7.2 runs v65-v67 programs only); a machine without qemu-hexagon-static (PATH without it);
-   a schedule whose VTCM buffers exceed the target's 256 KB, and one asking VTCM of the host.
+   a schedule whose VTCM buffers exceed the target's 256 KB, and one asking VTCM of the host; a
+   schedule vectorizing a float stage (HVX v66 has no float vectors).
    hexagon-hvx-v66-vtcm (the megakernel's per-tile buffers in VTCM) runs bit-exact too.
 5. `megalide bench --target hexagon-hvx-v66` reports, for the digits CNN's megakernel, the
    packets and HVX instructions that `megalide run --count-packets` counts; v68 is refused.
@@ -234,6 +235,16 @@ def main():
                    None))
     checks.append((["run", big, work / "big_x.npy", "--schedule", work / "too_big_for_vtcm.json"],
                    f"Func '{relu}': store_in vtcm: target 'host' has no VTCM", None))
+    # A float stage vectorized by hand (the quantization of the float image input): HVX v66 has
+    # no float vectors, so Halide's backend would stop with an internal error; refused first.
+    digits_pipeline = megalide_py.load(str(int8))
+    float_schedule = megalide_py.schedule(digits_pipeline, "per_op", target=TARGET)
+    quantize_input = digits_pipeline.stage("image_quantized")
+    float_schedule.func(quantize_input.name).stage(0).split(quantize_input.loops[0], "xo", "xi", 32).vectorize("xi")
+    float_schedule.save(work / "float_vectorized.json")
+    checks.append((["run", int8, images[0], "--target", TARGET, "--schedule", work / "float_vectorized.json"],
+                   "'image_quantized' computes in float and is vectorized, but target 'hexagon-hvx-v66' has no float vectors",
+                   None))
     # No emulator on PATH: only the compiler and linker are reachable.
     bare = work / "bare_path"
     bare.mkdir()

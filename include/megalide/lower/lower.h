@@ -18,6 +18,7 @@
 #include "megalide/graph/graph.h"
 #include "megalide/layers/quantize.h"
 #include "megalide/stage_role.h"
+#include "megalide/target/target.h"
 #include "megalide/tensor.h"
 
 namespace megalide {
@@ -58,6 +59,12 @@ struct LowerOptions {
     /// How int32 accumulators of quantized ops become 8-bit values (layers/quantize.h).
     layers::Requantization requantization = layers::Requantization::Onnx;
 };
+
+/// How int8 layers requantize on `target` unless asked otherwise: in fixed point where its
+/// vectors have no float (HVX v66: float multipliers would make the layers scalar code), in
+/// ONNX's float form elsewhere. `megalide run/compile --target`, the Python API and the
+/// Generators all lower this way for a target.
+layers::Requantization default_requantization(const TargetSpec &target);
 
 /// Lowers `graph` (shapes inferred) to one pipeline. Throws Error naming the node for an
 /// op or variant megalide cannot lower, or the input whose given parameter does not fit.

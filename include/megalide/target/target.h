@@ -45,6 +45,12 @@ struct TargetSpec {
     /// Independent accumulators the multiply-add pipes need to stay busy (pipes x latency:
     /// two FMA pipes of 4-cycle latency on every x86 core seen, Zen 2 to Zen 5 and Skylake).
     int accumulators_in_flight = 8;
+    /// Cycles of loop and address arithmetic per reduction step of a register tile, besides
+    /// its multiply-accumulates: about one on x86 (B3's 256-row matmuls ran 6% slower in tiles
+    /// of 4 rows than of 6 on a Zen 3). None on Hexagon, whose VLIW packets carry the scalar
+    /// loop arithmetic beside the HVX instructions: counting it there chose tiles of two
+    /// vectors for Q1's 144 channels (192 computed), 16% more packets than one (160).
+    double reduction_step_cycles = 1.0;
     /// Sustained bytes per cycle beyond L2 (L3 and DRAM together): on the 2-core Zen 5 VM
     /// the 0.5 ms of B1's op-by-op intermediates (3 x 1.8 MB written and read back) agree
     /// with 16.

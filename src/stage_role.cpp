@@ -20,6 +20,7 @@ const char *to_string(StageRole role) {
     case StageRole::RowStatistic: return "row statistic";
     case StageRole::RowElementwise: return "row elementwise";
     case StageRole::Reduction: return "reduction";
+    case StageRole::Parameter: return "parameter";
     case StageRole::Intermediate: return "intermediate";
     }
     return "?";

@@ -22,6 +22,7 @@ enum class StageRole {
     RowStatistic,    ///< a normalization's reduction along each row (mean, variance, max, sum)
     RowElementwise,  ///< a normalization's full-shape intermediate that its statistics and output reuse (softmax's exponentials)
     Reduction,       ///< any other reduction (pooling windows, ReduceSum, attention scores)
+    Parameter,       ///< a value of the graph's parameters alone, per call (run-time requantization multipliers): computed once, at root
     Intermediate,    ///< any other Func made inside a layer
 };
 

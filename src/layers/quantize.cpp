@@ -33,6 +33,15 @@ FixedPointMultiplier fixed_point_multiplier(double m, const std::string &what) {
     return f;
 }
 
+std::pair<Expr, Expr> fixed_point_multiplier(Expr m, const std::string &what) {
+    Expr bits = Halide::reinterpret<int32_t>(Halide::cast<float>(m));
+    Expr shift = 126 - ((bits >> 23) & 0xff);  // m = fraction * 2^(biased exponent - 126)
+    Expr valid = bits > 0x007fffff && bits < 0x7f800000 && shift >= -31 && shift <= 62;
+    Expr fraction = Halide::require(valid, ((bits & 0x7fffff) | 0x800000) << 7, what + ": the requantization multiplier", m,
+                                    "is not a positive normal float in the fixed-point range");
+    return {fraction, shift};
+}
+
 int quantize_scalar(float x, float scale, int zero_point, bool is_signed) {
     const float lo = is_signed ? -128.0f : 0.0f, hi = is_signed ? 127.0f : 255.0f;
     if (std::isinf(x)) return static_cast<int>(x > 0 ? hi : lo);

@@ -134,6 +134,8 @@ public:
     std::map<std::string, std::string> accumulators_;  // epilogue stage -> accumulator Func
     StageFactsMap facts_;                               // what each Func is for (stage_role.h)
     std::set<std::string> attributed_;                  // Funcs whose node is known
+    // Run-time fixed-point multipliers (Q31 fraction, shift) by their scales (runtime_multiplier).
+    std::map<std::string, std::pair<Halide::Func, Halide::Func>> runtime_multipliers_;
 
     // Values lowering makes for a value rather than for one node: readers in several nodes
     // share them.
@@ -485,10 +487,12 @@ public:
         Expr zp = qparam(y_zero_point, coords, dim, Expr(0));
         const auto [lo, hi] = activation_bounds(n, type, y_scale, y_zero_point);
         const bool constant = info(a_scale).constant && info(b_scale).constant && info(y_scale).constant;
+        if (!constant && options_.requantization == layers::Requantization::FixedPoint) {
+            return layers::requantize_fixed_point(acc, runtime_multiplier(n, a_scale, b_scale, y_scale, true)(channel_of(coords, dim)),
+                                                  runtime_multiplier(n, a_scale, b_scale, y_scale, false)(channel_of(coords, dim)), zp,
+                                                  type, lo, hi);
+        }
         if (!constant) {
-            if (options_.requantization == layers::Requantization::FixedPoint) {
-                fail(n, "fixed_point requantization needs constant scales (one is computed at run time)");
-            }
             Expr m = (qparam(a_scale, coords, dim, Expr(1.0f)) * qparam(b_scale, coords, dim, Expr(1.0f))) /
                      qparam(y_scale, coords, dim, Expr(1.0f));
             return layers::requantize_onnx(acc, Halide::strict_float(m), zp, type, lo, hi);
@@ -519,6 +523,37 @@ public:
             mult(static_cast<int>(c)) = f.multiplier, shift(static_cast<int>(c)) = f.shift;
         }
         return layers::requantize_fixed_point(acc, mult(channel), shift(channel), zp, type, lo, hi);
+    }
+
+    // The channel coordinate of `coords` along `dim` (0 where the op has no channel axis).
+    static Expr channel_of(const std::vector<Expr> &coords, int dim) {
+        return dim >= 0 && static_cast<size_t>(dim) < coords.size() ? coords[static_cast<size_t>(dim)] : Expr(0);
+    }
+
+    // fixed_point requantization with scales that arrive at run time (a Generator's inputs):
+    // per channel, the multiplier (a * b) / y in onnx mode's float32 operations, split into
+    // the Q31 fraction (`fraction` true) or the shift, as the host splits a constant one
+    // (layers::fixed_point_multiplier). A Func over channels of the scale inputs only, so the
+    // planners compute it once per call (on HVX: scalar float, stored at root) and the
+    // requantization stays integer.
+    Halide::Func runtime_multiplier(const Node &n, const std::string &a_scale, const std::string &b_scale,
+                                    const std::string &y_scale, bool fraction) {
+        const std::string key = a_scale + "|" + b_scale + "|" + y_scale;
+        auto found = runtime_multipliers_.find(key);
+        if (found == runtime_multipliers_.end()) {
+            Halide::Var c("c");
+            const std::vector<Expr> at = {c};
+            Expr m = Halide::strict_float((qparam(a_scale, at, 0, Expr(1.0f)) * qparam(b_scale, at, 0, Expr(1.0f))) /
+                                          qparam(y_scale, at, 0, Expr(1.0f)));
+            const auto [fraction_of_m, shift_of_m] = layers::fixed_point_multiplier(m, n.label());
+            Halide::Func q31(func_name(n.outputs.at(0) + "_multiplier")), shift(func_name(n.outputs.at(0) + "_shift"));
+            q31(c) = fraction_of_m;
+            shift(c) = shift_of_m;
+            record_stage(q31, StageRole::Parameter);
+            record_stage(shift, StageRole::Parameter);
+            found = runtime_multipliers_.emplace(key, std::make_pair(q31, shift)).first;
+        }
+        return fraction ? found->second.first : found->second.second;
     }
 
     // onnx-mode requantization with constant multipliers below 1, a constant zero point and

@@ -391,6 +391,11 @@ private:
             f.materialized = true;  // read many times by a reduction: compute once, pack
             return;
         }
+        if (lowered_.facts_of(f.func).role == StageRole::Parameter) {
+            f.materialized = true;
+            f.root_reason = "a per-call parameter (a run-time requantization multiplier): computed once";
+            return;
+        }
         if (!target_.float_vectors && !is_relabel && reads_only_buffers(f.name) && computes_float(f.func)) {
             // A conversion of a graph input (a float input quantized): inlined, its float
             // arithmetic would make every reader scalar code (target_fit.h) and run again for

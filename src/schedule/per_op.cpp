@@ -127,10 +127,12 @@ Schedule per_op(const LoweredGraph &lowered, const TargetSpec &target) {
             scheduled.insert(canon);
         }
     }
-    // Reductions inside layers (norm and softmax statistics, padding of windows) at root.
+    // Reductions inside layers (norm and softmax statistics, padding of windows) and per-call
+    // parameters (run-time requantization multipliers) at root.
     for (const auto &[name, f] : funcs) {
         if (scheduled.count(name)) continue;
-        if (f.has_update_definition() || lowered.facts_of(f).role == StageRole::Padding) {
+        const StageRole role = lowered.facts_of(f).role;
+        if (f.has_update_definition() || role == StageRole::Padding || role == StageRole::Parameter) {
             FuncSchedule fs{name, Placement::Root};
             s.funcs.push_back(fs);
             scheduled.insert(name);

@@ -217,30 +217,11 @@ TEST(BlockAot, Q1MatchesJitExactlyAndQuantizedReferenceLoops) {
     std::mt19937 rng(static_cast<unsigned>(s.seed));
     Graph g = blocks::quantized_inverted_residual_graph({});
     rewrite_to_fixpoint(g, default_rules());
-    // Scales that keep each layer's output in range: weights ~ 1/sqrt(fan-in) in real terms.
-    const std::map<std::string, float> scalar = {{"x_scale", 0.02f}, {"expand_scale", 6.0f / 255}, {"dw_scale", 6.0f / 255},
-                                                 {"project_scale", 0.03f}, {"y_scale", 0.04f}};
-    const std::map<std::string, int> zero = {{"x_zero_point", 128}, {"expand_zero_point", 0}, {"dw_zero_point", 0},
-                                             {"project_zero_point", 128}, {"y_zero_point", 128}};
-    const std::map<std::string, float> fan_in = {{"expand", 24}, {"dw", 9}, {"project", 144}};
-    std::uniform_int_distribution<int> u8(0, 255), i8(-127, 127);
-    std::vector<HostArray> inputs;
+    const std::vector<HostArray> inputs = q1_inputs(g, rng);
     std::map<std::string, HostArray> named;
-    for (const std::string &name : g.inputs) {
-        const Value &v = g.value(name);
-        const int64_t n = std::max<int64_t>(1, HostArray::from_doubles(DType::Float32, v.shape, std::vector<double>(1)).element_count());
-        std::vector<double> values(static_cast<size_t>(n));
-        const std::string layer = name.substr(0, name.find('_'));
-        if (scalar.count(name)) values.assign(1, scalar.at(name));
-        else if (zero.count(name)) values.assign(1, zero.at(name));
-        else if (v.dtype == DType::UInt8) for (double &x : values) x = u8(rng);
-        else if (v.dtype == DType::Int8) for (double &x : values) x = i8(rng);
-        else if (name.size() > 8 && name.compare(name.size() - 8, 8, "_w_scale") == 0)
-            for (size_t c = 0; c < values.size(); ++c) values[c] = (1.0 / std::sqrt(fan_in.at(layer)) / 127) * (0.5 + 0.5 * ((c * 7) % 11) / 10.0);
-        else if (v.dtype == DType::Int32) for (double &x : values) x = std::uniform_int_distribution<int>(-2000, 2000)(rng);
-        named[name] = HostArray::from_doubles(v.dtype, v.shape, values);
-        inputs.push_back(named[name]);
-    }
+    for (size_t i = 0; i < g.inputs.size(); ++i) named[g.inputs[i]] = inputs[i];
+    auto scalar = [&](const std::string &name) { return static_cast<float>(named.at(name).to_doubles().at(0)); };
+    auto zero = [&](const std::string &name) { return static_cast<int>(named.at(name).to_doubles().at(0)); };
 
     // AOT, both schedules, against the JIT: integer kernels, so bit for bit.
     LoweredGraph lowered = lower(g);
@@ -267,8 +248,8 @@ TEST(BlockAot, Q1MatchesJitExactlyAndQuantizedReferenceLoops) {
     auto layer = [&](const std::string &l, const ref::Array &in, float s_in, int k, int group, bool relu6) {
         ref::Array acc = ref::conv(in, arr(l + "_w"), arr(l + "_b"), conv_attrs(k, 1, group));
         const std::vector<double> sw = named.at(l + "_w_scale").to_doubles();
-        const float s_out = scalar.at(l + "_scale");
-        const int z = zero.at(l + "_zero_point");
+        const float s_out = scalar(l + "_scale");
+        const int z = zero(l + "_zero_point");
         const int hw = acc.shape[2] * acc.shape[3];
         ref::Array q = acc;
         for (long long i = 0; i < acc.size(); ++i) {
@@ -280,8 +261,8 @@ TEST(BlockAot, Q1MatchesJitExactlyAndQuantizedReferenceLoops) {
         return q;
     };
     const ref::Array e = layer("expand", arr("x", 128), 0.02f, 1, 1, true);
-    const ref::Array d = layer("dw", e, scalar.at("expand_scale"), 3, 144, true);
-    const ref::Array p = layer("project", d, scalar.at("dw_scale"), 1, 1, false);
+    const ref::Array d = layer("dw", e, scalar("expand_scale"), 3, 144, true);
+    const ref::Array p = layer("project", d, scalar("dw_scale"), 1, 1, false);
     const ref::Array xq = arr("x", 128);
     const std::vector<double> got = jit.to_doubles();
     int worst = 0;

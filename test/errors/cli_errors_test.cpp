@@ -249,7 +249,7 @@ TEST_F(Cli, ExplainPrintsThePlanAndRejectsUnknownTargets) {
     }
     r = megalide("explain " + m + " --target hexagon-v99");
     EXPECT_EQ(r.status, 1);
-    EXPECT_NE(r.output.find("unknown target 'hexagon-v99' (known: host, x86-64-avx512, x86-64-avx512-vnni, x86-64-avx2, hexagon-hvx-v66, hexagon-hvx-v68, or a Halide target string"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("unknown target 'hexagon-v99' (known: host, x86-64-avx512, x86-64-avx512-vnni, x86-64-avx2, hexagon-hvx-v66, hexagon-hvx-v68, hexagon-hvx-v66-vtcm, hexagon-hvx-v68-vtcm, or a Halide target string"), std::string::npos) << r.output;
     r = megalide("explain " + m + " --target x86-64-avx2");
     EXPECT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("256-bit vectors, 16 registers"), std::string::npos) << r.output;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <sstream>
 
 #include "megalide/lower/lower.h"
@@ -52,6 +53,32 @@ HostArray random_host_array(std::mt19937 &rng, const std::vector<int64_t> &shape
     std::vector<float> v(static_cast<size_t>(n));
     for (float &x : v) x = dist(rng);
     return HostArray::from_floats(shape, v);
+}
+
+std::vector<HostArray> q1_inputs(const Graph &g, std::mt19937 &rng) {
+    // Scales that keep each layer's output in range: weights ~ 1/sqrt(fan-in) in real terms.
+    const std::map<std::string, float> scalar = {{"x_scale", 0.02f}, {"expand_scale", 6.0f / 255}, {"dw_scale", 6.0f / 255},
+                                                 {"project_scale", 0.03f}, {"y_scale", 0.04f}};
+    const std::map<std::string, int> zero = {{"x_zero_point", 128}, {"expand_zero_point", 0}, {"dw_zero_point", 0},
+                                             {"project_zero_point", 128}, {"y_zero_point", 128}};
+    const std::map<std::string, float> fan_in = {{"expand", 24}, {"dw", 9}, {"project", 144}};
+    std::uniform_int_distribution<int> u8(0, 255), i8(-127, 127);
+    std::vector<HostArray> inputs;
+    for (const std::string &name : g.inputs) {
+        const Value &v = g.value(name);
+        const int64_t n = std::max<int64_t>(1, HostArray::from_doubles(DType::Float32, v.shape, std::vector<double>(1)).element_count());
+        std::vector<double> values(static_cast<size_t>(n));
+        const std::string layer = name.substr(0, name.find('_'));
+        if (scalar.count(name)) values.assign(1, scalar.at(name));
+        else if (zero.count(name)) values.assign(1, zero.at(name));
+        else if (v.dtype == DType::UInt8) for (double &x : values) x = u8(rng);
+        else if (v.dtype == DType::Int8) for (double &x : values) x = i8(rng);
+        else if (name.size() > 8 && name.compare(name.size() - 8, 8, "_w_scale") == 0)
+            for (size_t c = 0; c < values.size(); ++c) values[c] = (1.0 / std::sqrt(fan_in.at(layer)) / 127) * (0.5 + 0.5 * ((c * 7) % 11) / 10.0);
+        else if (v.dtype == DType::Int32) for (double &x : values) x = std::uniform_int_distribution<int>(-2000, 2000)(rng);
+        inputs.push_back(HostArray::from_doubles(v.dtype, v.shape, values));
+    }
+    return inputs;
 }
 
 Tensor input(const std::string &name, const Halide::Buffer<float> &buffer) {

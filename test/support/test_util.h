@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "Halide.h"
+#include "megalide/graph/graph.h"
 #include "megalide/host_array.h"
 #include "megalide/tensor.h"
 #include "reference.h"
@@ -39,6 +40,12 @@ Halide::Buffer<float> random_buffer(Seeded &s, const Shape &shape, float lo = -1
 /// A float32 host array with NumPy-order `shape`, uniform in [lo, hi), from `rng`.
 HostArray random_host_array(std::mt19937 &rng, const std::vector<int64_t> &shape, float lo = -1.0f,
                             float hi = 1.0f);
+
+/// Inputs for a graph whose quantization parameters are inputs too (Q1's generator,
+/// blocks::quantized_inverted_residual_graph), in graph order: uint8/int8 activations and
+/// weights uniform over their range, int32 biases in [-2000, 2000], and scales and zero points
+/// that keep each layer in range (weight scales ~ 1 / sqrt(fan-in) / 127 per channel).
+std::vector<HostArray> q1_inputs(const Graph &g, std::mt19937 &rng);
 
 /// A Tensor reading `buffer`, named `name`.
 Tensor input(const std::string &name, const Halide::Buffer<float> &buffer);

@@ -4,7 +4,9 @@
 #include <cfenv>
 #include <cmath>
 #include <limits>
+#include <set>
 
+#include "megalide/blocks/block_graphs.h"
 #include "megalide/error.h"
 #include "megalide/graph/shape_inference.h"
 #include "megalide/layers/quantize.h"
@@ -12,6 +14,7 @@
 #include "megalide/rewrite/rewrite.h"
 #include "megalide/runtime/run.h"
 #include "megalide/schedule/schedule.h"
+#include "megalide/schedule/strategy.h"
 #include "test_util.h"
 
 namespace megalide::test {
@@ -85,6 +88,80 @@ TEST(Quantize, FixedPointMultiplierReconstructsTheReal) {
 // Over a million random accumulators per setting, multipliers from 1e-6 to 4 (log-uniform,
 // plus exact powers of two where ties are common), both output types and random zero
 // points: fixed_point within 1 LSB of onnx everywhere, and onnx equal to the naive loop.
+// The pipeline's split of a run-time multiplier (from its float bits) against the host's
+// (frexp, llround) on the same float32 values: equal, and a value outside the fixed-point
+// range stops the pipeline with the layer's name.
+TEST(Quantize, RuntimeFixedPointMultiplierEqualsTheHosts) {
+    Seeded s;
+    MEGALIDE_SEED_TRACE(s);
+    std::vector<float> values = {1.0f, 0.5f, std::nextafter(1.0f, 0.0f), std::ldexp(1.0f, -62), std::ldexp(1.0f, 30),
+                                 std::nextafter(std::ldexp(1.0f, 31), 0.0f), 6.0f / 255 * 0.02f / 0.03f};
+    for (int i = 0; i < 20000; ++i) values.push_back(std::ldexp(s.uniform(1.0f, 2.0f), s.uniform_int(-62, 30)));
+    Halide::Buffer<float> m(static_cast<int>(values.size()));
+    for (size_t i = 0; i < values.size(); ++i) m(static_cast<int>(i)) = values[i];
+    Halide::Var i;
+    const auto [fraction, shift] = layers::fixed_point_multiplier(m(i), "layer 'test'");
+    Halide::Func f;
+    f(i) = Halide::Tuple(fraction, shift);
+    const Halide::Realization r = f.realize({static_cast<int>(values.size())});
+    const Halide::Buffer<int32_t> got_fraction = r[0], got_shift = r[1];
+    for (size_t k = 0; k < values.size(); ++k) {
+        const FixedPointMultiplier want = layers::fixed_point_multiplier(static_cast<double>(values[k]), "host");
+        ASSERT_EQ(got_fraction(static_cast<int>(k)), want.multiplier) << "m = " << values[k];
+        ASSERT_EQ(got_shift(static_cast<int>(k)), want.shift) << "m = " << values[k];
+    }
+    for (const float bad : {0.0f, -0.25f, std::numeric_limits<float>::infinity(), std::ldexp(1.0f, 40)}) {
+        Halide::Buffer<float> one(1);
+        one(0) = bad;
+        Halide::Func g;
+        g(i) = layers::fixed_point_multiplier(one(i), "layer 'test'").first;
+        try {
+            g.realize({1});
+            FAIL() << "m = " << bad << " was accepted";
+        } catch (const Halide::RuntimeError &e) {
+            EXPECT_NE(std::string(e.what()).find("layer 'test': the requantization multiplier"), std::string::npos) << e.what();
+        }
+    }
+}
+
+// Q1's graph takes every scale as an input. In fixed point its multipliers are split at run
+// time by per-call parameter stages (computed at root by both strategies); the result equals
+// op by op and fused, and stays within one step of onnx mode's float requantization.
+TEST(Quantize, RunTimeScalesRequantizeInFixedPoint) {
+    Seeded s;
+    MEGALIDE_SEED_TRACE(s);
+    std::mt19937 rng(static_cast<unsigned>(s.seed));
+    Graph g = blocks::quantized_inverted_residual_graph({8, 48, 8, 14, 12, 1});
+    rewrite_to_fixpoint(g, default_rules());
+    const std::vector<HostArray> inputs = q1_inputs(g, rng);
+    const TargetSpec host = host_target_spec(1);
+    auto run_in = [&](layers::Requantization mode, const std::string &strategy) {
+        LowerOptions options;
+        options.requantization = mode;
+        LoweredGraph lowered = lower(g, options);
+        const Schedule schedule = make_schedule(strategy, g, lowered, host);
+        if (mode == layers::Requantization::FixedPoint) {
+            int parameters = 0;
+            for (const auto &[name, facts] : lowered.facts) {
+                if (facts.role != StageRole::Parameter) continue;
+                ++parameters;
+                const auto placed = std::find_if(schedule.funcs.begin(), schedule.funcs.end(),
+                                                 [&](const FuncSchedule &f) { return f.func == canonical_func_name(name); });
+                EXPECT_TRUE(placed != schedule.funcs.end() && placed->placement == Placement::Root) << strategy << ": " << name;
+            }
+            EXPECT_EQ(parameters, 6) << "a fraction and a shift per requantized layer";  // expand, dw, project
+        }
+        apply(schedule, g, lowered, host);
+        return run(lowered, inputs).at(0).to_doubles();
+    };
+    const std::vector<double> fixed = run_in(layers::Requantization::FixedPoint, "per_op");
+    EXPECT_EQ(run_in(layers::Requantization::FixedPoint, "megakernel"), fixed);
+    const std::vector<double> onnx = run_in(layers::Requantization::Onnx, "per_op");
+    ASSERT_EQ(fixed.size(), onnx.size());
+    EXPECT_GT(std::set<double>(fixed.begin(), fixed.end()).size(), 16u) << "the output barely varies";
+    for (size_t i = 0; i < fixed.size(); ++i) ASSERT_LE(std::abs(fixed[i] - onnx[i]), 1.0) << "element " << i;
+}
+
 TEST(Quantize, RequantizationModesAgreeWithin1Lsb) {
     Seeded s;
     MEGALIDE_SEED_TRACE(s);

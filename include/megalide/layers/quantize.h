@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <string>
 
 #include "Halide.h"
 
@@ -77,6 +79,13 @@ std::optional<AccumulatorBounds> accumulator_bounds(float m, int lo, int hi);
 /// min/max instead of float ones (they issue beside the float conversion and multiply).
 Halide::Expr requantize_onnx_clamped_accumulator(Halide::Expr acc, Halide::Expr multiplier, Halide::Expr acc_min, Halide::Expr acc_max,
                                                  Halide::Expr zero_point, Halide::Type type);
+
+/// fixed_point_multiplier() computed by the pipeline, for a float32 multiplier `m` known only
+/// at run time (a Generator's scale inputs): {Q31 fraction, shift}, equal to the host's for
+/// every positive normal float32 in its range. They come from m's bits, exactly: the 24-bit
+/// significand times 2^7 is the fraction, the biased exponent gives the shift. For any other m
+/// the fraction fails the pipeline with an error naming `what`.
+std::pair<Halide::Expr, Halide::Expr> fixed_point_multiplier(Halide::Expr m, const std::string &what);
 
 /// An int32 `x` times the real multiplier of (multiplier, shift) (fixed_point_multiplier()),
 /// rounded: rounding_shift_right(rounding_mul_shift_right(x', M, 31), shift') with x' and

@@ -35,7 +35,7 @@ class Stage:
     """One Func of the lowered pipeline (producers come first in Pipeline.stages())."""
 
     name: str                        #: the name schedules use
-    role: str                        #: "layer", "accumulator", "padding", "input", ... (stage_role.h)
+    role: str                        #: "layer", "accumulator", "padding", "input", "parameter", ... (stage_role.h)
     node: str                        #: the graph node output whose lowering made it ("" if shared)
     type: str                        #: element type, e.g. "float32", "int32"
     loops: Tuple[str, ...]           #: pure loop variables, innermost first
